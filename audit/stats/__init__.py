@@ -1,0 +1,44 @@
+"""The statistics engine: disaggregated metrics, intervals, disparities and tests.
+
+Pure numpy, pandas and scipy/statsmodels: no torch, no files. Every task
+reduces its predictions to per-sample sufficient statistics; this package does
+all grouping, resampling and testing on them.
+"""
+
+from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstrap
+from ._engine import DEFAULT_DISPARITY_METRICS, audit_classification
+from ._groups import SEPARATOR, UNKNOWN, Attribute, bin_attribute, build_groups
+from ._intervals import percentile_interval, proportion_interval
+from ._rates import CLASS_METRICS, DESCRIPTIONS, OVERALL_METRICS, RATE_METRICS, confusion_cells, rate_components
+from ._results import GroupedMetrics, UndefinedMetricWarning
+from ._scores import calibration_bins, expected_calibration_error, roc_auc
+from ._significance import adjust_p_values, permutation_range_test, two_proportion_test
+
+__all__ = [
+    "Attribute",
+    "CLASS_METRICS",
+    "DEFAULT_DISPARITY_METRICS",
+    "DESCRIPTIONS",
+    "GroupedMetrics",
+    "OVERALL_METRICS",
+    "RATE_METRICS",
+    "SEPARATOR",
+    "UNKNOWN",
+    "UndefinedMetricWarning",
+    "adjust_p_values",
+    "audit_classification",
+    "bin_attribute",
+    "build_groups",
+    "calibration_bins",
+    "cluster_bootstrap",
+    "cluster_weights",
+    "confusion_cells",
+    "expected_calibration_error",
+    "multinomial_bootstrap",
+    "percentile_interval",
+    "permutation_range_test",
+    "proportion_interval",
+    "rate_components",
+    "roc_auc",
+    "two_proportion_test",
+]

@@ -1,0 +1,270 @@
+"""Attribute binning and the group structure every task shares.
+
+All groupings an audit reports (overall, each attribute, each intersection) are
+coarsenings of one *finest partition*: the observed combinations of every binned
+attribute. Counts are reduced once per finest cell; a grouping's counts are a
+sum over its cells (a matrix product), so bootstrap resamples of the finest
+cells are consistent across every grouping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import StatsInputError
+
+__all__ = ["Attribute", "Grouping", "GroupStructure", "bin_attribute", "UNKNOWN", "SEPARATOR"]
+
+UNKNOWN = "unknown"
+SEPARATOR = " × "
+OVERALL = "overall"
+ALL = "all"
+
+_SCALES = ("nominal", "ordinal", "fitzpatrick", "monk")
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+_SCALE_RANGE = {"fitzpatrick": range(1, 7), "monk": range(1, 11)}
+FITZPATRICK_BINARY = {"lighter": (1, 2, 3), "darker": (4, 5, 6)}
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A demographic or capture attribute that defines groups.
+
+    Parameters
+    ----------
+    name : str
+        Name used in reports and in intersections.
+    column : str, optional
+        Column of the attribute table holding the raw values; defaults to ``name``.
+    scale : {"nominal", "ordinal", "fitzpatrick", "monk"}
+        ``fitzpatrick`` accepts 1-6 or I-VI and bins to lighter (I-III) and darker
+        (IV-VI) unless ``bins`` says otherwise or ``bins={}`` keeps the full scale.
+        ``monk`` accepts 1-10 and is binned only as declared.
+    bins : mapping of str to sequence, optional
+        Bin label to the raw values it holds, in display order. A non-missing
+        value outside every bin is an error.
+    order : sequence, optional
+        Display order of the (unbinned) levels.
+    """
+
+    name: str
+    column: str | None = None
+    scale: str = "nominal"
+    bins: Mapping[str, Sequence] | None = None
+    order: Sequence | None = None
+
+    def __post_init__(self):
+        if self.scale not in _SCALES:
+            raise StatsInputError(
+                f"attribute '{self.name}': expected scale to be one of {', '.join(_SCALES)}, found '{self.scale}'"
+            )
+
+    @property
+    def source(self) -> str:
+        return self.column or self.name
+
+    def effective_bins(self) -> Mapping[str, Sequence] | None:
+        if self.scale == "fitzpatrick" and self.bins is None:
+            return FITZPATRICK_BINARY
+        return self.bins or None
+
+
+def _normalise(value, scale: str):
+    """Turn a raw attribute value into a hashable, comparable level (or None if missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    elif isinstance(value, np.integer):
+        value = int(value)
+    if scale in _SCALE_RANGE:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.upper() in _ROMAN and scale == "fitzpatrick":
+                value = _ROMAN[text.upper()]
+            elif text.lstrip("-").isdigit():
+                value = int(text)
+        if value not in _SCALE_RANGE[scale]:
+            lo, hi = _SCALE_RANGE[scale][0], _SCALE_RANGE[scale][-1]
+            raise _BadValue(f"expected a {scale} value in {lo}..{hi}, found {value!r}")
+    elif isinstance(value, str) and value.strip() == "":
+        return None
+    return value
+
+
+class _BadValue(Exception):
+    pass
+
+
+def _label(value) -> str:
+    return str(value)
+
+
+def bin_attribute(values: pd.Series | Sequence, attribute: Attribute) -> pd.Categorical:
+    """Bin raw attribute values into labelled groups.
+
+    Missing values become the explicit group ``"unknown"``; they are never dropped.
+
+    Parameters
+    ----------
+    values : Series or sequence
+        Raw values, one per sample.
+    attribute : Attribute
+        How to read and bin them.
+
+    Returns
+    -------
+    pandas.Categorical
+        String labels, with categories in display order (``unknown`` last, and
+        only present when some value is missing).
+    """
+    series = pd.Series(values, dtype=object).reset_index(drop=True)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    bins = attribute.effective_bins()
+    lookup: dict = {}
+    if bins:
+        for label, members in bins.items():
+            for member in members:
+                try:
+                    key = _normalise(member, attribute.scale)
+                except _BadValue as exc:
+                    raise StatsInputError(f"attribute '{attribute.name}': bin '{label}': {exc}") from None
+                lookup[key] = str(label)
+    # Normalise and bin each distinct value once, then broadcast to the rows.
+    unique_levels = []
+    unique_labels = []
+    for position, value in enumerate(uniques):
+        row = int(np.flatnonzero(codes == position)[0])
+        try:
+            level = _normalise(value, attribute.scale)
+        except _BadValue as exc:
+            raise StatsInputError(f"attribute '{attribute.name}': row {row}: {exc}") from None
+        unique_levels.append(level)
+        if level is None:
+            unique_labels.append(UNKNOWN)
+        elif bins:
+            if level not in lookup:
+                raise StatsInputError(
+                    f"attribute '{attribute.name}': row {row}: expected a value in the declared bins "
+                    f"({', '.join(map(str, lookup))}), found {value!r}"
+                )
+            unique_labels.append(lookup[level])
+        else:
+            unique_labels.append(_label(level))
+    label_of_code = np.array(unique_labels + [UNKNOWN], dtype=object)
+    labels = label_of_code[codes]  # code -1 (missing) picks the trailing UNKNOWN
+    present = set(unique_labels) | ({UNKNOWN} if (codes < 0).any() else set())
+    if bins:
+        categories = [str(label) for label in bins]
+    elif attribute.order is not None:
+        categories = [_label(_normalise(v, attribute.scale)) for v in attribute.order]
+        extra = sorted(lab for lab in present if lab not in categories and lab != UNKNOWN)
+        categories += extra
+    else:
+        observed = set(unique_levels) - {None}
+        if attribute.scale in _SCALE_RANGE:
+            observed = set(_SCALE_RANGE[attribute.scale])
+        categories = [_label(v) for v in sorted(observed, key=_sort_key)]
+    if UNKNOWN in present and UNKNOWN not in categories:
+        categories.append(UNKNOWN)
+    return pd.Categorical(labels, categories=categories)
+
+
+def _sort_key(value):
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+@dataclass
+class Grouping:
+    """One way of splitting the samples: ``overall``, an attribute, or an intersection."""
+
+    name: str
+    attributes: tuple[str, ...]
+    labels: list[str]
+    # finest cell index -> group index in ``labels``
+    cell_to_group: np.ndarray = field(repr=False)
+
+    @property
+    def indicator(self) -> np.ndarray:
+        """``(n_cells, n_groups)`` 0/1 matrix mapping finest cells to groups."""
+        out = np.zeros((len(self.cell_to_group), len(self.labels)))
+        out[np.arange(len(self.cell_to_group)), self.cell_to_group] = 1.0
+        return out
+
+
+@dataclass
+class GroupStructure:
+    """The finest partition of the samples and every reported grouping over it."""
+
+    cell_of_sample: np.ndarray  # (n_samples,) finest cell of each sample
+    n_cells: int
+    groupings: list[Grouping]
+
+    def grouping(self, name: str) -> Grouping:
+        for grouping in self.groupings:
+            if grouping.name == name:
+                return grouping
+        raise StatsInputError(f"expected a grouping among {[g.name for g in self.groupings]}, found '{name}'")
+
+    def sum_cells(self, per_cell: np.ndarray, grouping: Grouping, *, axis: int) -> np.ndarray:
+        """Sum ``per_cell`` (cell axis at ``axis``) into the groups of ``grouping``."""
+        moved = np.moveaxis(np.asarray(per_cell, dtype=float), axis, -1)
+        return np.moveaxis(moved @ grouping.indicator, -1, axis)
+
+
+def build_groups(
+    table: pd.DataFrame,
+    attributes: Sequence[Attribute],
+    intersections: Sequence[Sequence[str]],
+) -> tuple[GroupStructure, dict[str, pd.Categorical]]:
+    """Bin every attribute and lay out the finest partition and all groupings.
+
+    Returns the structure and the binned attribute columns.
+    """
+    names = [a.name for a in attributes]
+    if len(set(names)) != len(names):
+        raise StatsInputError(f"expected unique attribute names, found {names}")
+    binned: dict[str, pd.Categorical] = {}
+    for attribute in attributes:
+        if attribute.source not in table.columns:
+            raise StatsInputError(
+                f"attribute '{attribute.name}': expected column '{attribute.source}' in the group table, "
+                f"found columns {list(table.columns)}"
+            )
+        binned[attribute.name] = bin_attribute(table[attribute.source], attribute)
+    for combo in intersections:
+        unknown = [a for a in combo if a not in binned]
+        if unknown or len(combo) < 2:
+            raise StatsInputError(
+                f"intersection {list(combo)}: expected two or more declared attributes ({', '.join(names)}), "
+                f"found {list(combo)}"
+            )
+    n = len(table)
+    codes = [np.asarray(binned[a].codes, dtype=np.int64) for a in names]
+    sizes = [len(binned[a].categories) for a in names]
+    if names:
+        mixed = np.ravel_multi_index(codes, sizes) if n else np.zeros(0, dtype=np.int64)
+        uniq, cell_of_sample = np.unique(mixed, return_inverse=True)
+        cell_levels = np.array(np.unravel_index(uniq, sizes)).T  # (n_cells, n_attrs)
+    else:
+        uniq = np.zeros(1, dtype=np.int64)
+        cell_of_sample = np.zeros(n, dtype=np.int64)
+        cell_levels = np.zeros((1, 0), dtype=np.int64)
+    n_cells = len(uniq)
+    groupings = [Grouping(OVERALL, (), [ALL], np.zeros(n_cells, dtype=np.int64))]
+    for combo in [(a,) for a in names] + [tuple(c) for c in intersections]:
+        idx = [names.index(a) for a in combo]
+        combo_sizes = [sizes[i] for i in idx]
+        cell_to_group = np.ravel_multi_index(tuple(cell_levels[:, i] for i in idx), combo_sizes) if n_cells else np.zeros(0, int)
+        labels = [
+            SEPARATOR.join(parts)
+            for parts in itertools.product(*[list(map(str, binned[a].categories)) for a in combo])
+        ]
+        groupings.append(Grouping(SEPARATOR.join(combo), combo, labels, np.asarray(cell_to_group, dtype=np.int64)))
+    return GroupStructure(np.asarray(cell_of_sample, dtype=np.int64), n_cells, groupings), binned
