@@ -372,23 +372,23 @@ def _disparities(s: _Series, grouping: Grouping, *, conf, structure, score_data,
         p, test = _range_test(s, conf, grouping, score_data, structure, n_perm=n_perm, rng=rng)
         rows.append(row(
             "between_groups", labels[hi], labels[lo], float(value[hi] - value[lo]),
-            None if boot is None else bmax - bmin, float(ratio(value[hi], value[lo])),
-            None if boot is None else ratio(bmax, bmin), int(n[hi]), int(n[lo]), test, p, small[hi] or small[lo],
+            None if boot is None else bmax - bmin, float(_fold(value[hi], value[lo])),
+            None if boot is None else _fold(bmax, bmin), int(n[hi]), int(n[lo]), test, p, small[hi] or small[lo],
         ))
         # fairlearn's "to_overall" aggregates: the largest gap between a group and the overall value
         gaps = np.abs(value - s.overall_value)
-        folds = np.maximum(ratio(value, s.overall_value), ratio(s.overall_value, value))
-        worst = int(np.nanargmax(gaps))
+        folds = np.maximum(_fold(value, s.overall_value), _fold(s.overall_value, value))
+        worst = int(np.nanargmax(gaps)) if np.isfinite(gaps).any() else hi
         gap_boot = fold_boot = None
         if boot is not None and s.overall_boot is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 gap_boot = np.nanmax(np.abs(boot - s.overall_boot[:, None]), axis=1)
                 fold_boot = np.nanmax(
-                    np.maximum(ratio(boot, s.overall_boot[:, None]), ratio(s.overall_boot[:, None], boot)), axis=1
+                    np.maximum(_fold(boot, s.overall_boot[:, None]), _fold(s.overall_boot[:, None], boot)), axis=1
                 )
         rows.append(row(
-            "to_overall_max", labels[worst], ALL, float(gaps[worst]), gap_boot, float(np.nanmax(folds)),
+            "to_overall_max", labels[worst], ALL, float(gaps[worst]), gap_boot, _quiet_nanmax(folds),
             fold_boot, int(n[worst]), int(s.overall_n), "none", float("nan"), bool(small[defined].any()),
         ))
     for g, label in enumerate(labels):
@@ -399,8 +399,8 @@ def _disparities(s: _Series, grouping: Grouping, *, conf, structure, score_data,
         rows.append(row(
             "to_overall", label, ALL, float(value[g] - s.overall_value),
             None if boot is None or s.overall_boot is None else boot[:, g] - s.overall_boot,
-            float(ratio(value[g], s.overall_value)),
-            None if boot is None or s.overall_boot is None else ratio(boot[:, g], s.overall_boot),
+            float(_fold(value[g], s.overall_value)),
+            None if boot is None or s.overall_boot is None else _fold(boot[:, g], s.overall_boot),
             int(n[g]), int(s.overall_n), test, p, small[g],
         ))
         if reference is not None and label != reference:
@@ -410,11 +410,26 @@ def _disparities(s: _Series, grouping: Grouping, *, conf, structure, score_data,
             p, test = _pair_test(s, conf, grouping, score_data, structure, g, r, n_perm=n_perm, rng=rng)
             rows.append(row(
                 "to_reference", label, reference, float(value[g] - value[r]),
-                None if boot is None else boot[:, g] - boot[:, r], float(ratio(value[g], value[r])),
-                None if boot is None else ratio(boot[:, g], boot[:, r]), int(n[g]), int(n[r]), test, p,
+                None if boot is None else boot[:, g] - boot[:, r], float(_fold(value[g], value[r])),
+                None if boot is None else _fold(boot[:, g], boot[:, r]), int(n[g]), int(n[r]), test, p,
                 small[g] or small[r],
             ))
     return rows
+
+
+def _fold(numerator, denominator):
+    """Ratio for disparities: ``x / 0`` is inf when ``x > 0`` (a real, unbounded gap) and NaN when ``x == 0``."""
+    numerator = np.asarray(numerator, dtype=float)
+    denominator = np.asarray(denominator, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator != 0, numerator / np.where(denominator != 0, denominator, 1.0),
+                        np.where(numerator > 0, np.inf, np.nan))
+
+
+def _quiet_nanmax(values) -> float:
+    """``nanmax`` that is NaN, without a warning, when nothing is defined."""
+    values = np.asarray(values, dtype=float)
+    return float(np.nanmax(values)) if np.isfinite(values).any() else float("nan")
 
 
 def _metric_of_cells(s: _Series, n_classes: int):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
@@ -53,13 +55,9 @@ def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95):
         nan = np.full(replicates.shape[1:], np.nan)
         return nan, nan.copy()
     tail = (1.0 - confidence) / 2.0
-    finite = np.isfinite(replicates)
-    enough = finite.mean(axis=0) >= 0.5
-    masked = np.where(finite, replicates, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lower, upper = np.nanquantile(masked, [tail, 1.0 - tail], axis=0)
+    # NaN replicates are undefined; inf (a ratio over a zero) is a legitimate, unbounded value
+    enough = (~np.isnan(replicates)).mean(axis=0) >= 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lower, upper = np.nanquantile(replicates, [tail, 1.0 - tail], axis=0)
     return np.where(enough, lower, np.nan), np.where(enough, upper, np.nan)
