@@ -1,0 +1,731 @@
+"""Data cards and model cards: YAML front matter plus Markdown documentation.
+
+A card is a Markdown file in the Hugging Face card style::
+
+    ---
+    label_column: label
+    classes: [cat, dog]
+    ...
+    ---
+    # Motivation
+    ...
+
+The front matter (between the two ``---`` lines) is machine readable and is
+validated when the card is loaded; the Markdown body is the human
+documentation (a datasheet for data cards, a model card for models) and is kept
+as text. Every problem raises :class:`~audit.errors.CardError` with a one-line
+message naming the file, the field as a dotted path, what was expected and
+what was found, e.g.::
+
+    data_cards/x.md: field 'label_column': expected a string, found 3
+
+Paths inside a card are resolved relative to the directory of the card file;
+absolute paths are used as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CardError
+
+__all__ = [
+    "AttributeSpec",
+    "DataCard",
+    "ModelCard",
+    "ModelSource",
+    "Preprocessing",
+    "SplitSpec",
+    "WeightsSpec",
+    "load_data_card",
+    "load_model_card",
+    "read_front_matter",
+]
+
+SCALES = ("nominal", "ordinal", "fitzpatrick", "monk")
+FITZPATRICK_DEFAULT_BINS = {"lighter": [1, 2, 3], "darker": [4, 5, 6]}
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+_SCALE_RANGE = {"fitzpatrick": range(1, 7), "monk": range(1, 11)}
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------------
+# Dataclasses
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Where the samples of a split are listed.
+
+    Attributes
+    ----------
+    kind : {"manifest", "imagefolder"}
+        A manifest table (CSV or Parquet) with one row per sample, or an
+        ImageFolder tree (one subfolder per class) plus an attribute table.
+    table : Path
+        The manifest (``kind="manifest"``) or the attribute table
+        (``kind="imagefolder"``), CSV or Parquet.
+    id_column : str
+        Column holding the unique sample id. For an ImageFolder the id is the
+        image path relative to the folder root, with ``/`` separators.
+    image_column : str or None
+        Manifest column holding image paths (relative to ``image_root``).
+    folder : Path or None
+        Root of the ImageFolder tree.
+    """
+
+    kind: str
+    table: Path
+    id_column: str
+    image_column: str | None = None
+    folder: Path | None = None
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """A demographic or capture attribute declared by a data card.
+
+    Attributes
+    ----------
+    name : str
+        Name used in reports and intersections.
+    column : str
+        Column of the manifest / attribute table holding raw values.
+    scale : {"nominal", "ordinal", "fitzpatrick", "monk"}
+        Measurement scale. Fitzpatrick values may be written 1..6 or I..VI and
+        are normalised to integers.
+    bins : dict of str to list, or None
+        Bin label to the raw values it holds. Fitzpatrick defaults to
+        ``lighter: [1, 2, 3]`` and ``darker: [4, 5, 6]``.
+    order : list or None
+        Display order of unbinned levels.
+    """
+
+    name: str
+    column: str
+    scale: str = "nominal"
+    bins: dict[str, list] | None = None
+    order: list | None = None
+
+
+@dataclass(frozen=True)
+class DataCard:
+    """A parsed and validated data card.
+
+    Attributes
+    ----------
+    path : Path
+        The card file.
+    name : str
+        Card name (the file stem).
+    split : SplitSpec
+        Where the samples are.
+    image_root : Path
+        Directory image paths are relative to.
+    label_column : str or None
+        Column with the true class name (not used for ImageFolder splits,
+        whose label is the class subfolder).
+    classes : list of str
+        Class names; a sample's label is its index in this list.
+    attributes : list of AttributeSpec
+        Declared attributes, in order.
+    intersections : list of tuple of str
+        Attribute combinations to audit jointly.
+    reference_groups : dict of str to str
+        Grouping name to the group disparities are measured against.
+    min_group_size : int
+        Groups smaller than this are flagged as small.
+    body : str
+        The Markdown documentation.
+    front_matter : dict
+        The raw front matter.
+    """
+
+    path: Path
+    name: str
+    split: SplitSpec
+    image_root: Path
+    label_column: str | None
+    classes: list[str]
+    attributes: list[AttributeSpec]
+    intersections: list[tuple[str, ...]]
+    reference_groups: dict[str, str]
+    min_group_size: int
+    body: str = field(repr=False)
+    front_matter: dict = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How to construct the network.
+
+    Exactly one of ``architecture`` (torchvision registry name),
+    ``torchscript`` (a TorchScript file) and ``entry_point``
+    (``"module:function"``) is set; ``kind`` says which.
+    """
+
+    kind: str
+    architecture: str | None = None
+    torchscript: Path | None = None
+    entry_point: str | None = None
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Which weights to load: a torchvision weights enum or a local file."""
+
+    enum: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Explicit evaluation transform: resize to ``(h, w)`` then normalise."""
+
+    resize: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A parsed and validated model card.
+
+    Attributes
+    ----------
+    path : Path
+        The card file.
+    name : str
+        Card name (the file stem).
+    task : str
+        Always ``"classification"`` for now.
+    model : ModelSource
+        How to build the network.
+    weights : WeightsSpec or None
+        Weights to load, if any.
+    trust_checkpoint : bool
+        Only when true may a checkpoint be unpickled with
+        ``torch.load(weights_only=False)``.
+    num_classes : int
+        Number of model outputs.
+    label_map : list of str
+        Class name of each model output index.
+    preprocessing : Preprocessing or None
+        Explicit transform; required unless ``weights.enum`` is given.
+    body : str
+        The Markdown documentation.
+    front_matter : dict
+        The raw front matter.
+    """
+
+    path: Path
+    name: str
+    task: str
+    model: ModelSource
+    weights: WeightsSpec | None
+    trust_checkpoint: bool
+    num_classes: int
+    label_map: list[str]
+    preprocessing: Preprocessing | None
+    body: str = field(repr=False)
+    front_matter: dict = field(repr=False)
+
+
+# ---------------------------------------------------------------------------
+# Reading and validation helpers
+# ---------------------------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.S | re.M)
+
+
+def read_front_matter(path: str | Path) -> tuple[dict, str]:
+    """Split a card file into its YAML front matter and Markdown body.
+
+    Parameters
+    ----------
+    path : str or Path
+        The card file.
+
+    Returns
+    -------
+    front_matter : dict
+    body : str
+
+    Raises
+    ------
+    CardError
+        The file is missing, has no front matter, or the YAML is invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CardError(f"{path}: card file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CardError(f"{path}: cannot read card: {_one_line(exc)}") from None
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise CardError(
+            f"{path}: expected YAML front matter between '---' lines at the top of the file, found none"
+        )
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or _one_line(exc)
+        raise CardError(f"{path}: invalid YAML front matter{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CardError(f"{path}: expected the front matter to be a mapping, found {_show(data)}")
+    return data, text[match.end():]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _show(value: Any) -> str:
+    """Render a found value for an error message."""
+    if value is _MISSING:
+        return "nothing (the field is missing)"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Validator:
+    """Collects the card path so every error names the file and field."""
+
+    def __init__(self, path: Path, data: dict):
+        self.path = path
+        self.data = data
+
+    def fail(self, field_path: str, expected: str, found: Any) -> CardError:
+        return CardError(f"{self.path}: field '{field_path}': expected {expected}, found {_show(found)}")
+
+    @staticmethod
+    def get(mapping: Mapping, key: str) -> Any:
+        return mapping.get(key, _MISSING) if isinstance(mapping, Mapping) else _MISSING
+
+    def string(self, mapping: Mapping, key: str, prefix: str = "", *, required: bool = True, default=None):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, "a string", value)
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(prefix + key, "a non-empty string" if isinstance(value, str) else "a string", value)
+        return value
+
+    def integer(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, default=None, minimum=None):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, "an integer", value)
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(prefix + key, "an integer", value)
+        if minimum is not None and value < minimum:
+            raise self.fail(prefix + key, f"an integer >= {minimum}", value)
+        return value
+
+    def mapping(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, expected="a mapping"):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, expected, value)
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(prefix + key, expected, value)
+        return value
+
+    def string_list(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, unique=True):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, "a list of strings", value)
+            return None
+        if not isinstance(value, list) or not value:
+            raise self.fail(prefix + key, "a non-empty list of strings", value)
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{prefix}{key}[{i}]", "a non-empty string", item)
+        if unique:
+            seen = set()
+            for i, item in enumerate(value):
+                if item in seen:
+                    raise self.fail(f"{prefix}{key}[{i}]", "a name not listed before", item)
+                seen.add(item)
+        return list(value)
+
+    def unknown_keys(self, mapping: Mapping, allowed: set[str], prefix: str = "") -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise CardError(
+                    f"{self.path}: field '{prefix}{key}': expected one of the known fields "
+                    f"({', '.join(sorted(allowed))}), found an unknown field"
+                )
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.path.parent / p
+
+
+def _normalise_level(value: Any, scale: str) -> Any:
+    """Normalise a Fitzpatrick / Monk value (roman or int) to an int; else unchanged."""
+    if scale not in _SCALE_RANGE:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if scale == "fitzpatrick" and text.upper() in _ROMAN:
+            return _ROMAN[text.upper()]
+        if text.isdigit():
+            return int(text)
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Data cards
+# ---------------------------------------------------------------------------
+
+_DATA_FIELDS = {
+    "split", "image_root", "label_column", "classes", "attributes", "intersections",
+    "reference_groups", "min_group_size",
+    # documentation fields, free-form (Hugging Face style metadata)
+    "name", "pretty_name", "description", "license", "version", "tags", "language",
+    "annotations_creators", "source_datasets", "task_categories", "size_categories",
+}
+
+
+def load_data_card(path: str | Path) -> DataCard:
+    """Parse and validate a data card.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``data_cards/NAME.md`` file.
+
+    Returns
+    -------
+    DataCard
+
+    Raises
+    ------
+    CardError
+        The card is unreadable or a field is missing or has a wrong value.
+    """
+    path = Path(path)
+    data, body = read_front_matter(path)
+    v = _Validator(path, data)
+    v.unknown_keys(data, _DATA_FIELDS)
+
+    split_raw = v.mapping(data, "split", expected="a mapping with either 'manifest' or 'imagefolder'")
+    if ("manifest" in split_raw) == ("imagefolder" in split_raw):
+        raise v.fail("split", "a mapping with exactly one of 'manifest' or 'imagefolder'", split_raw)
+    if "manifest" in split_raw:
+        v.unknown_keys(split_raw, {"manifest", "id_column", "image_column"}, "split.")
+        table = v.string(split_raw, "manifest", "split.")
+        if Path(table).suffix.lower() not in (".csv", ".parquet"):
+            raise v.fail("split.manifest", "a .csv or .parquet file", table)
+        split = SplitSpec(
+            kind="manifest",
+            table=v.resolve(table),
+            id_column=v.string(split_raw, "id_column", "split."),
+            image_column=v.string(split_raw, "image_column", "split."),
+        )
+    else:
+        v.unknown_keys(split_raw, {"imagefolder", "attributes", "id_column"}, "split.")
+        folder = v.string(split_raw, "imagefolder", "split.")
+        table = v.string(split_raw, "attributes", "split.")
+        if Path(table).suffix.lower() not in (".csv", ".parquet"):
+            raise v.fail("split.attributes", "a .csv or .parquet file", table)
+        split = SplitSpec(
+            kind="imagefolder",
+            table=v.resolve(table),
+            id_column=v.string(split_raw, "id_column", "split."),
+            folder=v.resolve(folder),
+        )
+
+    root = v.string(data, "image_root", required=False)
+    if split.kind == "imagefolder":
+        image_root = split.folder
+    elif root is not None:
+        image_root = v.resolve(root)
+    else:
+        image_root = split.table.parent
+
+    label_column = v.string(data, "label_column", required=split.kind == "manifest")
+    classes = v.string_list(data, "classes")
+
+    attributes: list[AttributeSpec] = []
+    attrs_raw = v.mapping(data, "attributes", required=False, expected="a mapping of attribute name to its spec")
+    for name, spec in (attrs_raw or {}).items():
+        prefix = f"attributes.{name}."
+        if not isinstance(name, str) or not name:
+            raise v.fail(f"attributes.{name}", "an attribute name (string) as key", name)
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise v.fail(f"attributes.{name}", "a mapping with column, scale, bins, order", spec)
+        v.unknown_keys(spec, {"column", "scale", "bins", "order", "description"}, prefix)
+        column = v.string(spec, "column", prefix, required=False, default=name)
+        scale = spec.get("scale", "nominal")
+        if scale not in SCALES:
+            raise v.fail(prefix + "scale", f"one of {', '.join(SCALES)}", scale)
+        bins = _parse_bins(v, spec, prefix, scale)
+        order = spec.get("order")
+        if order is not None:
+            if not isinstance(order, list) or not order:
+                raise v.fail(prefix + "order", "a non-empty list of values", order)
+            order = [_normalise_level(x, scale) for x in order]
+        attributes.append(AttributeSpec(name=name, column=column, scale=scale, bins=bins, order=order))
+    names = [a.name for a in attributes]
+
+    intersections: list[tuple[str, ...]] = []
+    inter_raw = data.get("intersections")
+    if inter_raw is not None:
+        if not isinstance(inter_raw, list):
+            raise v.fail("intersections", "a list of lists of attribute names", inter_raw)
+        for i, combo in enumerate(inter_raw):
+            if not isinstance(combo, list) or len(combo) < 2:
+                raise v.fail(f"intersections[{i}]", "a list of two or more attribute names", combo)
+            for j, item in enumerate(combo):
+                if item not in names:
+                    raise v.fail(
+                        f"intersections[{i}][{j}]",
+                        f"a declared attribute ({', '.join(names) or 'none declared'})",
+                        item,
+                    )
+            if len(set(combo)) != len(combo):
+                raise v.fail(f"intersections[{i}]", "distinct attribute names", combo)
+            intersections.append(tuple(combo))
+
+    groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
+    reference_groups: dict[str, str] = {}
+    ref_raw = v.mapping(data, "reference_groups", required=False, expected="a mapping of grouping name to group label")
+    for key, label in (ref_raw or {}).items():
+        if key not in groupings:
+            raise v.fail(f"reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
+        if not isinstance(label, (str, int)) or isinstance(label, bool):
+            raise v.fail(f"reference_groups.{key}", "a group label (string)", label)
+        reference_groups[str(key)] = str(label)
+
+    min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
+
+    return DataCard(
+        path=path,
+        name=path.stem,
+        split=split,
+        image_root=image_root,
+        label_column=label_column,
+        classes=classes,
+        attributes=attributes,
+        intersections=intersections,
+        reference_groups=reference_groups,
+        min_group_size=min_group_size,
+        body=body,
+        front_matter=data,
+    )
+
+
+def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str, list] | None:
+    raw = spec.get("bins", _MISSING)
+    if raw is _MISSING or raw is None:
+        return {k: list(vals) for k, vals in FITZPATRICK_DEFAULT_BINS.items()} if scale == "fitzpatrick" else None
+    if raw == {}:
+        return {}  # an explicit empty mapping keeps every level of the scale
+    if not isinstance(raw, dict):
+        raise v.fail(prefix + "bins", "a mapping of bin label to a list of values", raw)
+    bins: dict[str, list] = {}
+    seen: dict[Any, str] = {}
+    for label, values in raw.items():
+        where = f"{prefix}bins.{label}"
+        if not isinstance(values, list) or not values:
+            raise v.fail(where, "a non-empty list of values", values)
+        normalised = []
+        for i, value in enumerate(values):
+            level = _normalise_level(value, scale)
+            if scale in _SCALE_RANGE and (isinstance(level, bool) or level not in _SCALE_RANGE[scale]):
+                lo, hi = _SCALE_RANGE[scale][0], _SCALE_RANGE[scale][-1]
+                roman = " or I..VI" if scale == "fitzpatrick" else ""
+                raise v.fail(f"{where}[{i}]", f"a {scale} value {lo}..{hi}{roman}", value)
+            if level in seen:
+                raise v.fail(f"{where}[{i}]", f"a value not already in bin '{seen[level]}'", value)
+            seen[level] = str(label)
+            normalised.append(level)
+        bins[str(label)] = normalised
+    return bins
+
+
+# ---------------------------------------------------------------------------
+# Model cards
+# ---------------------------------------------------------------------------
+
+_MODEL_FIELDS = {
+    "task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "preprocessing",
+    # documentation fields, free-form (Hugging Face style metadata)
+    "name", "model_name", "description", "license", "version", "tags", "language", "library_name",
+    "datasets", "metrics", "base_model", "pipeline_tag",
+}
+
+
+def load_model_card(path: str | Path) -> ModelCard:
+    """Parse and validate a model card.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``models/NAME.md`` file.
+
+    Returns
+    -------
+    ModelCard
+
+    Raises
+    ------
+    CardError
+        The card is unreadable or a field is missing or has a wrong value
+        (including an architecture that is not in the torchvision registry
+        and a weights enum torchvision does not know).
+    """
+    path = Path(path)
+    data, body = read_front_matter(path)
+    v = _Validator(path, data)
+    v.unknown_keys(data, _MODEL_FIELDS)
+
+    task = v.string(data, "task")
+    if task != "classification":
+        raise v.fail("task", "'classification'", task)
+
+    model_raw = v.mapping(
+        data, "model", expected="a mapping with one of 'architecture', 'torchscript' or 'entry_point'"
+    )
+    kinds = [k for k in ("architecture", "torchscript", "entry_point") if k in model_raw]
+    if len(kinds) != 1:
+        raise v.fail("model", "a mapping with exactly one of 'architecture', 'torchscript' or 'entry_point'", model_raw)
+    v.unknown_keys(model_raw, {"architecture", "torchscript", "entry_point"}, "model.")
+    kind = kinds[0]
+    value = v.string(model_raw, kind, "model.")
+    if kind == "architecture":
+        import torchvision.models
+
+        if value not in torchvision.models.list_models():
+            raise v.fail(
+                "model.architecture",
+                "a torchvision model name (see torchvision.models.list_models())",
+                value,
+            )
+        source = ModelSource(kind=kind, architecture=value)
+    elif kind == "torchscript":
+        source = ModelSource(kind=kind, torchscript=v.resolve(value))
+    else:
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", value):
+            raise v.fail("model.entry_point", "'package.module:function'", value)
+        source = ModelSource(kind=kind, entry_point=value)
+
+    weights: WeightsSpec | None = None
+    weights_raw = data.get("weights")
+    if weights_raw is not None:
+        if not isinstance(weights_raw, dict) or len(weights_raw) != 1 or not ({"enum", "path"} & set(weights_raw)):
+            raise v.fail("weights", "null or a mapping with exactly one of 'enum' or 'path'", weights_raw)
+        if "enum" in weights_raw:
+            enum = v.string(weights_raw, "enum", "weights.")
+            if kind != "architecture":
+                raise v.fail("weights.enum", "a weights enum only together with 'model.architecture'", enum)
+            import torchvision.models
+
+            try:
+                torchvision.models.get_weight(enum)
+            except Exception:  # noqa: BLE001 - torchvision raises several kinds here
+                raise v.fail(
+                    "weights.enum", "a torchvision weights enum such as 'ResNet18_Weights.IMAGENET1K_V1'", enum
+                ) from None
+            weights = WeightsSpec(enum=enum)
+        else:
+            weights = WeightsSpec(path=v.resolve(v.string(weights_raw, "path", "weights.")))
+
+    trust = data.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise v.fail("trust_checkpoint", "true or false", trust)
+
+    num_classes = v.integer(data, "num_classes", minimum=1)
+
+    label_map_raw = data.get("label_map", _MISSING)
+    if isinstance(label_map_raw, list):
+        label_map_raw = dict(enumerate(label_map_raw))
+    if not isinstance(label_map_raw, dict):
+        raise v.fail("label_map", "a mapping of output index to class name", label_map_raw)
+    keys = list(label_map_raw)
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys) or sorted(keys) != list(range(num_classes)):
+        raise v.fail(
+            "label_map", f"one class name for each output index 0..{num_classes - 1}", sorted(label_map_raw, key=str)
+        )
+    label_map = []
+    for i in range(num_classes):
+        name = label_map_raw[i]
+        if not isinstance(name, str) or not name:
+            raise v.fail(f"label_map.{i}", "a class name (string)", name)
+        if name in label_map:
+            raise v.fail(f"label_map.{i}", "a class name not used by another output", name)
+        label_map.append(name)
+
+    preprocessing = None
+    pre_raw = v.mapping(data, "preprocessing", required=False, expected="a mapping with resize, mean, std")
+    if pre_raw is None:
+        if weights is None or weights.enum is None:
+            raise v.fail("preprocessing", "a mapping with resize, mean, std (required without weights.enum)", _MISSING)
+    else:
+        v.unknown_keys(pre_raw, {"resize", "mean", "std"}, "preprocessing.")
+        resize = pre_raw.get("resize", _MISSING)
+        if isinstance(resize, int) and not isinstance(resize, bool):
+            resize = [resize, resize]
+        if (
+            not isinstance(resize, list)
+            or len(resize) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in resize)
+        ):
+            raise v.fail("preprocessing.resize", "[height, width] as two positive integers", resize)
+        stats = {}
+        for key in ("mean", "std"):
+            val = pre_raw.get(key, _MISSING)
+            if (
+                not isinstance(val, list)
+                or len(val) not in (1, 3)
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in val)
+            ):
+                raise v.fail(f"preprocessing.{key}", "a list of 1 or 3 numbers (one per channel)", val)
+            if key == "std" and any(x <= 0 for x in val):
+                raise v.fail("preprocessing.std", "positive numbers", val)
+            stats[key] = tuple(float(x) for x in val)
+        preprocessing = Preprocessing(resize=(resize[0], resize[1]), mean=stats["mean"], std=stats["std"])
+
+    return ModelCard(
+        path=path,
+        name=path.stem,
+        task=task,
+        model=source,
+        weights=weights,
+        trust_checkpoint=trust,
+        num_classes=num_classes,
+        label_map=label_map,
+        preprocessing=preprocessing,
+        body=body,
+        front_matter=data,
+    )

@@ -1,0 +1,124 @@
+"""The ``audit`` command.
+
+``audit run --model models/X.md --data data_cards/Y.md --out reports/Z``
+    Audit a classifier on a split; writes ``results.json``, ``index.html`` and
+    the prediction cache into ``--out``.
+``audit demo [--out reports/demo]``
+    Generate a synthetic annotated split, train a tiny biased model and audit it.
+
+Errors caused by input (:class:`~audit.errors.AuditError`) print one line
+``error: <message>`` to stderr and exit with code 2; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .errors import AuditError
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``audit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="audit", description="Fairness audits for computer-vision models: per-group metrics, intervals, tests."
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="audit a classifier on a data split")
+    run.add_argument("--model", metavar="CARD", help="model card (models/NAME.md); optional with --predictions")
+    run.add_argument("--data", metavar="CARD", required=True, help="data card (data_cards/NAME.md)")
+    run.add_argument("--out", metavar="DIR", required=True, help="output directory (reports/NAME)")
+    run.add_argument("--predictions", metavar="FILE", help="CSV/Parquet predictions made elsewhere; replaces the model")
+    run.add_argument("--no-cache", action="store_true", help="run the model even if cached predictions match")
+    _common(run)
+
+    demo = sub.add_parser("demo", help="generate a synthetic split, train a tiny biased model and audit it")
+    demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
+    _common(demo, n_boot=500)
+    return parser
+
+
+def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
+    p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="images per batch (default 64)")
+    p.add_argument("--num-workers", type=_non_negative_int, default=0, metavar="N", help="DataLoader workers (default 0)")
+    p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: cuda, then mps, then cpu")
+    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and permutation tests (default 0)")
+    p.add_argument("--n-boot", type=_positive_int, default=n_boot, metavar="N", help=f"bootstrap replicates (default {n_boot})")
+
+
+def _configure_logging(quiet: bool) -> None:
+    logger = logging.getLogger("audit")
+    if not any(getattr(h, "_audit_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._audit_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``audit`` command; returns the exit code (0, or 2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.quiet)
+    options = dict(
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device,
+        seed=args.seed,
+        n_boot=args.n_boot,
+    )
+    try:
+        if args.command == "run":
+            from .pipeline import run_audit
+
+            if args.model is None and args.predictions is None:
+                raise AuditError("audit run: expected --model or --predictions, found neither")
+            run = run_audit(
+                model=args.model,
+                data=args.data,
+                predictions=args.predictions,
+                out_dir=args.out,
+                use_cache=not args.no_cache,
+                **options,
+            )
+        else:
+            from .demo import run_demo
+
+            run = run_demo(out_dir=args.out, **options)
+    except AuditError as exc:
+        message = " ".join(str(exc).split())
+        print(f"error: {message}", file=sys.stderr)
+        return exc.exit_code
+    logging.getLogger("audit").info("wrote %s and %s", run.paths["results"], run.paths["html"])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""Run a classifier over a split, cache its predictions, or read predictions made elsewhere.
+
+A prediction table has one row per sample: ``sample_id``, one
+``score_<class>`` column per data-card class (softmax probabilities, in the
+data card's class order; absent when only labels are known) and ``pred``
+(class index into the data card's classes, ``-1`` for an abstention).
+
+Cache
+-----
+:func:`save_cache` writes ``predictions.parquet`` and ``predictions.json``
+(metadata) into the output directory. The metadata records the SHA-256 of the
+model (:func:`audit.models.fingerprint_model`) and of the data
+(:func:`audit.data.fingerprint_split`); :func:`load_cache` returns the cached
+table only when both hashes, the class list and the sample ids match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_write_text, atomic_write_with
+from .errors import CardError, DataError, PredictionError
+
+__all__ = [
+    "CACHE_META",
+    "CACHE_TABLE",
+    "class_permutation",
+    "load_cache",
+    "load_predictions_file",
+    "run_inference",
+    "save_cache",
+    "score_columns",
+]
+
+log = logging.getLogger("audit")
+
+CACHE_TABLE = "predictions.parquet"
+CACHE_META = "predictions.json"
+CACHE_VERSION = 1
+
+
+def score_columns(classes) -> list[str]:
+    """Column names of the class scores: ``score_<class>``."""
+    return [f"score_{c}" for c in classes]
+
+
+def class_permutation(*, label_map, classes, model_card_path=None) -> np.ndarray:
+    """For each data-card class, the model output index that predicts it.
+
+    Raises
+    ------
+    CardError
+        The model's ``label_map`` does not name exactly the data card's classes.
+    """
+    if sorted(label_map) != sorted(classes):
+        where = f"{model_card_path}: " if model_card_path else ""
+        raise CardError(
+            f"{where}field 'label_map': expected the data card's classes ({', '.join(classes)}), "
+            f"found {list(label_map)}"
+        )
+    index = {name: i for i, name in enumerate(label_map)}
+    return np.array([index[c] for c in classes], dtype=np.int64)
+
+
+def _collate(batch):
+    import torch
+
+    errors = [(idx, err) for _, idx, err in batch if err]
+    indices = torch.tensor([idx for _, idx, _ in batch], dtype=torch.long)
+    if errors:
+        return None, indices, errors
+    return torch.stack([t for t, _, _ in batch]), indices, []
+
+
+def run_inference(
+    model,
+    frame: pd.DataFrame,
+    *,
+    transform,
+    classes,
+    label_map,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device=None,
+    progress: bool | None = None,
+    source: str = "split",
+) -> pd.DataFrame:
+    """Predict every image of a split.
+
+    Runs under :func:`torch.inference_mode`, moving each batch's outputs to
+    the CPU at once. Logits are turned into probabilities with a softmax and
+    reordered from the model's ``label_map`` order into the data card's class
+    order.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (moved to ``device``).
+    frame : DataFrame
+        The split (:func:`audit.data.load_split`).
+    transform : callable
+        PIL image -> tensor.
+    classes : list of str
+        Data card classes.
+    label_map : list of str
+        Class name of each model output.
+    batch_size, num_workers : int
+        DataLoader settings.
+    device : torch.device or str, optional
+        Defaults to the CPU.
+    progress : bool or None
+        Show a tqdm bar; ``None`` shows it only on a terminal.
+    source : str
+        Name of the split's file, for error messages.
+
+    Returns
+    -------
+    DataFrame
+        ``sample_id``, ``score_<class>`` columns and ``pred``.
+
+    Raises
+    ------
+    DataError
+        An image cannot be decoded.
+    ModelError
+        The model's output does not have one column per ``label_map`` entry.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from .data import ImageDataset
+    from .errors import ModelError
+
+    perm = class_permutation(label_map=label_map, classes=classes)
+    device = torch.device(device or "cpu")
+    model = model.to(device).eval()
+    dataset = ImageDataset(frame["image_path"].tolist(), transform)
+    loader = DataLoader(
+        dataset,
+        batch_size=max(1, int(batch_size)),
+        shuffle=False,
+        num_workers=max(0, int(num_workers)),
+        collate_fn=_collate,
+        pin_memory=device.type == "cuda",
+    )
+    probs = np.zeros((len(frame), len(label_map)), dtype=np.float64)
+    disable = None if progress is None else not progress
+    with torch.inference_mode():
+        for images, indices, errors in tqdm(loader, desc="inference", unit="batch", disable=disable, leave=False):
+            if errors:
+                idx, reason = errors[0]
+                raise DataError(
+                    f"{source}: image '{frame['sample_id'].iat[idx]}': cannot read image "
+                    f"{frame['image_path'].iat[idx]}: {reason}"
+                )
+            out = model(images.to(device, non_blocking=True))
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            out = out.float().cpu()
+            if out.ndim != 2 or out.shape[1] != len(label_map):
+                raise ModelError(
+                    f"model output: expected shape (batch, {len(label_map)}) to match label_map, "
+                    f"found {tuple(out.shape)}"
+                )
+            probs[indices.numpy()] = torch.softmax(out, dim=1).double().numpy()
+    scores = probs[:, perm]
+    result = pd.DataFrame({"sample_id": frame["sample_id"].to_numpy()})
+    for col, values in zip(score_columns(classes), scores.T):
+        result[col] = values
+    result["pred"] = np.argmax(scores, axis=1).astype(np.int64) if len(frame) else np.zeros(0, np.int64)
+    return result
+
+
+def save_cache(out_dir, predictions: pd.DataFrame, *, meta: dict) -> None:
+    """Write ``predictions.parquet`` and ``predictions.json`` atomically."""
+    out_dir = Path(out_dir)
+    atomic_write_with(out_dir / CACHE_TABLE, lambda tmp: predictions.to_parquet(tmp, index=False))
+    full = {"cache_version": CACHE_VERSION, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
+    atomic_write_text(out_dir / CACHE_META, json.dumps(full, indent=2, sort_keys=True) + "\n")
+
+
+def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_ids) -> pd.DataFrame | None:
+    """Return cached predictions if they were made by this model on this data, else ``None``."""
+    out_dir = Path(out_dir)
+    meta_path, table_path = out_dir / CACHE_META, out_dir / CACHE_TABLE
+    if not (meta_path.is_file() and table_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (
+        meta.get("cache_version") != CACHE_VERSION
+        or meta.get("source") != "model"
+        or meta.get("model_sha256") != model_sha256
+        or meta.get("data_sha256") != data_sha256
+        or meta.get("classes") != list(classes)
+    ):
+        return None
+    try:
+        table = pd.read_parquet(table_path)
+    except Exception:  # noqa: BLE001 - a damaged cache is just a miss
+        return None
+    if list(table.get("sample_id", pd.Series(dtype=str)).astype(str)) != [str(s) for s in sample_ids]:
+        return None
+    return table
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sample(ids, k=5) -> str:
+    ids = sorted(ids, key=str)
+    shown = ", ".join(repr(str(i)) for i in ids[:k])
+    return shown + (f" and {len(ids) - k} more" if len(ids) > k else "")
+
+
+def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
+    """Read predictions made elsewhere and align them with the split.
+
+    The file (CSV or Parquet) has ``sample_id`` and either one
+    ``score_<class>`` column per class, or a ``pred`` / ``predicted_label``
+    column holding a class name or index. An empty / NA prediction is an
+    abstention (``pred = -1``). When scores are given, ``pred`` is their argmax
+    unless a ``pred`` column is also present.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    sample_ids : sequence of str
+        The split's ids; the result is in this order.
+    classes : list of str
+        Data card classes.
+
+    Returns
+    -------
+    DataFrame
+        ``sample_id``, ``score_<class>`` columns (if given) and ``pred``.
+
+    Raises
+    ------
+    PredictionError
+        The file is missing or malformed, or its ids do not match the split.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionError(f"{path}: predictions file not found")
+    try:
+        if path.suffix.lower() == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, dtype={"sample_id": str}, keep_default_na=True)
+    except Exception as exc:  # noqa: BLE001
+        raise PredictionError(f"{path}: cannot read predictions: {' '.join(str(exc).split())}") from None
+    table.columns = [str(c) for c in table.columns]
+    if "sample_id" not in table.columns:
+        raise PredictionError(f"{path}: missing column 'sample_id'; found columns: {', '.join(table.columns)}")
+    ids = table["sample_id"].astype(object).where(table["sample_id"].notna(), None)
+    ids = [None if v is None else str(v) for v in ids]
+    if any(v is None or v == "" for v in ids):
+        row = next(i for i, v in enumerate(ids, start=1) if v is None or v == "")
+        raise PredictionError(f"{path}: row {row}: field 'sample_id': expected a sample id, found an empty value")
+    seen: dict[str, int] = {}
+    for i, sid in enumerate(ids, start=1):
+        if sid in seen:
+            raise PredictionError(f"{path}: row {i} (id '{sid}'): duplicate sample id (first seen in row {seen[sid]})")
+        seen[sid] = i
+    wanted = [str(s) for s in sample_ids]
+    missing = set(wanted) - set(seen)
+    extra = set(seen) - set(wanted)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} split ids missing ({_sample(missing)})")
+        if extra:
+            parts.append(f"{len(extra)} ids not in the split ({_sample(extra)})")
+        raise PredictionError(f"{path}: sample ids do not match the split: {'; '.join(parts)}")
+
+    table.index = ids
+    table = table.loc[wanted]
+    result = pd.DataFrame({"sample_id": wanted})
+    score_cols = score_columns(classes)
+    present = [c for c in score_cols if c in table.columns]
+    pred_col = next((c for c in ("pred", "predicted_label") if c in table.columns), None)
+    if present and len(present) != len(score_cols):
+        lacking = [c for c in score_cols if c not in table.columns]
+        raise PredictionError(f"{path}: expected a score column for every class, missing: {', '.join(lacking)}")
+    if not present and pred_col is None:
+        raise PredictionError(
+            f"{path}: expected score_<class> columns ({', '.join(score_cols)}) or a 'pred' / "
+            f"'predicted_label' column; found columns: {', '.join(table.columns)}"
+        )
+    scores = None
+    if present:
+        try:
+            scores = table[score_cols].apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
+        except (ValueError, TypeError) as exc:
+            raise PredictionError(f"{path}: score columns must be numbers: {' '.join(str(exc).split())}") from None
+        for col, values in zip(score_cols, scores.T):
+            result[col] = values
+    if pred_col is not None:
+        result["pred"] = _parse_labels(table[pred_col].tolist(), classes, path, pred_col, wanted)
+    else:
+        complete = ~np.isnan(scores).any(axis=1)
+        pred = np.full(len(wanted), -1, dtype=np.int64)
+        pred[complete] = np.argmax(scores[complete], axis=1)
+        result["pred"] = pred
+    return result.reset_index(drop=True)
+
+
+def _parse_labels(values, classes, path, column, ids) -> np.ndarray:
+    index = {name: i for i, name in enumerate(classes)}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or (
+            isinstance(value, str) and value.strip() == ""
+        ):
+            out[i] = -1
+            continue
+        key = str(value).strip()
+        if key in index:
+            out[i] = index[key]
+            continue
+        try:
+            number = float(key)
+        except ValueError:
+            number = None
+        if number is not None and number.is_integer() and 0 <= int(number) < len(classes):
+            out[i] = int(number)
+            continue
+        if number is not None and number == -1:
+            out[i] = -1
+            continue
+        raise PredictionError(
+            f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({', '.join(classes)}) "
+            f"or index 0..{len(classes) - 1}, found {value!r}"
+        )
+    return out

@@ -1,0 +1,262 @@
+"""Build a classifier, its weights and its evaluation transform from a model card.
+
+Model sources (``model`` in the card):
+
+``architecture``
+    A torchvision registry name, built with
+    ``torchvision.models.get_model(name, weights=None, num_classes=...)``.
+``torchscript``
+    A TorchScript file loaded with :func:`torch.jit.load`.
+``entry_point``
+    ``"package.module:function"`` imported with :mod:`importlib`; the function
+    is called with ``num_classes=`` when it accepts that keyword, else with
+    no arguments, and must return an :class:`torch.nn.Module`.
+
+Weights (``weights`` in the card):
+
+``enum``
+    A torchvision weights enum (``"ResNet18_Weights.IMAGENET1K_V1"``) resolved
+    with :func:`torchvision.models.get_weight`; its state dict is fetched by
+    torchvision (this needs the network or a filled torch hub cache) and its
+    ``transforms()`` are the evaluation transform.
+``path``
+    A local checkpoint: a state dict, or a mapping with a ``state_dict`` /
+    ``model_state_dict`` entry. It is loaded with
+    ``torch.load(weights_only=True)`` so that no code inside it can run; only
+    when the card sets ``trust_checkpoint: true`` is ``weights_only=False``
+    allowed (which also allows a whole pickled ``nn.Module``).
+
+Every failure caused by the card or its files raises
+:class:`~audit.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+from pathlib import Path
+
+import torch
+
+from .cards import ModelCard
+from .errors import ModelError
+
+__all__ = ["build_model", "build_transform", "fingerprint_model", "select_device"]
+
+
+def select_device(override: str | None = None) -> torch.device:
+    """Pick the device to run on: ``override`` if given, else cuda, then mps, then cpu.
+
+    Raises
+    ------
+    ModelError
+        The requested device is unknown or not available.
+    """
+    if override:
+        kind = override.split(":")[0]
+        if kind not in ("cpu", "cuda", "mps"):
+            raise ModelError(f"device: expected cpu, cuda or mps, found '{override}'")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ModelError(f"device: '{override}' requested but CUDA is not available on this machine")
+        if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ModelError(f"device: '{override}' requested but MPS is not available on this machine")
+        return torch.device(override)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _load_checkpoint(card: ModelCard, path: Path):
+    if not path.is_file():
+        raise ModelError(f"{card.path}: field 'weights.path': weights file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not card.trust_checkpoint)
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types
+        if not card.trust_checkpoint and "weights_only" in str(exc):
+            raise ModelError(
+                f"{path}: refused to load a checkpoint that contains objects other than tensors "
+                "(torch.load weights_only=True); set 'trust_checkpoint: true' in the model card "
+                "only if you trust where this file came from"
+            ) from None
+        raise ModelError(f"{path}: cannot load checkpoint: {_one_line(exc)}") from None
+
+
+def _state_dict(card: ModelCard, loaded, path: Path):
+    if isinstance(loaded, torch.nn.Module):
+        return loaded  # only reachable with trust_checkpoint: true
+    if isinstance(loaded, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in loaded and isinstance(loaded[key], dict):
+                loaded = loaded[key]
+                break
+        if all(isinstance(v, torch.Tensor) for v in loaded.values()):
+            # Checkpoints saved from DataParallel / DDP prefix every key.
+            if loaded and all(k.startswith("module.") for k in loaded):
+                loaded = {k[len("module."):]: v for k, v in loaded.items()}
+            return loaded
+    raise ModelError(f"{path}: expected a state dict (parameter name -> tensor), found {type(loaded).__name__}")
+
+
+def build_model(card: ModelCard) -> torch.nn.Module:
+    """Construct the network a model card describes and load its weights.
+
+    Parameters
+    ----------
+    card : ModelCard
+        A validated model card.
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode, on the CPU.
+
+    Raises
+    ------
+    ModelError
+        The model cannot be built or its weights cannot be loaded.
+    """
+    import torchvision.models
+
+    source = card.model
+    weights = card.weights
+    if source.kind == "architecture":
+        enum = None
+        if weights is not None and weights.enum:
+            enum = torchvision.models.get_weight(weights.enum)
+            n_enum = len(enum.meta.get("categories") or [])
+            if n_enum and n_enum != card.num_classes:
+                raise ModelError(
+                    f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
+                    f"'{weights.enum}', found {card.num_classes}"
+                )
+        try:
+            model = torchvision.models.get_model(source.architecture, weights=None, num_classes=card.num_classes)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"{card.path}: cannot build '{source.architecture}': {_one_line(exc)}") from None
+        if enum is not None:
+            try:
+                state = enum.get_state_dict(progress=False, check_hash=True)
+            except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, RuntimeError...
+                raise ModelError(
+                    f"{card.path}: field 'weights.enum': cannot fetch weights '{weights.enum}' "
+                    f"(no network and not in the torch hub cache?): {_one_line(exc)}"
+                ) from None
+            _load_state(card, model, state, weights.enum)
+    elif source.kind == "torchscript":
+        if not source.torchscript.is_file():
+            raise ModelError(f"{card.path}: field 'model.torchscript': file not found: {source.torchscript}")
+        try:
+            model = torch.jit.load(str(source.torchscript), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"{source.torchscript}: cannot load TorchScript model: {_one_line(exc)}") from None
+    else:
+        model = _from_entry_point(card)
+
+    if weights is not None and weights.path is not None:
+        loaded = _state_dict(card, _load_checkpoint(card, weights.path), weights.path)
+        if isinstance(loaded, torch.nn.Module):
+            model = loaded
+        else:
+            _load_state(card, model, loaded, weights.path)
+    return model.eval()
+
+
+def _load_state(card: ModelCard, model: torch.nn.Module, state, origin) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # noqa: BLE001
+        text = _one_line(exc)
+        raise ModelError(
+            f"{origin}: weights do not fit the model of {card.path}: {text[:300]}"
+        ) from None
+
+
+def _from_entry_point(card: ModelCard) -> torch.nn.Module:
+    spec = card.model.entry_point
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{card.path}: field 'model.entry_point': cannot import '{module_name}': {_one_line(exc)}") from None
+    target = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ModelError(f"{card.path}: field 'model.entry_point': '{module_name}' has no attribute '{attr}'")
+    if not callable(target):
+        raise ModelError(f"{card.path}: field 'model.entry_point': '{spec}' is not callable")
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        params = {}
+    accepts = "num_classes" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    model = target(num_classes=card.num_classes) if accepts else target()
+    if not isinstance(model, torch.nn.Module):
+        raise ModelError(
+            f"{card.path}: field 'model.entry_point': expected '{spec}' to return a torch.nn.Module, "
+            f"found {type(model).__name__}"
+        )
+    return model
+
+
+def build_transform(card: ModelCard):
+    """The evaluation transform: the weights enum's ``transforms()`` or the card's preprocessing.
+
+    Returns
+    -------
+    callable
+        Maps an RGB PIL image to a normalised ``(3, H, W)`` float tensor.
+    """
+    import torchvision.models
+    from torchvision import transforms as T
+
+    if card.preprocessing is None:
+        return torchvision.models.get_weight(card.weights.enum).transforms()
+    pre = card.preprocessing
+    return T.Compose(
+        [
+            T.Resize(list(pre.resize), antialias=True),
+            T.ToTensor(),
+            T.Normalize(mean=list(pre.mean), std=list(pre.std)),
+        ]
+    )
+
+
+def fingerprint_model(card: ModelCard) -> str:
+    """SHA-256 of what determines the model's predictions.
+
+    Covers the model card bytes, the weights file bytes, the TorchScript file
+    bytes and, for an entry point, the source file of its module; for a
+    weights enum the enum name (already part of the card).
+    """
+    digest = hashlib.sha256()
+    digest.update(Path(card.path).read_bytes())
+    files = []
+    if card.weights is not None and card.weights.path is not None:
+        files.append(card.weights.path)
+    if card.model.torchscript is not None:
+        files.append(card.model.torchscript)
+    if card.model.entry_point is not None:
+        try:
+            spec = importlib.util.find_spec(card.model.entry_point.partition(":")[0])
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and Path(spec.origin).is_file():
+            files.append(Path(spec.origin))
+    for file in files:
+        digest.update(b"\0file\0")
+        try:
+            with open(file, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            raise ModelError(f"{card.path}: file not found: {file}") from None
+    return digest.hexdigest()

@@ -1,0 +1,430 @@
+"""The classification audit end to end: cards -> split -> predictions -> engine -> report.
+
+Two entry points:
+
+:func:`audit_split`
+    The notebook API: returns the engine's
+    :class:`~audit.stats.GroupedMetrics` (``.to_frame()``, ``.disparities``,
+    rich display in Jupyter). Writes nothing unless ``out_dir`` is given, in
+    which case predictions are cached there.
+:func:`run_audit`
+    What ``audit run`` does: the same, then :func:`write_outputs` writes
+    ``results.json`` and ``index.html``.
+
+Predictions come from, in order of precedence: a ``predictions`` file made
+elsewhere; the cache in ``out_dir`` when its model and data hashes match;
+running the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_write_text
+from .cards import DataCard, ModelCard, load_data_card, load_model_card
+from .errors import AuditError
+
+__all__ = [
+    "AuditRun",
+    "RESULTS_SCHEMA_VERSION",
+    "audit_split",
+    "evaluate",
+    "load_results_schema",
+    "render_html",
+    "results_document",
+    "run_audit",
+    "write_outputs",
+]
+
+log = logging.getLogger("audit")
+
+RESULTS_SCHEMA_VERSION = 1
+
+
+@dataclass
+class AuditRun:
+    """Everything one audit produced.
+
+    Attributes
+    ----------
+    result : GroupedMetrics
+        The statistics engine's result.
+    provenance : dict
+        Which model, weights, data and settings produced it (names, paths,
+        SHA-256 hashes) and where the predictions came from.
+    predictions : DataFrame
+        ``sample_id``, ``label``, ``pred`` and ``score_<class>`` columns.
+    paths : dict of str to Path
+        Files written (empty until :func:`write_outputs`).
+    """
+
+    result: object
+    provenance: dict
+    predictions: pd.DataFrame
+    paths: dict = field(default_factory=dict)
+
+
+def _as_card(value, loader, kind):
+    if value is None or isinstance(value, (DataCard, ModelCard)):
+        return value
+    return loader(value)
+
+
+def evaluate(
+    *,
+    data,
+    model=None,
+    predictions=None,
+    out_dir=None,
+    use_cache: bool = True,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: str | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    interval: str = "wilson",
+    bootstrap: str = "plain",
+    alpha: float = 0.05,
+    correction: str = "fdr_bh",
+    verify_images: bool = True,
+    progress: bool | None = None,
+) -> AuditRun:
+    """Load the cards and split, get predictions, run the statistics engine.
+
+    Parameters are those of :func:`audit_split`.
+
+    Returns
+    -------
+    AuditRun
+    """
+    import torch
+
+    from . import __version__
+    from .data import fingerprint_split, load_split
+    from .inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
+    from .stats import Attribute, audit_classification
+
+    data_card = _as_card(data, load_data_card, "data")
+    model_card = _as_card(model, load_model_card, "model")
+    if model_card is None and predictions is None:
+        raise AuditError("expected a model card or a predictions file, found neither")
+    if model_card is not None and predictions is None:
+        from .inference import class_permutation
+
+        class_permutation(label_map=model_card.label_map, classes=data_card.classes, model_card_path=model_card.path)
+
+    frame = load_split(data_card, verify_images=verify_images)
+    log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
+    data_sha = fingerprint_split(data_card, frame)
+    pred_info: dict = {}
+    model_sha = None
+    if model_card is not None:
+        from .models import fingerprint_model
+
+        model_sha = fingerprint_model(model_card)
+
+    if predictions is not None:
+        preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes)
+        pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
+        log.info("predictions: read from %s", predictions)
+    else:
+        preds = None
+        if out_dir is not None and use_cache:
+            preds = load_cache(
+                out_dir,
+                model_sha256=model_sha,
+                data_sha256=data_sha,
+                classes=data_card.classes,
+                sample_ids=frame["sample_id"].tolist(),
+            )
+        if preds is not None:
+            pred_info = {"source": "cache", "file": str(Path(out_dir) / "predictions.parquet")}
+            log.info("predictions: reusing cache %s (model and data hashes match)", pred_info["file"])
+        else:
+            from .models import build_model, build_transform, select_device
+
+            torch_device = select_device(device)
+            net = build_model(model_card)
+            transform = build_transform(model_card)
+            log.info("predictions: running %s on %s", model_card.name, torch_device)
+            torch.manual_seed(seed)
+            preds = run_inference(
+                net,
+                frame,
+                transform=transform,
+                classes=data_card.classes,
+                label_map=model_card.label_map,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=torch_device,
+                progress=progress,
+                source=str(frame.attrs.get("source", data_card.split.table)),
+            )
+            pred_info = {"source": "model", "device": str(torch_device)}
+            if out_dir is not None:
+                save_cache(
+                    out_dir,
+                    preds,
+                    meta={
+                        "source": "model",
+                        "model_card": str(model_card.path),
+                        "model_sha256": model_sha,
+                        "data_card": str(data_card.path),
+                        "data_sha256": data_sha,
+                        "classes": list(data_card.classes),
+                        "n_samples": len(preds),
+                    },
+                )
+
+    score_cols = [f"score_{c}" for c in data_card.classes]
+    scores = None
+    if all(c in preds.columns for c in score_cols):
+        candidate = preds[score_cols].to_numpy(dtype=float)
+        if not np.isnan(candidate).any():
+            scores = candidate
+    attributes = [
+        Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in data_card.attributes
+    ]
+    groups = frame[[a.name for a in data_card.attributes]].reset_index(drop=True)
+    result = audit_classification(
+        y_true=frame["label"].to_numpy(dtype=np.int64),
+        y_pred=preds["pred"].to_numpy(dtype=np.int64),
+        groups=groups,
+        attributes=attributes,
+        intersections=[tuple(c) for c in data_card.intersections],
+        classes=list(data_card.classes),
+        scores=scores,
+        reference_groups=dict(data_card.reference_groups) or None,
+        interval=interval,
+        n_boot=n_boot,
+        bootstrap=bootstrap,
+        seed=seed,
+        alpha=alpha,
+        correction=correction,
+        min_group_size=data_card.min_group_size,
+    )
+
+    table = preds.copy()
+    table.insert(1, "label", frame["label"].to_numpy())
+    provenance = {
+        "audit_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": _model_provenance(model_card, model_sha),
+        "data": {
+            "card": str(data_card.path),
+            "name": data_card.name,
+            "sha256": data_sha,
+            "split": str(data_card.split.folder or data_card.split.table),
+            "n_samples": int(len(frame)),
+            "classes": list(data_card.classes),
+            "attributes": [a.name for a in data_card.attributes],
+        },
+        "predictions": pred_info,
+        "settings": {
+            "seed": seed,
+            "n_boot": n_boot,
+            "interval": interval,
+            "bootstrap": bootstrap,
+            "alpha": alpha,
+            "correction": correction,
+            "min_group_size": data_card.min_group_size,
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+        },
+    }
+    return AuditRun(result=result, provenance=provenance, predictions=table)
+
+
+def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
+    if card is None:
+        return {"card": None, "name": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
+    from .inference import file_sha256
+
+    src = card.model
+    source = {
+        "architecture": f"torchvision {src.architecture}",
+        "torchscript": f"torchscript {src.torchscript}",
+        "entry_point": f"entry point {src.entry_point}",
+    }[src.kind]
+    weights, weights_sha = None, None
+    if card.weights is not None and card.weights.enum:
+        weights = f"enum {card.weights.enum}"
+    elif card.weights is not None and card.weights.path:
+        weights = str(card.weights.path)
+        if Path(card.weights.path).is_file():
+            weights_sha = file_sha256(card.weights.path)
+    return {
+        "card": str(card.path),
+        "name": card.name,
+        "sha256": sha,
+        "source": source,
+        "weights": weights,
+        "weights_sha256": weights_sha,
+        "trust_checkpoint": card.trust_checkpoint,
+    }
+
+
+def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
+    """Audit a classifier on a split and return the engine's result (notebook API).
+
+    Parameters
+    ----------
+    data : str, Path or DataCard
+        The data card.
+    model : str, Path or ModelCard, optional
+        The model card; optional when ``predictions`` is given.
+    predictions : str or Path, optional
+        Predictions made elsewhere (CSV or Parquet), used instead of the model.
+    out_dir : str or Path, optional
+        Where to cache predictions; ``None`` writes nothing.
+    **options
+        ``use_cache``, ``batch_size``, ``num_workers``, ``device``, ``seed``,
+        ``n_boot``, ``interval``, ``bootstrap``, ``alpha``, ``correction``,
+        ``verify_images``, ``progress``.
+
+    Returns
+    -------
+    GroupedMetrics
+        ``.to_frame()`` gives the tidy table; it renders as HTML in Jupyter.
+
+    Raises
+    ------
+    AuditError
+        Any problem with the cards, data, model or predictions.
+    """
+    return evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options).result
+
+
+def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> AuditRun:
+    """Audit and write ``results.json``, ``index.html`` and the prediction cache into ``out_dir``.
+
+    Parameters are those of :func:`audit_split`; ``out_dir`` is required.
+
+    Returns
+    -------
+    AuditRun
+    """
+    run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
+    run.paths = write_outputs(run.result, out_dir, provenance=run.provenance)
+    return run
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------
+
+
+def load_results_schema() -> dict:
+    """The JSON Schema ``results.json`` follows (shipped as ``audit/schemas/results.schema.json``)."""
+    text = resources.files("audit").joinpath("schemas/results.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def results_document(result, *, provenance: dict | None = None) -> dict:
+    """The ``results.json`` document: schema version, provenance and the engine's ``to_dict()``."""
+    return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "provenance": provenance or {},
+        "results": result.to_dict(),
+    }
+
+
+def write_outputs(result, out_dir, *, provenance: dict | None = None) -> dict:
+    """Write ``results.json`` (schema-validated) and ``index.html`` atomically.
+
+    Both documents are fully built and checked before either file is
+    written, and each is written to a temporary file then moved into place.
+
+    Parameters
+    ----------
+    result : GroupedMetrics
+        The engine's result.
+    out_dir : str or Path
+        Created if missing.
+    provenance : dict, optional
+        As in :attr:`AuditRun.provenance`.
+
+    Returns
+    -------
+    dict of str to Path
+    """
+    import jsonschema
+
+    out_dir = Path(out_dir)
+    document = results_document(result, provenance=provenance)
+    jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
+    text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    html = render_html(document)
+    paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
+    atomic_write_text(paths["results"], text)
+    atomic_write_text(paths["html"], html)
+    return paths
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 10 ** (-digits):
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_html(document: dict) -> str:
+    """Render the HTML report from a ``results.json`` document (Jinja2, autoescaped)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("audit", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    results = document["results"]
+    metrics = results["metrics"]
+    groupings: dict[str, list] = {}
+    for row in metrics:
+        groupings.setdefault(row["grouping"], []).append(row)
+    group_sizes: dict[str, list] = {}
+    for row in results["groups"]:
+        group_sizes.setdefault(row["grouping"], []).append(row)
+    headline_metrics = [m for m in ("accuracy", "error_rate", "abstention_rate", "roc_auc", "ece")
+                        if any(r["metric"] == m and r["class"] == "" for r in metrics)]
+    headline = {}
+    for name, rows in groupings.items():
+        table: dict[str, dict] = {}
+        for row in rows:
+            if row["class"] == "" and row["metric"] in headline_metrics:
+                table.setdefault(row["group"], {})[row["metric"]] = row
+        headline[name] = table
+    disparities = results["disparities"]
+    significant = [d for d in disparities if d.get("significant")]
+    template = env.get_template("report.html.j2")
+    return template.render(
+        doc=document,
+        prov=document.get("provenance") or {},
+        results=results,
+        groupings=groupings,
+        group_sizes=group_sizes,
+        headline=headline,
+        headline_metrics=headline_metrics,
+        disparities=disparities,
+        significant=significant,
+    )
