@@ -25,6 +25,7 @@ absolute paths are used as they are.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -303,6 +304,8 @@ def _show(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, dict):
+        return "a mapping with keys " + ", ".join(str(k) for k in value) if value else "an empty mapping"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -382,7 +385,8 @@ class _Validator:
 
     def resolve(self, value: str) -> Path:
         p = Path(value).expanduser()
-        return p if p.is_absolute() else self.path.parent / p
+        # normpath folds "cards/../data" into "data" so messages name files plainly.
+        return Path(os.path.normpath(p if p.is_absolute() else self.path.parent / p))
 
 
 def _normalise_level(value: Any, scale: str) -> Any:

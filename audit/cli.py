@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from .errors import AuditError
 
@@ -70,14 +71,24 @@ def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
     p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: cuda, then mps, then cpu")
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and permutation tests (default 0)")
     p.add_argument("--n-boot", type=_positive_int, default=n_boot, metavar="N", help=f"bootstrap replicates (default {n_boot})")
+    p.add_argument("--n-perm", type=_positive_int, default=n_boot, metavar="N", help=f"permutations per test (default {n_boot})")
+
+
+class _StdoutHandler(logging.Handler):
+    """Progress messages to whatever ``sys.stdout`` is at the time (stderr is for errors)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stdout, flush=True)
+        except Exception:  # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
 
 
 def _configure_logging(quiet: bool) -> None:
     logger = logging.getLogger("audit")
-    if not any(getattr(h, "_audit_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._audit_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
@@ -93,31 +104,45 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         seed=args.seed,
         n_boot=args.n_boot,
+        n_perm=args.n_perm,
     )
     try:
-        if args.command == "run":
-            from .pipeline import run_audit
-
-            if args.model is None and args.predictions is None:
-                raise AuditError("audit run: expected --model or --predictions, found neither")
-            run = run_audit(
-                model=args.model,
-                data=args.data,
-                predictions=args.predictions,
-                out_dir=args.out,
-                use_cache=not args.no_cache,
-                **options,
-            )
-        else:
-            from .demo import run_demo
-
-            run = run_demo(out_dir=args.out, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = _dispatch(args, options)
     except AuditError as exc:
         message = " ".join(str(exc).split())
         print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
+    seen = set()
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            continue  # deprecations and the like are for developers, not for the report's reader
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr)
     logging.getLogger("audit").info("wrote %s and %s", run.paths["results"], run.paths["html"])
     return 0
+
+
+def _dispatch(args, options):
+    if args.command == "run":
+        from .pipeline import run_audit
+
+        if args.model is None and args.predictions is None:
+            raise AuditError("audit run: expected --model or --predictions, found neither")
+        return run_audit(
+            model=args.model,
+            data=args.data,
+            predictions=args.predictions,
+            out_dir=args.out,
+            use_cache=not args.no_cache,
+            **options,
+        )
+    from .demo import run_demo
+
+    return run_demo(out_dir=args.out, **options)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -207,11 +207,13 @@ def _imagefolder_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class
 
 def verify_image(path: str | Path) -> str | None:
     """Return ``None`` if PIL can identify and verify the image, else the reason."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image.verify()
+    except UnidentifiedImageError:
+        return "not a recognised image format"
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
         return " ".join(str(exc).split()) or type(exc).__name__
     return None
@@ -264,7 +266,7 @@ class ImageDataset:
 
     def __getitem__(self, index: int):
         import torch
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         try:
             with Image.open(self.paths[index]) as image:
@@ -272,5 +274,8 @@ class ImageDataset:
             self._shape = tuple(tensor.shape)
             return tensor, index, ""
         except Exception as exc:  # noqa: BLE001 - reported as DataError by the caller
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, UnidentifiedImageError):
+                reason = "not a recognised image format"
+            else:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
             return torch.zeros(self._shape or (3, 1, 1)), index, reason

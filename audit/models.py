@@ -123,11 +123,11 @@ def build_model(card: ModelCard) -> torch.nn.Module:
     ModelError
         The model cannot be built or its weights cannot be loaded.
     """
-    import torchvision.models
-
     source = card.model
     weights = card.weights
     if source.kind == "architecture":
+        import torchvision.models
+
         enum = None
         if weights is not None and weights.enum:
             enum = torchvision.models.get_weight(weights.enum)
@@ -215,11 +215,12 @@ def build_transform(card: ModelCard):
     callable
         Maps an RGB PIL image to a normalised ``(3, H, W)`` float tensor.
     """
-    import torchvision.models
+    if card.preprocessing is None:
+        import torchvision.models
+
+        return torchvision.models.get_weight(card.weights.enum).transforms()
     from torchvision import transforms as T
 
-    if card.preprocessing is None:
-        return torchvision.models.get_weight(card.weights.enum).transforms()
     pre = card.preprocessing
     return T.Compose(
         [

@@ -91,6 +91,7 @@ def evaluate(
     device: str | None = None,
     seed: int = 0,
     n_boot: int = 1000,
+    n_perm: int = 1000,
     interval: str = "wilson",
     bootstrap: str = "plain",
     alpha: float = 0.05,
@@ -206,6 +207,7 @@ def evaluate(
         reference_groups=dict(data_card.reference_groups) or None,
         interval=interval,
         n_boot=n_boot,
+        n_perm=n_perm,
         bootstrap=bootstrap,
         seed=seed,
         alpha=alpha,
@@ -232,6 +234,7 @@ def evaluate(
         "settings": {
             "seed": seed,
             "n_boot": n_boot,
+            "n_perm": n_perm,
             "interval": interval,
             "bootstrap": bootstrap,
             "alpha": alpha,
@@ -292,7 +295,7 @@ def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
         Where to cache predictions; ``None`` writes nothing.
     **options
         ``use_cache``, ``batch_size``, ``num_workers``, ``device``, ``seed``,
-        ``n_boot``, ``interval``, ``bootstrap``, ``alpha``, ``correction``,
+        ``n_boot``, ``n_perm``, ``interval``, ``bootstrap``, ``alpha``, ``correction``,
         ``verify_images``, ``progress``.
 
     Returns
