@@ -246,7 +246,7 @@ def audit_classification(
                         "interval": method, "small_group": bool(s.n[g] < min_group_size),
                     }
                 )
-            if grouping is not overall and s.metric in disparity_metrics + tuple(m for m in SCORE_METRICS if m in disparity_metrics):
+            if grouping is not overall and s.metric in disparity_metrics:
                 disparity_rows += _disparities(
                     s, grouping, conf=conf, structure=structure, score_data=score_data,
                     reference=(reference_groups or {}).get(grouping.name), confidence=confidence,

@@ -124,8 +124,8 @@ def bin_attribute(values: pd.Series | Sequence, attribute: Attribute) -> pd.Cate
         String labels, with categories in display order (``unknown`` last, and
         only present when some value is missing).
     """
-    series = pd.Series(values, dtype=object).reset_index(drop=True)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(series.to_numpy(), use_na_sentinel=True)
     bins = attribute.effective_bins()
     lookup: dict = {}
     if bins:
@@ -139,8 +139,9 @@ def bin_attribute(values: pd.Series | Sequence, attribute: Attribute) -> pd.Cate
     # Normalise and bin each distinct value once, then broadcast to the rows.
     unique_levels = []
     unique_labels = []
-    for position, value in enumerate(uniques):
-        row = int(np.flatnonzero(codes == position)[0])
+    found, first = np.unique(codes, return_index=True)
+    first_rows = first[found >= 0]  # the first row holding each distinct value, for error messages
+    for value, row in zip(uniques, first_rows):
         try:
             level = _normalise(value, attribute.scale)
         except _BadValue as exc:
@@ -157,8 +158,6 @@ def bin_attribute(values: pd.Series | Sequence, attribute: Attribute) -> pd.Cate
             unique_labels.append(lookup[level])
         else:
             unique_labels.append(_label(level))
-    label_of_code = np.array(unique_labels + [UNKNOWN], dtype=object)
-    labels = label_of_code[codes]  # code -1 (missing) picks the trailing UNKNOWN
     present = set(unique_labels) | ({UNKNOWN} if (codes < 0).any() else set())
     if bins:
         categories = [str(label) for label in bins]
@@ -173,7 +172,10 @@ def bin_attribute(values: pd.Series | Sequence, attribute: Attribute) -> pd.Cate
         categories = [_label(v) for v in sorted(observed, key=_sort_key)]
     if UNKNOWN in present and UNKNOWN not in categories:
         categories.append(UNKNOWN)
-    return pd.Categorical(labels, categories=categories)
+    # category index of each distinct value; the trailing entry serves missing values (code -1)
+    position = {label: i for i, label in enumerate(categories)}
+    category_of_code = np.array([position[label] for label in unique_labels] + [position.get(UNKNOWN, -1)])
+    return pd.Categorical.from_codes(category_of_code[codes], categories=categories)
 
 
 def _sort_key(value):
