@@ -15,7 +15,7 @@ from ._groups import ALL, OVERALL, Attribute, GroupStructure, Grouping, build_gr
 from ._intervals import PROPORTION_METHODS, percentile_interval, proportion_interval
 from ._rates import CLASS_METRICS, OVERALL_METRICS, confusion_cells, macro, rate_components, ratio
 from ._results import GroupedMetrics, UndefinedMetricWarning
-from ._scores import calibration_bins, expected_calibration_error, roc_auc
+from ._scores import bootstrap_score_metrics, calibration_bins, expected_calibration_error, roc_auc
 from ._significance import (
     CORRECTIONS,
     _p_from_null,
@@ -534,12 +534,14 @@ def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_la
         counts[g] = members.size
         for metric, v in _score_values(data, members, pos_label=pos_label, n_bins=n_bins).items():
             values[metric][g] = v
-        if members.size:
-            # row bootstrap within the group (AUC needs a ranking, so counts do not suffice)
-            for b in range(n_boot):
-                sample = members[rng.integers(0, members.size, members.size)]
-                for metric, v in _score_values(data, sample, pos_label=pos_label, n_bins=n_bins).items():
-                    boots[metric][b, g] = v
+        if members.size and n_boot:
+            # row bootstrap within the group: AUC needs a ranking, so counts do not suffice
+            replicates = bootstrap_score_metrics(
+                data.y_true[members], data.scores[members], data.confidence[members],
+                data.correct[members].astype(float), n_boot=n_boot, rng=rng, pos_label=pos_label, n_bins=n_bins,
+            )
+            for metric in SCORE_METRICS:
+                boots[metric][:, g] = replicates[metric]
         edges, count, mean_conf, acc = calibration_bins(data.confidence[members], data.correct[members], n_bins=n_bins)
         for b in range(n_bins):
             bins.append({
