@@ -61,8 +61,14 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def _as_object(series: pd.Series) -> pd.Series:
     """Raw values as Python objects with ``None`` for missing."""
-    values = series.astype(object)
-    return values.where(series.notna(), None)
+    return pd.Series([None if _missing(v) else v for v in series.tolist()], dtype=object, index=series.index)
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _require_columns(table: pd.DataFrame, path: Path, card: DataCard, wanted: dict[str, str]) -> None:
@@ -131,10 +137,11 @@ def load_split(card: DataCard, *, verify_images: bool = True) -> pd.DataFrame:
 
     for attr in card.attributes:
         if split.kind == "manifest":
-            frame[attr.name] = _as_object(table[attr.column]).tolist()
+            values = _as_object(table[attr.column]).tolist()
         else:
             lookup = dict(zip(ids, _as_object(table[attr.column]).tolist()))
-            frame[attr.name] = [lookup.get(sid) for sid in frame["sample_id"]]
+            values = [lookup.get(sid) for sid in frame["sample_id"]]
+        frame[attr.name] = pd.Series(values, dtype=object)  # object keeps None (missing -> 'unknown' group)
 
     source = split.table if split.kind == "manifest" else split.folder
     row_of = {sid: i for i, sid in enumerate(ids, start=1)}

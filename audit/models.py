@@ -198,7 +198,10 @@ def _from_entry_point(card: ModelCard) -> torch.nn.Module:
     except (TypeError, ValueError):
         params = {}
     accepts = "num_classes" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    model = target(num_classes=card.num_classes) if accepts else target()
+    try:
+        model = target(num_classes=card.num_classes) if accepts else target()
+    except Exception as exc:  # noqa: BLE001 - the user's model code failed
+        raise ModelError(f"{card.path}: field 'model.entry_point': calling '{spec}' failed: {_one_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
         raise ModelError(
             f"{card.path}: field 'model.entry_point': expected '{spec}' to return a torch.nn.Module, "

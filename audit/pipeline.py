@@ -391,10 +391,11 @@ def _fmt(value, digits: int = 3) -> str:
 
 def render_html(document: dict) -> str:
     """Render the HTML report from a ``results.json`` document (Jinja2, autoescaped)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
 
     env = Environment(
         loader=PackageLoader("audit", "templates"),
+        undefined=ChainableUndefined,  # missing provenance renders as empty, not an error
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
