@@ -227,3 +227,15 @@ def test_bad_labels_and_attribute_values():
         _audit(np.array([0, 1]), np.array([0, 2]), groups)
     with pytest.raises(StatsInputError, match=r"^attribute 'skin': row 1: expected a fitzpatrick value in 1..6, found 7$"):
         _audit(np.array([0, 1]), np.array([0, 1]), groups, attributes=[Attribute("skin", scale="fitzpatrick")])
+
+
+def test_permuted_group_counts_keep_margins_and_mean():
+    from audit.stats._significance import permuted_group_counts
+
+    counts = np.array([[5, 0, 3], [1, 4, 2], [0, 6, 9]])
+    draws = permuted_group_counts(counts, n_perm=4000, rng=np.random.default_rng(0))
+    assert (draws.sum(2) == counts.sum(1)).all()  # group sizes kept: 8, 7, 15
+    assert (draws.sum(1) == counts.sum(0)).all()  # cell totals kept: 6, 10, 14
+    # under label exchange E[count] = group size * cell total / N, e.g. 8 * 6 / 30 = 1.6
+    expected = np.outer(counts.sum(1), counts.sum(0)) / counts.sum()
+    np.testing.assert_allclose(draws.mean(0), expected, atol=0.08)

@@ -22,6 +22,7 @@ from ._significance import (
     adjust_p_values,
     permutation_pair_test_cells,
     permutation_range_test,
+    permuted_group_counts,
     two_proportion_test,
 )
 
@@ -459,17 +460,10 @@ def _range_test(s, conf, grouping, score_data, structure, *, n_perm, rng):
     keep = counts.sum(1) > 0
     counts = counts[keep]
     observed = np.nanmax(statistic(counts)) - np.nanmin(statistic(counts))
-    null = np.empty(n_perm)
-    sizes = counts.sum(1)
-    for i in range(n_perm):
-        remaining = counts.sum(0)
-        draws = np.empty_like(counts)
-        for g in range(len(counts) - 1):
-            draws[g] = rng.multivariate_hypergeometric(remaining, int(sizes[g]))
-            remaining = remaining - draws[g]
-        draws[-1] = remaining
-        values = statistic(draws)
-        null[i] = np.nanmax(values) - np.nanmin(values) if np.isfinite(values).sum() >= 2 else np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN permutations are dropped below
+        values = statistic(permuted_group_counts(counts, n_perm=n_perm, rng=rng))
+        null = np.where(np.isfinite(values).sum(1) >= 2, np.nanmax(values, 1) - np.nanmin(values, 1), np.nan)
     return _p_from_null(float(observed), null), "permutation"
 
 

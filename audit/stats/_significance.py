@@ -90,6 +90,40 @@ def permutation_pair_test_cells(cells_a, cells_b, statistic, *, n_perm: int, rng
     return _p_from_null(observed, null)
 
 
+def permuted_group_counts(counts, *, n_perm: int, rng: np.random.Generator) -> np.ndarray:
+    """Group x cell counts after randomly permuting group labels over the pooled units.
+
+    Group sizes and cell totals are kept. Group ``g`` takes a multivariate
+    hypergeometric draw of its size from what the earlier groups left, drawn
+    cell by cell as univariate hypergeometrics so that every call is
+    vectorised over the permutations.
+
+    Parameters
+    ----------
+    counts : ndarray of shape (G, K)
+
+    Returns
+    -------
+    ndarray of shape (n_perm, G, K)
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n_groups, n_cells = counts.shape
+    remaining = np.broadcast_to(counts.sum(0), (n_perm, n_cells)).copy()
+    out = np.zeros((n_perm, n_groups, n_cells), dtype=np.int64)
+    for g in range(n_groups - 1):
+        wanted = np.full(n_perm, counts[g].sum())
+        left_after = remaining[:, ::-1].cumsum(1)[:, ::-1]  # units in cells k.. of the pool
+        for k in range(n_cells - 1):
+            bad = left_after[:, k + 1]
+            draw = rng.hypergeometric(remaining[:, k], bad, wanted) if wanted.any() else np.zeros(n_perm, np.int64)
+            out[:, g, k] = draw
+            wanted = wanted - draw
+        out[:, g, n_cells - 1] = wanted
+        remaining -= out[:, g]
+    out[:, n_groups - 1] = remaining
+    return out
+
+
 def adjust_p_values(p_values, *, method: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Adjust a family of p-values; NaN p-values are left out of the family.
 
