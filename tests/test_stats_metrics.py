@@ -239,3 +239,29 @@ def test_permuted_group_counts_keep_margins_and_mean():
     # under label exchange E[count] = group size * cell total / N, e.g. 8 * 6 / 30 = 1.6
     expected = np.outer(counts.sum(1), counts.sum(0)) / counts.sum()
     np.testing.assert_allclose(draws.mean(0), expected, atol=0.08)
+
+
+def test_monk_scale_bins_as_declared():
+    from audit.stats import bin_attribute
+
+    monk = Attribute("monk", scale="monk", bins={"1-3": [1, 2, 3], "4-7": [4, 5, 6, 7], "8-10": [8, 9, 10]})
+    binned = bin_attribute(pd.Series([1, "7", 10.0, None, 4]), monk)
+    assert list(binned) == ["1-3", "4-7", "8-10", "unknown", "4-7"]
+    assert list(binned.categories) == ["1-3", "4-7", "8-10", "unknown"]
+    # the full ten-point scale lists every tone, observed or not, so empty tones show as n = 0
+    full = bin_attribute(pd.Series([2, 2, 9]), Attribute("monk", scale="monk"))
+    assert list(full.categories) == [str(k) for k in range(1, 11)]
+    roman = bin_attribute(pd.Series(["I", "iv", "VI", 2]), Attribute("skin", scale="fitzpatrick"))
+    assert list(roman) == ["lighter", "darker", "darker", "lighter"]
+
+
+def test_results_do_not_depend_on_row_order_or_label_spelling(two_groups):
+    y_true, y_pred, groups = two_groups
+    order = np.random.default_rng(3).permutation(len(y_true))
+    first = _audit(y_true, y_pred, groups, pos_label=1)
+    shuffled = _audit(y_true[order], y_pred[order], groups.iloc[order], pos_label=1)
+    cols = ["grouping", "group", "metric", "class", "value", "lower", "upper", "n"]
+    pd.testing.assert_frame_equal(first.metrics[cols], shuffled.metrics[cols])
+    renamed = _audit(y_true, y_pred, groups.replace({"A": "Z", "B": "Y"}), pos_label=1)
+    tpr = lambda r, g: r.value(metric="tpr", grouping="site", group=g, cls="pos")
+    assert tpr(renamed, "Z") == tpr(first, "A") and tpr(renamed, "Y") == tpr(first, "B")
