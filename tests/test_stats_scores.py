@@ -50,3 +50,20 @@ def test_ece_by_hand():
     # ECE = 2/3 * |0.5 - 0.35| + 1/3 * |1 - 0.9| = 0.1 + 1/30
     value = expected_calibration_error(np.array([0.3, 0.4, 0.9]), np.array([1.0, 0.0, 1.0]), n_bins=2)
     assert value == pytest.approx(2 / 3 * 0.15 + 1 / 3 * 0.1)
+
+
+def test_score_disparities_are_tested_by_permutation():
+    y_true, y_pred, scores, groups = _data(2, 600, 2)
+    # make group c's scores uninformative: its AUC drops to about 0.5
+    noise = np.random.default_rng(0).random(600)
+    c = (groups.g == "c").to_numpy()
+    scores[c, 1] = noise[c]
+    scores[c, 0] = 1 - noise[c]
+    result = audit_classification(y_true=y_true, y_pred=scores.argmax(1), groups=groups, classes=["n", "p"],
+                                  pos_label=1, scores=scores, n_boot=100, n_perm=200,
+                                  disparity_metrics=("roc_auc", "ece"), reference_groups={"g": "a"})
+    d = result.disparities
+    auc = d[(d.metric == "roc_auc") & (d.kind == "to_reference") & (d.group == "c")].iloc[0]
+    assert auc.test == "permutation" and auc.difference < -0.2 and auc.p_value < 0.01
+    between = d[(d.metric == "roc_auc") & (d.kind == "between_groups")].iloc[0]
+    assert between.other == "c" and between.p_value < 0.01

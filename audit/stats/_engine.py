@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,15 +12,15 @@ import pandas as pd
 
 from ..errors import StatsInputError
 from ._bootstrap import multinomial_bootstrap
-from ._groups import ALL, OVERALL, Attribute, GroupStructure, Grouping, build_groups
-from ._intervals import PROPORTION_METHODS, percentile_interval, proportion_interval
+from ._disparity import MetricSeries, assemble, disparity_rows, series_rows
+from ._groups import Attribute, Grouping, GroupStructure, build_groups
+from ._intervals import PROPORTION_METHODS
 from ._rates import CLASS_METRICS, OVERALL_METRICS, confusion_cells, macro, rate_components, ratio
-from ._results import GroupedMetrics, UndefinedMetricWarning
+from ._results import GroupedMetrics
 from ._scores import bootstrap_score_metrics, calibration_bins, expected_calibration_error, roc_auc
 from ._significance import (
     CORRECTIONS,
     _p_from_null,
-    adjust_p_values,
     permutation_pair_test_cells,
     permutation_range_test,
     permuted_group_counts,
@@ -31,23 +32,6 @@ __all__ = ["audit_classification"]
 MACRO = "macro"
 SCORE_METRICS = ("roc_auc", "ece")
 DEFAULT_DISPARITY_METRICS = ("error_rate", "tpr", "fpr", "ppv", "selection_rate")
-
-
-@dataclass
-class _Series:
-    """One metric over the groups of a grouping: point values, counts and replicates."""
-
-    metric: str
-    cls: str
-    value: np.ndarray  # (G,)
-    n: np.ndarray  # (G,) denominator
-    boot: np.ndarray | None  # (B, G)
-    successes: np.ndarray | None  # (G,) numerator, for rate metrics
-    overall_value: float
-    overall_boot: np.ndarray | None  # (B,)
-    overall_successes: float | None
-    overall_n: float
-    score_options: dict | None = None
 
 
 def audit_classification(
@@ -165,7 +149,7 @@ def audit_classification(
     class_labels = [classes[k] for k in class_indices] + ([] if pos_label is not None else [MACRO])
 
     metric_rows: list[dict] = []
-    disparity_rows: list[dict] = []
+    all_disparities: list[dict] = []
     group_rows: list[dict] = []
     reliability_rows: list[dict] = []
     undefined: list[str] = []
@@ -174,8 +158,9 @@ def audit_classification(
     overall_conf = flat.sum(0).reshape(shape)
     overall_parts = rate_components(overall_conf)
     overall_boot_parts = rate_components(boot_flat.sum(1).reshape((-1,) + shape)) if boot_flat is not None else None
+    overall_processed = float(overall_conf.sum() - overall_conf[:, -1].sum())
     score_data = _score_inputs(scores, y_true, y_pred, n_classes) if scores is not None else None
-    overall_scores = None
+    overall_scores: dict[str, MetricSeries] = {}
 
     for grouping in structure.groupings:
         conf = structure.sum_cells(flat, grouping, axis=0).reshape((-1,) + shape)
@@ -184,115 +169,93 @@ def audit_classification(
         if boot_flat is not None:
             boot_parts = rate_components(structure.sum_cells(boot_flat, grouping, axis=1).reshape((n_boot, -1) + shape))
         sizes = conf.sum((-2, -1))
+        processed = sizes - conf[..., :, -1].sum(-1)
         for g, label in enumerate(grouping.labels):
             group_rows.append(
                 {"grouping": grouping.name, "group": label, "n": int(sizes[g]), "small_group": bool(sizes[g] < min_group_size)}
             )
-        series_list: list[_Series] = []
+        flat_conf = conf.reshape(conf.shape[0], -1).astype(np.int64)
+
+        def proportion(name, num, den, bnum, bden, onum, oden, obnum, obden, cls):
+            """A proportion of independent samples: Wilson/CP intervals, Fisher/z and permutation tests."""
+            def pair(g, r):
+                k2, n2 = (onum - num[g], oden - den[g]) if r is None else (num[r], den[r])
+                return two_proportion_test(float(num[g]), float(den[g]), float(k2), float(n2))
+
+            def spread():
+                return permutation_range_test(num, den, n_perm=n_perm, rng=rng), "permutation"
+
+            return MetricSeries(
+                name, cls, ratio(num, den), den, None if bnum is None else ratio(bnum, bden), num,
+                float(ratio(onum, oden)), float(oden), None if obnum is None else ratio(obnum, obden), pair, spread,
+            )
+
+        def macro_series(name, num, den, bnum, bden, onum, oden, obnum, obden):
+            """A macro average over classes: permutation tests on the pooled confusion cells."""
+            statistic = functools.partial(_macro_of_cells, metric=name, n_classes=n_classes)
+
+            def pair(g, r):
+                other = flat_conf.sum(0) - flat_conf[g] if r is None else flat_conf[r]
+                return permutation_pair_test_cells(flat_conf[g], other, statistic, n_perm=n_perm, rng=rng), "permutation"
+
+            def spread():
+                return _cells_range_test(flat_conf, statistic, n_perm=n_perm, rng=rng), "permutation"
+
+            return MetricSeries(
+                name, MACRO, macro(ratio(num, den)), processed, None if bnum is None else macro(ratio(bnum, bden)),
+                None, float(macro(ratio(onum, oden))), overall_processed,
+                None if obnum is None else macro(ratio(obnum, obden)), pair, spread,
+            )
+
+        series_list: list[MetricSeries] = []
         for name in rate_names:
             num, den = parts[name]
             bnum, bden = boot_parts[name] if boot_parts else (None, None)
             onum, oden = overall_parts[name]
             obnum, obden = overall_boot_parts[name] if overall_boot_parts else (None, None)
             if name in CLASS_METRICS:
+                pick = lambda a, k: None if a is None else a[..., k]
                 for k, cls in zip(class_indices, class_labels):
-                    series_list.append(
-                        _Series(
-                            name, cls, ratio(num[:, k], den[:, k]), den[:, k],
-                            None if bnum is None else ratio(bnum[..., k], bden[..., k]),
-                            num[:, k], float(ratio(onum[k], oden[k])),
-                            None if obnum is None else ratio(obnum[..., k], obden[..., k]),
-                            float(onum[k]), float(oden[k]),
-                        )
-                    )
+                    series_list.append(proportion(
+                        name, num[:, k], den[:, k], pick(bnum, k), pick(bden, k), onum[k], oden[k],
+                        pick(obnum, k), pick(obden, k), cls,
+                    ))
                 if pos_label is None:
-                    series_list.append(
-                        _Series(
-                            name, MACRO, macro(ratio(num, den)), conf.sum((-2, -1)) - conf[..., :, -1].sum(-1),
-                            None if bnum is None else macro(ratio(bnum, bden)), None,
-                            float(macro(ratio(onum, oden))),
-                            None if obnum is None else macro(ratio(obnum, obden)), None,
-                            float(overall_conf.sum() - overall_conf[:, -1].sum()),
-                        )
-                    )
+                    series_list.append(macro_series(name, num, den, bnum, bden, onum, oden, obnum, obden))
             else:
-                series_list.append(
-                    _Series(
-                        name, "", ratio(num, den), den, None if bnum is None else ratio(bnum, bden), num,
-                        float(ratio(onum, oden)), None if obnum is None else ratio(obnum, obden),
-                        float(onum), float(oden),
-                    )
-                )
+                series_list.append(proportion(name, num, den, bnum, bden, onum, oden, obnum, obden, ""))
         if score_data is not None:
             score_series, bins = _score_series(
                 score_data, structure, grouping, pos_label=pos_label, n_bins=n_bins, n_boot=n_boot, rng=rng,
-                overall=overall_scores,
+                n_perm=n_perm, overall=overall_scores,
             )
             if grouping is overall:
                 overall_scores = {s.metric: s for s in score_series}
-                for s in score_series:
-                    s.overall_value, s.overall_boot = float(s.value[0]), None if s.boot is None else s.boot[:, 0]
             series_list += score_series
             reliability_rows += bins
 
         for s in series_list:
-            lower, upper, method = _intervals(s, interval=interval, confidence=confidence)
-            for g, label in enumerate(grouping.labels):
-                if np.isnan(s.value[g]):
-                    undefined.append(f"{s.metric}{'[' + s.cls + ']' if s.cls else ''} for {grouping.name}={label}")
-                metric_rows.append(
-                    {
-                        "grouping": grouping.name, "group": label, "metric": s.metric, "class": s.cls,
-                        "value": s.value[g], "lower": lower[g], "upper": upper[g], "n": int(s.n[g]),
-                        "interval": method, "small_group": bool(s.n[g] < min_group_size),
-                    }
-                )
+            rows, missing = series_rows(s, grouping, interval=interval, confidence=confidence,
+                                        min_group_size=min_group_size)
+            metric_rows += rows
+            undefined += missing
             if grouping is not overall and s.metric in disparity_metrics:
-                disparity_rows += _disparities(
-                    s, grouping, conf=conf, structure=structure, score_data=score_data,
-                    reference=(reference_groups or {}).get(grouping.name), confidence=confidence,
-                    min_group_size=min_group_size, n_perm=n_perm, rng=rng,
+                all_disparities += disparity_rows(
+                    s, grouping, reference=(reference_groups or {}).get(grouping.name), confidence=confidence,
+                    min_group_size=min_group_size,
                 )
 
-    metrics_frame = pd.DataFrame(metric_rows)
-    disparities = pd.DataFrame(disparity_rows, columns=_DISPARITY_COLUMNS)
-    family = disparities["p_value"].notna().sum() if len(disparities) else 0
-    if len(disparities):
-        for method in CORRECTIONS:
-            adjusted, reject = adjust_p_values(disparities["p_value"].to_numpy(), method=method, alpha=alpha)
-            disparities[f"p_{method}"] = adjusted
-            if method == correction:
-                disparities["significant"] = reject
-    messages = []
-    if undefined:
-        message = (
-            f"{len(undefined)} metric values are undefined (empty group or zero denominator) and reported as NaN, "
-            f"e.g. {'; '.join(undefined[:3])}"
-        )
-        warnings.warn(message, UndefinedMetricWarning, stacklevel=2)
-        messages.append(message)
-    significance = {
-        "correction": correction,
-        "alpha": alpha,
-        "family_size": int(family),
-        "tests": "fisher_exact when an expected 2x2 count is below 5, else z_test; permutation for max-min and non-rate metrics",
-    }
-    return GroupedMetrics(
-        metrics=metrics_frame,
-        disparities=disparities,
-        groups=pd.DataFrame(group_rows),
+    return assemble(
+        metric_rows=metric_rows, disparity_rows_=all_disparities, group_rows=group_rows,
         reliability=pd.DataFrame(reliability_rows, columns=_RELIABILITY_COLUMNS),
-        config={**config, "classes": classes},
-        significance=significance,
-        warnings=messages,
+        config={**config, "classes": classes}, undefined=undefined, correction=correction, alpha=alpha,
+        tests=(
+            "proportions: Fisher's exact test when an expected 2x2 count is below 5, else the pooled two-proportion "
+            "z-test; max-min and non-rate metrics: permutation tests of the group labels"
+        ),
     )
 
 
-_DISPARITY_COLUMNS = [
-    "grouping", "metric", "class", "kind", "group", "other", "difference", "difference_lower",
-    "difference_upper", "ratio", "ratio_lower", "ratio_upper", "n_group", "n_other", "test", "p_value",
-    "small_group",
-]
 _RELIABILITY_COLUMNS = ["grouping", "group", "bin", "bin_lower", "bin_upper", "count", "mean_confidence", "accuracy"]
 
 
@@ -331,158 +294,26 @@ def _validate(arguments: dict) -> dict:
     return config
 
 
-def _intervals(s: _Series, *, interval: str, confidence: float):
-    if s.successes is not None and interval in PROPORTION_METHODS:
-        lower, upper = proportion_interval(s.successes, s.n, method=interval, confidence=confidence)
-        return lower, upper, interval
-    if s.boot is None:
-        nan = np.full(s.value.shape, np.nan)
-        return nan, nan.copy(), "none"
-    lower, upper = percentile_interval(s.boot, confidence=confidence)
-    return lower, upper, "bootstrap_percentile"
+def _macro_of_cells(cells, *, metric: str, n_classes: int):
+    """A macro-averaged metric as a function of flattened confusion counts ``(..., C*(C+1))``."""
+    cells = np.asarray(cells)
+    num, den = rate_components(cells.reshape(cells.shape[:-1] + (n_classes, n_classes + 1)))[metric]
+    return macro(ratio(num, den))
 
 
-def _disparities(s: _Series, grouping: Grouping, *, conf, structure, score_data, reference, confidence,
-                 min_group_size, n_perm, rng) -> list[dict]:
-    """Disparity rows for one metric over one grouping, each with an interval and (where testable) a test."""
-    labels = grouping.labels
-    value, n = s.value, s.n
-    small = n < min_group_size
-    rows = []
-    defined = ~np.isnan(value)
-
-    def row(kind, group, other, diff, diff_boot, rat, rat_boot, n_group, n_other, test, p, is_small):
-        dl, du = percentile_interval(diff_boot, confidence=confidence) if diff_boot is not None else (np.nan, np.nan)
-        rl, ru = percentile_interval(rat_boot, confidence=confidence) if rat_boot is not None else (np.nan, np.nan)
-        return {
-            "grouping": grouping.name, "metric": s.metric, "class": s.cls, "kind": kind, "group": group,
-            "other": other, "difference": diff, "difference_lower": float(dl), "difference_upper": float(du),
-            "ratio": rat, "ratio_lower": float(rl), "ratio_upper": float(ru), "n_group": n_group,
-            "n_other": n_other, "test": test, "p_value": p, "small_group": bool(is_small),
-        }
-
-    boot = s.boot
-    if defined.sum() >= 2:
-        hi = int(np.nanargmax(value))
-        lo = int(np.nanargmin(value))
-        bmax = bmin = None
-        if boot is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                bmax, bmin = np.nanmax(boot, axis=1), np.nanmin(boot, axis=1)
-        p, test = _range_test(s, conf, grouping, score_data, structure, n_perm=n_perm, rng=rng)
-        rows.append(row(
-            "between_groups", labels[hi], labels[lo], float(value[hi] - value[lo]),
-            None if boot is None else bmax - bmin, float(_fold(value[hi], value[lo])),
-            None if boot is None else _fold(bmax, bmin), int(n[hi]), int(n[lo]), test, p, small[hi] or small[lo],
-        ))
-        # fairlearn's "to_overall" aggregates: the largest gap between a group and the overall value
-        gaps = np.abs(value - s.overall_value)
-        folds = np.maximum(_fold(value, s.overall_value), _fold(s.overall_value, value))
-        worst = int(np.nanargmax(gaps)) if np.isfinite(gaps).any() else hi
-        gap_boot = fold_boot = None
-        if boot is not None and s.overall_boot is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                gap_boot = np.nanmax(np.abs(boot - s.overall_boot[:, None]), axis=1)
-                fold_boot = np.nanmax(
-                    np.maximum(_fold(boot, s.overall_boot[:, None]), _fold(s.overall_boot[:, None], boot)), axis=1
-                )
-        rows.append(row(
-            "to_overall_max", labels[worst], ALL, float(gaps[worst]), gap_boot, _quiet_nanmax(folds),
-            fold_boot, int(n[worst]), int(s.overall_n), "none", float("nan"), bool(small[defined].any()),
-        ))
-    for g, label in enumerate(labels):
-        if not defined[g]:
-            continue
-        # each group against the rest of the population (the overall figure includes the group itself)
-        p, test = _pair_test(s, conf, grouping, score_data, structure, g, None, n_perm=n_perm, rng=rng)
-        rows.append(row(
-            "to_overall", label, ALL, float(value[g] - s.overall_value),
-            None if boot is None or s.overall_boot is None else boot[:, g] - s.overall_boot,
-            float(_fold(value[g], s.overall_value)),
-            None if boot is None or s.overall_boot is None else _fold(boot[:, g], s.overall_boot),
-            int(n[g]), int(s.overall_n), test, p, small[g],
-        ))
-        if reference is not None and label != reference:
-            r = labels.index(reference)
-            if not defined[r]:
-                continue
-            p, test = _pair_test(s, conf, grouping, score_data, structure, g, r, n_perm=n_perm, rng=rng)
-            rows.append(row(
-                "to_reference", label, reference, float(value[g] - value[r]),
-                None if boot is None else boot[:, g] - boot[:, r], float(_fold(value[g], value[r])),
-                None if boot is None else _fold(boot[:, g], boot[:, r]), int(n[g]), int(n[r]), test, p,
-                small[g] or small[r],
-            ))
-    return rows
-
-
-def _fold(numerator, denominator):
-    """Ratio for disparities: ``x / 0`` is inf when ``x > 0`` (a real, unbounded gap) and NaN when ``x == 0``."""
-    numerator = np.asarray(numerator, dtype=float)
-    denominator = np.asarray(denominator, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator != 0, numerator / np.where(denominator != 0, denominator, 1.0),
-                        np.where(numerator > 0, np.inf, np.nan))
-
-
-def _quiet_nanmax(values) -> float:
-    """``nanmax`` that is NaN, without a warning, when nothing is defined."""
-    values = np.asarray(values, dtype=float)
-    return float(np.nanmax(values)) if np.isfinite(values).any() else float("nan")
-
-
-def _metric_of_cells(s: _Series, n_classes: int):
-    """The metric as a function of flattened confusion counts ``(..., C*(C+1))``."""
-
-    def statistic(cells):
-        parts = rate_components(np.asarray(cells).reshape(np.shape(cells)[:-1] + (n_classes, n_classes + 1)))
-        num, den = parts[s.metric]
-        values = ratio(num, den)
-        if s.metric in CLASS_METRICS:
-            return macro(values)
-        return values
-
-    return statistic
-
-
-def _range_test(s, conf, grouping, score_data, structure, *, n_perm, rng):
-    if s.successes is not None:
-        return permutation_range_test(s.successes, s.n, n_perm=n_perm, rng=rng), "permutation"
-    if s.metric in SCORE_METRICS:
-        codes = grouping.cell_to_group[structure.cell_of_sample]
-        return _score_permutation(score_data, codes, s, None, None, n_perm=n_perm, rng=rng, **s.score_options), "permutation"
-    # a macro metric: permute group labels over the pooled confusion cells, one group at a time
-    n_classes = conf.shape[-2]
-    counts = conf.reshape(conf.shape[0], -1).astype(np.int64)
-    statistic = _metric_of_cells(s, n_classes)
-    keep = counts.sum(1) > 0
-    counts = counts[keep]
-    observed = np.nanmax(statistic(counts)) - np.nanmin(statistic(counts))
+def _cells_range_test(counts, statistic, *, n_perm, rng) -> float:
+    """Permutation test of max - min of a count-based metric over groups (empty groups left out)."""
+    counts = counts[counts.sum(1) > 0]
+    values = statistic(counts)
+    if np.isfinite(values).sum() < 2:
+        return float("nan")
+    observed = np.nanmax(values) - np.nanmin(values)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN permutations are dropped below
-        values = statistic(permuted_group_counts(counts, n_perm=n_perm, rng=rng))
-        null = np.where(np.isfinite(values).sum(1) >= 2, np.nanmax(values, 1) - np.nanmin(values, 1), np.nan)
-    return _p_from_null(float(observed), null), "permutation"
-
-
-def _pair_test(s, conf, grouping, score_data, structure, g, r, *, n_perm, rng):
-    """Test group ``g`` against group ``r``, or against the rest of the population when ``r`` is None."""
-    if s.successes is not None:
-        k1, n1 = s.successes[g], s.n[g]
-        if r is None:
-            k2, n2 = s.overall_successes - k1, s.overall_n - n1
-        else:
-            k2, n2 = s.successes[r], s.n[r]
-        return two_proportion_test(float(k1), float(n1), float(k2), float(n2))
-    if s.metric in SCORE_METRICS:
-        codes = grouping.cell_to_group[structure.cell_of_sample]
-        return _score_permutation(score_data, codes, s, g, r, n_perm=n_perm, rng=rng, **s.score_options), "permutation"
-    flat = conf.reshape(conf.shape[0], -1).astype(np.int64)
-    other = flat.sum(0) - flat[g] if r is None else flat[r]
-    statistic = _metric_of_cells(s, conf.shape[-2])
-    return permutation_pair_test_cells(flat[g], other, statistic, n_perm=n_perm, rng=rng), "permutation"
+        warnings.simplefilter("ignore", RuntimeWarning)  # permutations with < 2 defined groups are dropped
+        null_values = statistic(permuted_group_counts(counts, n_perm=n_perm, rng=rng))
+        null = np.where(np.isfinite(null_values).sum(1) >= 2,
+                        np.nanmax(null_values, 1) - np.nanmin(null_values, 1), np.nan)
+    return _p_from_null(float(observed), null)
 
 
 # --- score metrics -----------------------------------------------------------------------------------------
@@ -516,7 +347,9 @@ def _score_values(data: _ScoreInputs, members: np.ndarray, *, pos_label, n_bins)
     }
 
 
-def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_label, n_bins, n_boot, rng, overall):
+def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_label, n_bins, n_boot, rng, n_perm,
+                  overall: dict):
+    """AUC and ECE per group with row-bootstrap replicates, and their reliability bins."""
     codes = grouping.cell_to_group[structure.cell_of_sample]
     n_groups = len(grouping.labels)
     values = {m: np.full(n_groups, np.nan) for m in SCORE_METRICS}
@@ -544,16 +377,22 @@ def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_la
             })
     series = []
     for metric in SCORE_METRICS:
-        ref = overall[metric] if overall else None
-        series.append(_Series(
-            metric, "", values[metric], counts, boots[metric] if n_boot else None, None,
-            float(ref.value[0]) if ref else float("nan"), None if ref is None or ref.boot is None else ref.boot[:, 0],
-            None, float(ref.n[0]) if ref else float(counts.sum()), {"pos_label": pos_label, "n_bins": n_bins},
+        ref = overall.get(metric)
+        test = functools.partial(_score_permutation, data, codes, metric=metric, n_perm=n_perm, rng=rng,
+                                 pos_label=pos_label, n_bins=n_bins)
+        boot = boots[metric] if n_boot else None
+        series.append(MetricSeries(
+            metric, "", values[metric], counts, boot, None,
+            float(ref.value[0]) if ref else float(values[metric][0]),
+            float(ref.n[0]) if ref else float(counts.sum()),
+            (ref.boot[:, 0] if ref.boot is not None else None) if ref else (None if boot is None else boot[:, 0]),
+            lambda g, r, test=test: (test(g, r), "permutation"),
+            lambda test=test: (test(None, None), "permutation"),
         ))
     return series, bins
 
 
-def _score_permutation(data, codes, s, g, r, *, n_perm, rng, pos_label, n_bins):
+def _score_permutation(data, codes, g, r, *, metric, n_perm, rng, pos_label, n_bins):
     """Permutation p-value for a score metric: ``|m(g) - m(r)|`` (or the range when ``g`` is None)."""
     processed = data.processed
     if g is None:
@@ -569,7 +408,7 @@ def _score_permutation(data, codes, s, g, r, *, n_perm, rng, pos_label, n_bins):
 
     def statistic(assign):
         values = np.array([
-            _score_values(data, members[assign == lab], pos_label=pos_label, n_bins=n_bins)[s.metric] for lab in present
+            _score_values(data, members[assign == lab], pos_label=pos_label, n_bins=n_bins)[metric] for lab in present
         ])
         if np.isfinite(values).sum() < 2:
             return np.nan
