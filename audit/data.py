@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from torch.utils.data import Dataset
 
 from .cards import DataCard
 from .errors import DataError
@@ -230,7 +231,8 @@ def fingerprint_split(card: DataCard, frame: pd.DataFrame) -> str:
     """SHA-256 identifying a split's content for the prediction cache.
 
     Hashes the data card bytes, the manifest / attribute table bytes, and for
-    every image (in ``sample_id`` order) its sample id, path, size and
+    every image (in ``sample_id`` order) its sample id, path relative to the
+    image root, label, size and
     modification time in nanoseconds. Image bytes are not read: size and mtime
     catch edits in practice at a tiny fraction of the cost; a file merely
     touched or copied changes the hash and only costs a re-run.
@@ -240,14 +242,17 @@ def fingerprint_split(card: DataCard, frame: pd.DataFrame) -> str:
         digest.update(str(Path(path).name).encode())
         digest.update(Path(path).read_bytes())
     order = np.argsort(frame["sample_id"].to_numpy(dtype=str), kind="stable")
+    root = os.path.abspath(card.image_root)
     for i in order:
         sid, img, label = frame["sample_id"].iat[i], frame["image_path"].iat[i], frame["label"].iat[i]
         st = os.stat(img)
-        digest.update(f"{sid}\0{img}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        # Paths relative to the image root, so the hash does not depend on the working directory.
+        rel = os.path.relpath(os.path.abspath(img), root)
+        digest.update(f"{sid}\0{rel}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-class ImageDataset:
+class ImageDataset(Dataset):
     """A map-style :class:`torch.utils.data.Dataset` over a split's images.
 
     Items are ``(tensor, index, error)``: ``error`` is ``""`` when the image

@@ -224,6 +224,7 @@ def evaluate(
         "data": {
             "card": str(data_card.path),
             "name": data_card.name,
+            "title": str(data_card.front_matter.get("pretty_name") or data_card.front_matter.get("name") or data_card.name),
             "sha256": data_sha,
             "split": str(data_card.split.folder or data_card.split.table),
             "n_samples": int(len(frame)),
@@ -253,7 +254,7 @@ def evaluate(
 
 def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
     if card is None:
-        return {"card": None, "name": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
+        return {"card": None, "name": None, "title": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
     from .inference import file_sha256
 
     src = card.model
@@ -272,6 +273,7 @@ def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
     return {
         "card": str(card.path),
         "name": card.name,
+        "title": str(card.front_matter.get("model_name") or card.front_matter.get("name") or card.name),
         "sha256": sha,
         "source": source,
         "weights": weights,

@@ -55,3 +55,22 @@ def test_synthetic_images_are_seeded():
     assert a1.equals(a2) and np.array_equal(i1, i2)
     assert not np.array_equal(i1, i3)
     assert i1.shape == (20, 32, 32, 3) and i1.dtype == np.uint8
+
+
+def test_training_is_deterministic():
+    import torch
+
+    from audit.demo import _train, synth
+
+    rng = np.random.default_rng(0)
+    attrs = synth.sample_attributes(128, rng)
+    images = synth.render(attrs, rng)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        first, _ = _train(images, attrs["label"].to_numpy(), seed=0)
+        second, _ = _train(images, attrs["label"].to_numpy(), seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name

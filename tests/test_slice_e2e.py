@@ -71,6 +71,11 @@ def test_second_run_reuses_the_cache(project, capsys, monkeypatch):
     assert second["provenance"]["predictions"]["source"] == "cache"
     assert second["results"]["metrics"] == first["results"]["metrics"]
 
+    # The hashes do not depend on the working directory or on how paths are spelled.
+    monkeypatch.chdir(project["root"])
+    assert main(["run", "--model", "models/tiny.md", "--data", "data_cards/tiny.md", "--out", "reports/tiny", *FAST]) == 0
+    assert "predictions: reusing cache" in capsys.readouterr().out
+
     # Changing the weights changes the model hash: the model runs again.
     monkeypatch.undo()
     calls = []

@@ -22,6 +22,7 @@ and reuses the generated files, so the prediction cache is reused too.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text, atomic_write_with
+from .._io import atomic_write_bytes, atomic_write_text, atomic_write_with
 
 __all__ = ["GENERATOR_VERSION", "generate", "render_card", "run_demo"]
 
@@ -152,7 +153,9 @@ def generate(out_dir, *, seed: int = 0, force: bool = False) -> tuple[Path, Path
 
     atomic_write_with(manifest, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
     weights.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_with(weights, lambda tmp: torch.save(model.state_dict(), tmp))
+    buffer = io.BytesIO()  # saving to a buffer keeps the archive's inner name, so the bytes are reproducible
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(weights, buffer.getvalue())
     atomic_write_text(data_card, render_card("data", root=".."))
     atomic_write_text(model_card, render_card("model", root=".."))
     stamp = {
