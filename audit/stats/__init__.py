@@ -7,6 +7,7 @@ all grouping, resampling and testing on them.
 
 from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstrap
 from ._engine import DEFAULT_DISPARITY_METRICS, audit_classification
+from ._ratios import audit_ratio_metrics
 from ._groups import SEPARATOR, UNKNOWN, Attribute, bin_attribute, build_groups
 from ._intervals import percentile_interval, proportion_interval
 from ._rates import CLASS_METRICS, DESCRIPTIONS, OVERALL_METRICS, RATE_METRICS, confusion_cells, rate_components
@@ -27,6 +28,7 @@ __all__ = [
     "UndefinedMetricWarning",
     "adjust_p_values",
     "audit_classification",
+    "audit_ratio_metrics",
     "bin_attribute",
     "build_groups",
     "calibration_bins",

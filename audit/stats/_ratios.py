@@ -1,0 +1,224 @@
+"""Ratio-of-sums metrics over clustered units: the engine behind detection and segmentation audits.
+
+A detection image reduces to matched and total ground truth per group at each
+IoU threshold; a segmentation image to intersection and union per class and
+group. Both are *additive* statistics, and every metric is a ratio of their
+sums (recall = matched / total, IoU = intersection / union), or a mean of such
+ratios (AR = mean recall over IoU thresholds).
+
+Units inside one image are correlated, so intervals come from a cluster
+bootstrap: whole images are resampled by drawing image weights and taking one
+weights x statistics matrix product. Tests use the bootstrap standard error
+(a cluster-robust Wald test), which gives p-values fine enough for
+multiplicity control over a large family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ..errors import StatsInputError
+from ._bootstrap import cluster_weights
+from ._disparity import MetricSeries, assemble, disparity_rows, series_rows
+from ._groups import Attribute, build_groups
+from ._intervals import PROPORTION_METHODS
+from ._rates import ratio
+from ._significance import CORRECTIONS
+
+__all__ = ["audit_ratio_metrics"]
+
+
+def _wald_p(difference: float, replicates: np.ndarray) -> float:
+    """Two-sided p-value of ``difference == 0`` with the bootstrap standard error."""
+    replicates = replicates[np.isfinite(replicates)]
+    if not np.isfinite(difference) or replicates.size < 2:
+        return float("nan")
+    se = replicates.std(ddof=1)
+    if se == 0:
+        return 1.0 if difference == 0 else 0.0
+    return float(2 * norm.sf(abs(difference) / se))
+
+
+def audit_ratio_metrics(
+    *,
+    statistics: pd.DataFrame,
+    metrics: Mapping[str, Sequence[tuple[str, str]]],
+    groups: pd.DataFrame,
+    clusters=None,
+    attributes: Sequence[Attribute] | None = None,
+    intersections: Sequence[Sequence[str]] = (),
+    reference_groups: Mapping[str, str] | None = None,
+    disparity_metrics: Sequence[str] | None = None,
+    interval: str = "wilson",
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    weights: str = "multinomial",
+    seed: int = 0,
+    alpha: float = 0.05,
+    correction: str = "fdr_bh",
+    min_group_size: int = 50,
+    task: str = "ratio",
+):
+    """Disaggregate ratio-of-sums metrics over groups, with a cluster bootstrap.
+
+    Parameters
+    ----------
+    statistics : DataFrame, n rows
+        Additive per-unit statistics, e.g. one row per ground-truth person
+        with ``matched@0.50``, ..., ``total`` columns, or one row per (image,
+        class, group) with ``intersection`` and ``union``.
+    metrics : mapping of str to sequence of (str, str)
+        Metric name to its parts, each a (numerator column, denominator
+        column). A metric with one part is a ratio of sums; with several it
+        is the mean of their ratios, e.g. AR over ten IoU thresholds.
+    groups : DataFrame, n rows
+        Raw attribute values of each row.
+    clusters : array-like of shape (n,), optional
+        The resampling unit of each row (e.g. its image id). Rows without a
+        cluster are independent units.
+    interval : {"wilson", "clopper-pearson", "bootstrap"}
+        For single-part metrics of independent 0/1 units (no ``clusters``)
+        a proportion interval applies; everything else, and everything when
+        ``clusters`` is given, gets a cluster-bootstrap percentile interval.
+    weights : {"multinomial", "poisson"}
+        Cluster resampling weights; Poisson suits streaming and sharded runs.
+    task : str
+        Recorded in the result's config.
+
+    Other parameters are those of :func:`audit_classification`. The
+    denominator ``n`` of a multi-part metric is that of its first part.
+
+    Returns
+    -------
+    GroupedMetrics
+    """
+    if correction not in CORRECTIONS:
+        raise StatsInputError(f"expected correction in {sorted(CORRECTIONS)}, found '{correction}'")
+    if interval not in (*PROPORTION_METHODS, "bootstrap"):
+        raise StatsInputError(f"expected interval in {[*PROPORTION_METHODS, 'bootstrap']}, found '{interval}'")
+    columns = sorted({c for parts in metrics.values() for part in parts for c in part})
+    missing = [c for c in columns if c not in statistics.columns]
+    if missing:
+        raise StatsInputError(f"expected statistics columns {missing}, found columns {list(statistics.columns)}")
+    if len(groups) != len(statistics):
+        raise StatsInputError(
+            f"expected groups to have one row per statistics row ({len(statistics)}), found {len(groups)} rows"
+        )
+    values = statistics[columns].to_numpy(dtype=float)
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise StatsInputError("expected finite, non-negative statistics, found NaN, inf or a negative value")
+    if attributes is None:
+        attributes = [Attribute(name=str(c)) for c in groups.columns]
+    structure, _ = build_groups(groups.reset_index(drop=True), attributes, intersections)
+    for name, label in (reference_groups or {}).items():
+        grouping = structure.grouping(name)
+        if label not in grouping.labels:
+            raise StatsInputError(f"reference_groups['{name}']: expected one of {grouping.labels}, found '{label}'")
+    disparity_metrics = list(metrics) if disparity_metrics is None else list(disparity_metrics)
+
+    n_rows, n_cols = values.shape
+    clustered = clusters is not None
+    cluster_of_row = pd.factorize(pd.Series(clusters))[0] if clustered else np.arange(n_rows)
+    n_clusters = int(cluster_of_row.max()) + 1 if n_rows else 0
+    # per-cell sums (n_cells, n_cols), and per-cluster per-cell sums for the bootstrap
+    cell_sums = np.zeros((structure.n_cells, n_cols))
+    np.add.at(cell_sums, structure.cell_of_sample, values)
+    rng = np.random.default_rng(seed)
+    boot_sums = None
+    if n_boot:
+        key = cluster_of_row * structure.n_cells + structure.cell_of_sample
+        unit_key, unit_of_row = np.unique(key, return_inverse=True)
+        unit_sums = np.zeros((unit_key.size, n_cols))
+        np.add.at(unit_sums, unit_of_row, values)
+        unit_cluster, unit_cell = np.divmod(unit_key, structure.n_cells)
+        w = cluster_weights(n_clusters, n_boot=n_boot, seed=rng, method=weights)
+        boot_sums = np.zeros((n_boot, structure.n_cells, n_cols))
+        # weights (B, clusters) x (clusters -> cell statistics), one cell at a time to keep memory flat
+        for cell in range(structure.n_cells):
+            members = unit_cell == cell
+            dense = np.zeros((n_clusters, n_cols))
+            np.add.at(dense, unit_cluster[members], unit_sums[members])
+            boot_sums[:, cell, :] = w @ dense
+
+    col = {c: i for i, c in enumerate(columns)}
+    independent_units = not clustered and np.isin(values, (0.0, 1.0)).all()
+
+    def metric_value(sums, parts):
+        """Mean over parts of numerator / denominator sums; sums has columns last."""
+        ratios = [ratio(sums[..., col[num]], sums[..., col[den]]) for num, den in parts]
+        return ratios[0] if len(ratios) == 1 else np.mean(ratios, axis=0)
+
+    metric_rows, all_disparities, group_rows, undefined = [], [], [], []
+    overall_sums = cell_sums.sum(0)
+    overall_boot = None if boot_sums is None else boot_sums.sum(1)
+    for grouping in structure.groupings:
+        sums = structure.sum_cells(cell_sums, grouping, axis=0)  # (G, n_cols)
+        boot = None if boot_sums is None else structure.sum_cells(boot_sums, grouping, axis=1)  # (B, G, n_cols)
+        for g, label in enumerate(grouping.labels):
+            size = float(sums[g, col[metrics[next(iter(metrics))][0][1]]]) if metrics else 0.0
+            group_rows.append({"grouping": grouping.name, "group": label, "n": int(round(size)),
+                               "small_group": bool(size < min_group_size)})
+        for name, parts in metrics.items():
+            value = metric_value(sums, parts)
+            den = sums[:, col[parts[0][1]]]
+            replicates = None if boot is None else metric_value(boot, parts)
+            o_value = float(metric_value(overall_sums, parts))
+            o_boot = None if overall_boot is None else metric_value(overall_boot, parts)
+            rest_boot = None if boot is None else metric_value(overall_boot[:, None, :] - boot, parts)
+            rest_value = metric_value(overall_sums[None, :] - sums, parts)
+
+            def pair(g, r, value=value, replicates=replicates, rest_value=rest_value, rest_boot=rest_boot):
+                if replicates is None:
+                    return float("nan"), "none"
+                if r is None:
+                    return _wald_p(value[g] - rest_value[g], replicates[:, g] - rest_boot[:, g]), "bootstrap_wald"
+                return _wald_p(value[g] - value[r], replicates[:, g] - replicates[:, r]), "bootstrap_wald"
+
+            def spread(value=value, pair=pair):
+                defined = np.flatnonzero(np.isfinite(value))
+                if defined.size < 2:
+                    return float("nan"), "none"
+                hi, lo = int(np.nanargmax(value)), int(np.nanargmin(value))
+                p, test = pair(hi, lo)
+                pairs = defined.size * (defined.size - 1) / 2
+                # the max and min are chosen after looking: Bonferroni over every pair keeps the test valid
+                return min(1.0, p * pairs), f"{test}_bonferroni_{int(pairs)}_pairs"
+
+            single = len(parts) == 1
+            s = MetricSeries(
+                name, "", value, den, replicates,
+                sums[:, col[parts[0][0]]] if single and independent_units else None,
+                o_value, float(overall_sums[col[parts[0][1]]]), o_boot, pair, spread,
+            )
+            rows, missing_values = series_rows(s, grouping, interval=interval, confidence=confidence,
+                                               min_group_size=min_group_size)
+            if clustered:
+                for row in rows:
+                    row["interval"] = row["interval"].replace("bootstrap_percentile", "cluster_bootstrap_percentile")
+            metric_rows += rows
+            undefined += missing_values
+            if grouping is not structure.groupings[0] and name in disparity_metrics:
+                all_disparities += disparity_rows(
+                    s, grouping, reference=(reference_groups or {}).get(grouping.name), confidence=confidence,
+                    min_group_size=min_group_size,
+                )
+
+    config = {
+        "task": task, "interval": interval, "confidence": confidence, "n_boot": n_boot, "bootstrap": "cluster"
+        if clustered else "unit", "weights": weights, "seed": seed, "alpha": alpha, "correction": correction,
+        "min_group_size": min_group_size, "intersections": [list(c) for c in intersections],
+        "reference_groups": dict(reference_groups or {}), "disparity_metrics": disparity_metrics,
+        "metrics": {k: [list(p) for p in v] for k, v in metrics.items()}, "n_clusters": n_clusters,
+    }
+    return assemble(
+        metric_rows=metric_rows, disparity_rows_=all_disparities, group_rows=group_rows,
+        reliability=pd.DataFrame(), config=config, undefined=undefined, correction=correction, alpha=alpha,
+        tests=(
+            "Wald tests with the cluster-bootstrap standard error; max-min: the same test of the max and min "
+            "groups, Bonferroni-adjusted over all pairs"
+        ),
+    )
