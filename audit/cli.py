@@ -48,7 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audit", description="Fairness audits for computer-vision models: per-group metrics, intervals, tests."
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="audit a classifier on a data split")
@@ -66,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="images per batch (default 64)")
     p.add_argument("--num-workers", type=_non_negative_int, default=0, metavar="N", help="DataLoader workers (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: cuda, then mps, then cpu")

@@ -385,6 +385,8 @@ def _fmt(value, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if abs(value) < 1e-12:
+            value = 0.0  # numerical noise (e.g. a Wilson bound at 0) reads as zero
         if value != 0 and abs(value) < 10 ** (-digits):
             return f"{value:.1e}"
         return f"{value:.{digits}f}"
@@ -421,7 +423,9 @@ def render_html(document: dict) -> str:
                 table.setdefault(row["group"], {})[row["metric"]] = row
         headline[name] = table
     disparities = results["disparities"]
-    significant = [d for d in disparities if d.get("significant")]
+    headline_kinds = ("between_groups", "to_reference")
+    significant = [d for d in disparities if d.get("significant") and d.get("kind") in headline_kinds]
+    significant_other = sum(1 for d in disparities if d.get("significant") and d.get("kind") not in headline_kinds)
     template = env.get_template("report.html.j2")
     return template.render(
         doc=document,
@@ -433,4 +437,5 @@ def render_html(document: dict) -> str:
         headline_metrics=headline_metrics,
         disparities=disparities,
         significant=significant,
+        significant_other=significant_other,
     )

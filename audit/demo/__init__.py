@@ -36,7 +36,7 @@ __all__ = ["GENERATOR_VERSION", "generate", "render_card", "run_demo"]
 
 log = logging.getLogger("audit")
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 N_TRAIN = 2400
 N_TEST = 720
 # Training skin-type mix: types IV-VI are 10% of the training data (uniform in the test split).
@@ -114,6 +114,10 @@ def generate(out_dir, *, seed: int = 0, force: bool = False) -> tuple[Path, Path
             stamp = {}
         if stamp.get("generator_version") == GENERATOR_VERSION and stamp.get("seed") == seed:
             log.info("demo: reusing generated split and model in %s (seed %d)", out, seed)
+            for card, kind in ((data_card, "data"), (model_card, "model")):
+                text = render_card(kind, root="..")
+                if card.read_text(encoding="utf-8") != text:  # the package's card text changed
+                    atomic_write_text(card, text)
             return model_card, data_card
 
     t0 = time.perf_counter()
