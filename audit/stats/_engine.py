@@ -214,11 +214,10 @@ def audit_classification(
             onum, oden = overall_parts[name]
             obnum, obden = overall_boot_parts[name] if overall_boot_parts else (None, None)
             if name in CLASS_METRICS:
-                pick = lambda a, k: None if a is None else a[..., k]
                 for k, cls in zip(class_indices, class_labels):
                     series_list.append(proportion(
-                        name, num[:, k], den[:, k], pick(bnum, k), pick(bden, k), onum[k], oden[k],
-                        pick(obnum, k), pick(obden, k), cls,
+                        name, num[:, k], den[:, k], _pick(bnum, k), _pick(bden, k), onum[k], oden[k],
+                        _pick(obnum, k), _pick(obden, k), cls,
                     ))
                 if pos_label is None:
                     series_list.append(macro_series(name, num, den, bnum, bden, onum, oden, obnum, obden))
@@ -292,6 +291,11 @@ def _validate(arguments: dict) -> dict:
     config["reference_groups"] = dict(arguments["reference_groups"] or {})
     config["disparity_metrics"] = list(arguments["disparity_metrics"])
     return config
+
+
+def _pick(array, k):
+    """Class ``k`` of a per-class array, passing ``None`` through."""
+    return None if array is None else array[..., k]
 
 
 def _macro_of_cells(cells, *, metric: str, n_classes: int):

@@ -107,11 +107,11 @@ class GroupedMetrics:
 
     def _repr_html_(self) -> str:
         # pandas escapes cell text in to_html by default
-        significant = self.disparities[self.disparities.get("significant", pd.Series(dtype=bool)).fillna(False).astype(bool)] if len(self.disparities) else self.disparities
+        n_significant = int(self.disparities["significant"].sum()) if "significant" in self.disparities else 0
         head = (
             f"<p><b>GroupedMetrics</b>: {self.groups['grouping'].nunique()} groupings, "
             f"{len(self.groups)} groups, {len(self.metrics)} metric values, "
-            f"{len(self.disparities)} comparisons ({int(significant.shape[0])} significant, "
+            f"{len(self.disparities)} comparisons ({n_significant} significant, "
             f"{self.significance['correction']} at alpha={self.significance['alpha']}, "
             f"family of {self.significance['family_size']} tests)</p>"
         )
