@@ -79,8 +79,10 @@ def cluster_weights(n_units: int, *, n_boot: int, seed=0, method: str = "multino
         return rng.poisson(1.0, size=(n_boot, n_units)).astype(float)
     if method != "multinomial":
         raise StatsInputError(f"expected cluster weight method 'multinomial' or 'poisson', found '{method}'")
+    if n_units == 0:
+        return np.zeros((n_boot, 0))
     if strata is None:
-        return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float) if n_units else np.zeros((n_boot, 0))
+        return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float)
     strata = np.asarray(strata)
     weights = np.zeros((n_boot, n_units))
     for value in np.unique(strata):
