@@ -6,6 +6,7 @@ all grouping, resampling and testing on them.
 """
 
 from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstrap
+from ._compare import ComparePolicy, Comparison, SampleStats, compare_results, metric_direction
 from ._engine import DEFAULT_DISPARITY_METRICS, audit_classification
 from ._ratios import audit_ratio_metrics
 from ._groups import SEPARATOR, UNKNOWN, Attribute, bin_attribute, build_groups
@@ -18,12 +19,15 @@ from ._significance import adjust_p_values, permutation_range_test, two_proporti
 __all__ = [
     "Attribute",
     "CLASS_METRICS",
+    "ComparePolicy",
+    "Comparison",
     "DEFAULT_DISPARITY_METRICS",
     "DESCRIPTIONS",
     "GroupedMetrics",
     "OVERALL_METRICS",
     "RATE_METRICS",
     "SEPARATOR",
+    "SampleStats",
     "UNKNOWN",
     "UndefinedMetricWarning",
     "adjust_p_values",
@@ -34,8 +38,10 @@ __all__ = [
     "calibration_bins",
     "cluster_bootstrap",
     "cluster_weights",
+    "compare_results",
     "confusion_cells",
     "expected_calibration_error",
+    "metric_direction",
     "multinomial_bootstrap",
     "percentile_interval",
     "permutation_range_test",
