@@ -128,6 +128,10 @@ def audit_classification(
     cells = confusion_cells(y_true, y_pred, n_classes=n_classes)
     if attributes is None:
         attributes = [Attribute(name=str(c)) for c in groups.columns]
+    multi = [a.name for a in attributes if a.multi]
+    if multi:
+        raise StatsInputError(f"expected attributes with one value per sample, found multi attributes {multi} "
+                              "(overlapping groups are supported by audit_ratio_metrics only)")
     structure, _ = build_groups(groups.reset_index(drop=True), attributes, intersections)
     for name, label in (reference_groups or {}).items():
         grouping = structure.grouping(name)

@@ -51,6 +51,11 @@ class Attribute:
         value outside every bin is an error.
     order : sequence, optional
         Display order of the (unbinned) levels.
+    multi : bool
+        Each value is a collection of levels (e.g. every Monk tone that some
+        annotator chose) and the row belongs to *every* group one of its
+        levels falls in, so groups may overlap. Only the clustered
+        ratio-of-sums engine (:func:`audit_ratio_metrics`) accepts these.
     """
 
     name: str
@@ -58,6 +63,7 @@ class Attribute:
     scale: str = "nominal"
     bins: Mapping[str, Sequence] | None = None
     order: Sequence | None = None
+    multi: bool = False
 
     def __post_init__(self):
         if self.scale not in _SCALES:
@@ -189,12 +195,16 @@ class Grouping:
     name: str
     attributes: tuple[str, ...]
     labels: list[str]
-    # finest cell index -> group index in ``labels``
+    # finest cell index -> group index in ``labels`` (-1 when groups overlap: see ``membership``)
     cell_to_group: np.ndarray = field(repr=False)
+    # (n_cells, n_groups) 0/1 membership when a cell may belong to several groups (multi attributes)
+    membership: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def indicator(self) -> np.ndarray:
         """``(n_cells, n_groups)`` 0/1 matrix mapping finest cells to groups."""
+        if self.membership is not None:
+            return self.membership.astype(float)
         out = np.zeros((len(self.cell_to_group), len(self.labels)))
         out[np.arange(len(self.cell_to_group)), self.cell_to_group] = 1.0
         return out
@@ -233,13 +243,19 @@ def build_groups(
     if len(set(names)) != len(names):
         raise StatsInputError(f"expected unique attribute names, found {names}")
     binned: dict[str, pd.Categorical] = {}
+    member_of_code: dict[str, np.ndarray] = {}  # multi attributes: (n_codes, n_labels) membership of each code
+    multi_codes: dict[str, np.ndarray] = {}
     for attribute in attributes:
         if attribute.source not in table.columns:
             raise StatsInputError(
                 f"attribute '{attribute.name}': expected column '{attribute.source}' in the group table, "
                 f"found columns {list(table.columns)}"
             )
-        binned[attribute.name] = bin_attribute(table[attribute.source], attribute)
+        if attribute.multi:
+            binned[attribute.name], multi_codes[attribute.name], member_of_code[attribute.name] = _bin_multi(
+                table[attribute.source], attribute)
+        else:
+            binned[attribute.name] = bin_attribute(table[attribute.source], attribute)
     for combo in intersections:
         unknown = [a for a in combo if a not in binned]
         if unknown or len(combo) < 2:
@@ -248,8 +264,8 @@ def build_groups(
                 f"found {list(combo)}"
             )
     n = len(table)
-    codes = [np.asarray(binned[a].codes, dtype=np.int64) for a in names]
-    sizes = [len(binned[a].categories) for a in names]
+    codes = [multi_codes[a] if a in multi_codes else np.asarray(binned[a].codes, dtype=np.int64) for a in names]
+    sizes = [member_of_code[a].shape[0] if a in member_of_code else len(binned[a].categories) for a in names]
     if names:
         mixed = np.ravel_multi_index(codes, sizes) if n else np.zeros(0, dtype=np.int64)
         uniq, cell_of_sample = np.unique(mixed, return_inverse=True)
@@ -262,11 +278,70 @@ def build_groups(
     groupings = [Grouping(OVERALL, (), [ALL], np.zeros(n_cells, dtype=np.int64))]
     for combo in [(a,) for a in names] + [tuple(c) for c in intersections]:
         idx = [names.index(a) for a in combo]
-        combo_sizes = [sizes[i] for i in idx]
-        cell_to_group = np.ravel_multi_index(tuple(cell_levels[:, i] for i in idx), combo_sizes) if n_cells else np.zeros(0, int)
         labels = [
             SEPARATOR.join(parts)
             for parts in itertools.product(*[list(map(str, binned[a].categories)) for a in combo])
         ]
+        if any(a in member_of_code for a in combo):
+            # a cell belongs to every combination of its attributes' groups: outer product of memberships
+            membership = np.ones((n_cells, 1), dtype=bool)
+            for a, i in zip(combo, idx):
+                if a in member_of_code:
+                    m = member_of_code[a][cell_levels[:, i]]
+                else:
+                    m = np.zeros((n_cells, len(binned[a].categories)), dtype=bool)
+                    m[np.arange(n_cells), cell_levels[:, i]] = True
+                membership = (membership[:, :, None] & m[:, None, :]).reshape(n_cells, -1)
+            groupings.append(Grouping(SEPARATOR.join(combo), combo, labels, np.full(n_cells, -1, dtype=np.int64),
+                                      membership))
+            continue
+        combo_sizes = [sizes[i] for i in idx]
+        cell_to_group = np.ravel_multi_index(tuple(cell_levels[:, i] for i in idx), combo_sizes) if n_cells else np.zeros(0, int)
         groupings.append(Grouping(SEPARATOR.join(combo), combo, labels, np.asarray(cell_to_group, dtype=np.int64)))
     return GroupStructure(np.asarray(cell_of_sample, dtype=np.int64), n_cells, groupings), binned
+
+
+
+@dataclass
+class MultiBinned:
+    """A multi attribute after binning: its group labels and each row's membership."""
+
+    categories: list[str]
+    membership: np.ndarray = field(repr=False)  # (n_rows, n_groups) bool
+
+    @property
+    def codes(self):  # pragma: no cover - exclusive-only consumers must not see multi attributes
+        raise StatsInputError("a multi attribute has no single group per row")
+
+
+def _bin_multi(values: pd.Series, attribute: Attribute):
+    """Bin a column of level collections: every row belongs to each group one of its levels falls in.
+
+    Returns the binned attribute, each row's membership code and the
+    ``(n_codes, n_groups)`` membership matrix of the codes. A row with no
+    level (missing or empty) is in ``unknown`` only.
+    """
+    def as_list(v):
+        if isinstance(v, (list, tuple, set, frozenset, np.ndarray, pd.Series)):
+            return list(v)
+        return [v]
+
+    lists = [as_list(v) for v in values.tolist()]
+    row = np.repeat(np.arange(len(lists)), [len(x) for x in lists]).astype(np.int64)
+    flat = pd.Series([x for items in lists for x in items], dtype=object)
+    single = Attribute(attribute.name, attribute.column, attribute.scale, attribute.bins, attribute.order)
+    binned = bin_attribute(flat, single)
+    categories = [str(c) for c in binned.categories]
+    has_unknown = UNKNOWN in categories
+    member = np.zeros((len(lists), len(categories) + (not has_unknown)), dtype=bool)
+    if row.size:
+        member[row, np.asarray(binned.codes, dtype=np.int64)] = True
+    if not has_unknown:
+        categories.append(UNKNOWN)
+    unknown = categories.index(UNKNOWN)
+    member[~member.any(1), unknown] = True
+    if not has_unknown and not member[:, unknown].any():
+        member = np.delete(member, unknown, axis=1)
+        categories.remove(UNKNOWN)
+    uniq, code = np.unique(member, axis=0, return_inverse=True)
+    return MultiBinned(categories, member), np.asarray(code, dtype=np.int64).reshape(-1), uniq
