@@ -9,6 +9,15 @@ from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstra
 from ._compare import ComparePolicy, Comparison, SampleStats, compare_results, metric_direction
 from ._engine import DEFAULT_DISPARITY_METRICS, audit_classification
 from ._ratios import audit_ratio_metrics
+from ._segmentation import (
+    IOU_THRESHOLDS,
+    POOLING,
+    audit_segmentation,
+    person_region_counts,
+    person_statistics,
+    segmentation_counts,
+    segmentation_statistics,
+)
 from ._groups import SEPARATOR, UNKNOWN, Attribute, bin_attribute, build_groups
 from ._intervals import percentile_interval, proportion_interval
 from ._rates import CLASS_METRICS, DESCRIPTIONS, OVERALL_METRICS, RATE_METRICS, confusion_cells, rate_components
@@ -24,7 +33,9 @@ __all__ = [
     "DEFAULT_DISPARITY_METRICS",
     "DESCRIPTIONS",
     "GroupedMetrics",
+    "IOU_THRESHOLDS",
     "OVERALL_METRICS",
+    "POOLING",
     "RATE_METRICS",
     "SEPARATOR",
     "SampleStats",
@@ -33,6 +44,7 @@ __all__ = [
     "adjust_p_values",
     "audit_classification",
     "audit_ratio_metrics",
+    "audit_segmentation",
     "bin_attribute",
     "build_groups",
     "calibration_bins",
@@ -45,8 +57,12 @@ __all__ = [
     "multinomial_bootstrap",
     "percentile_interval",
     "permutation_range_test",
+    "person_region_counts",
+    "person_statistics",
     "proportion_interval",
     "rate_components",
     "roc_auc",
+    "segmentation_counts",
+    "segmentation_statistics",
     "two_proportion_test",
 ]

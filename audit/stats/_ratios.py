@@ -43,6 +43,11 @@ def _wald_p(difference: float, replicates: np.ndarray) -> float:
     return float(2 * norm.sf(abs(difference) / se))
 
 
+def _key_name(key) -> str:
+    """``"iou[person]"`` for a per-class key ``("iou", "person")``, the name itself otherwise."""
+    return f"{key[0]}[{key[1]}]" if isinstance(key, tuple) else str(key)
+
+
 def audit_ratio_metrics(
     *,
     statistics: pd.DataFrame,
@@ -62,6 +67,9 @@ def audit_ratio_metrics(
     correction: str = "fdr_bh",
     min_group_size: int = 50,
     task: str = "ratio",
+    size_column: str | None = None,
+    n_columns: Mapping | None = None,
+    skip_undefined_parts: bool = False,
 ):
     """Disaggregate ratio-of-sums metrics over groups, with a cluster bootstrap.
 
@@ -71,10 +79,11 @@ def audit_ratio_metrics(
         Additive per-unit statistics, e.g. one row per ground-truth person
         with ``matched@0.50``, ..., ``total`` columns, or one row per (image,
         class, group) with ``intersection`` and ``union``.
-    metrics : mapping of str to sequence of (str, str)
-        Metric name to its parts, each a (numerator column, denominator
-        column). A metric with one part is a ratio of sums; with several it
-        is the mean of their ratios, e.g. AR over ten IoU thresholds.
+    metrics : mapping of str or (str, str) to sequence of (str, str)
+        Metric name, or (metric name, class name) for a per-class metric, to
+        its parts, each a (numerator column, denominator column). A metric
+        with one part is a ratio of sums; with several it is the mean of their
+        ratios, e.g. AR over ten IoU thresholds.
     groups : DataFrame, n rows
         Raw attribute values of each row.
     clusters : array-like of shape (n,), optional
@@ -88,6 +97,16 @@ def audit_ratio_metrics(
         Cluster resampling weights; Poisson suits streaming and sharded runs.
     task : str
         Recorded in the result's config.
+    size_column : str, optional
+        Column counting the units (e.g. 1 per image row): its sums are each
+        group's size and the default ``n`` of every metric (small-group flags
+        then count units, not pixels).
+    n_columns : mapping of metric key to str, optional
+        Per-metric column whose sums are that metric's ``n``.
+    skip_undefined_parts : bool
+        A multi-part metric is the mean over its *defined* parts (NaN parts,
+        e.g. a class absent from a group, are left out, as mmseg's
+        ``nanmean`` over classes); NaN only when no part is defined.
 
     Other parameters are those of :func:`audit_classification`. The
     denominator ``n`` of a multi-part metric is that of its first part.
@@ -100,7 +119,8 @@ def audit_ratio_metrics(
         raise StatsInputError(f"expected correction in {sorted(CORRECTIONS)}, found '{correction}'")
     if interval not in (*PROPORTION_METHODS, "bootstrap"):
         raise StatsInputError(f"expected interval in {[*PROPORTION_METHODS, 'bootstrap']}, found '{interval}'")
-    columns = sorted({c for parts in metrics.values() for part in parts for c in part})
+    extra = [c for c in [size_column, *(n_columns or {}).values()] if c is not None]
+    columns = sorted({c for parts in metrics.values() for part in parts for c in part} | set(extra))
     missing = [c for c in columns if c not in statistics.columns]
     if missing:
         raise StatsInputError(f"expected statistics columns {missing}, found columns {list(statistics.columns)}")
@@ -119,6 +139,7 @@ def audit_ratio_metrics(
         if label not in grouping.labels:
             raise StatsInputError(f"reference_groups['{name}']: expected one of {grouping.labels}, found '{label}'")
     disparity_metrics = list(metrics) if disparity_metrics is None else list(disparity_metrics)
+    n_columns = dict(n_columns or {})
 
     n_rows, n_cols = values.shape
     clustered = clusters is not None
@@ -150,7 +171,17 @@ def audit_ratio_metrics(
     def metric_value(sums, parts):
         """Mean over parts of numerator / denominator sums; sums has columns last."""
         ratios = [ratio(sums[..., col[num]], sums[..., col[den]]) for num, den in parts]
-        return ratios[0] if len(ratios) == 1 else np.mean(ratios, axis=0)
+        if len(ratios) == 1:
+            return ratios[0]
+        if skip_undefined_parts:
+            stacked = np.stack(ratios)
+            defined = np.isfinite(stacked).sum(0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(defined > 0, np.nansum(stacked, axis=0) / np.maximum(defined, 1), np.nan)
+        return np.mean(ratios, axis=0)
+
+    def n_of(key, parts):
+        return n_columns.get(key, size_column or parts[0][1])
 
     metric_rows, all_disparities, group_rows, undefined = [], [], [], []
     overall_sums = cell_sums.sum(0)
@@ -159,12 +190,14 @@ def audit_ratio_metrics(
         sums = structure.sum_cells(cell_sums, grouping, axis=0)  # (G, n_cols)
         boot = None if boot_sums is None else structure.sum_cells(boot_sums, grouping, axis=1)  # (B, G, n_cols)
         for g, label in enumerate(grouping.labels):
-            size = float(sums[g, col[metrics[next(iter(metrics))][0][1]]]) if metrics else 0.0
+            first = next(iter(metrics), None)
+            size = float(sums[g, col[size_column or metrics[first][0][1]]]) if metrics else 0.0
             group_rows.append({"grouping": grouping.name, "group": label, "n": int(round(size)),
                                "small_group": bool(size < min_group_size)})
-        for name, parts in metrics.items():
+        for key, parts in metrics.items():
+            name, cls = key if isinstance(key, tuple) else (key, "")
             value = metric_value(sums, parts)
-            den = sums[:, col[parts[0][1]]]
+            den = sums[:, col[n_of(key, parts)]]
             replicates = None if boot is None else metric_value(boot, parts)
             o_value = float(metric_value(overall_sums, parts))
             o_boot = None if overall_boot is None else metric_value(overall_boot, parts)
@@ -190,9 +223,9 @@ def audit_ratio_metrics(
 
             single = len(parts) == 1
             s = MetricSeries(
-                name, "", value, den, replicates,
+                name, cls, value, den, replicates,
                 sums[:, col[parts[0][0]]] if single and independent_units else None,
-                o_value, float(overall_sums[col[parts[0][1]]]), o_boot, pair, spread,
+                o_value, float(overall_sums[col[n_of(key, parts)]]), o_boot, pair, spread,
             )
             rows, missing_values = series_rows(s, grouping, interval=interval, confidence=confidence,
                                                min_group_size=min_group_size)
@@ -201,7 +234,7 @@ def audit_ratio_metrics(
                     row["interval"] = row["interval"].replace("bootstrap_percentile", "cluster_bootstrap_percentile")
             metric_rows += rows
             undefined += missing_values
-            if grouping is not structure.groupings[0] and name in disparity_metrics:
+            if grouping is not structure.groupings[0] and (key in disparity_metrics or name in disparity_metrics):
                 all_disparities += disparity_rows(
                     s, grouping, reference=(reference_groups or {}).get(grouping.name), confidence=confidence,
                     min_group_size=min_group_size,
@@ -211,8 +244,9 @@ def audit_ratio_metrics(
         "task": task, "interval": interval, "confidence": confidence, "n_boot": n_boot, "bootstrap": "cluster"
         if clustered else "unit", "weights": weights, "seed": seed, "alpha": alpha, "correction": correction,
         "min_group_size": min_group_size, "intersections": [list(c) for c in intersections],
-        "reference_groups": dict(reference_groups or {}), "disparity_metrics": disparity_metrics,
-        "metrics": {k: [list(p) for p in v] for k, v in metrics.items()}, "n_clusters": n_clusters,
+        "reference_groups": dict(reference_groups or {}),
+        "disparity_metrics": [_key_name(k) for k in disparity_metrics],
+        "metrics": {_key_name(k): [list(p) for p in v] for k, v in metrics.items()}, "n_clusters": n_clusters,
     }
     return assemble(
         metric_rows=metric_rows, disparity_rows_=all_disparities, group_rows=group_rows,
