@@ -5,6 +5,8 @@
     the prediction cache into ``--out``.
 ``audit demo [--out reports/demo]``
     Generate a synthetic annotated split, train a tiny biased model and audit it.
+``audit compare BASELINE CANDIDATE``
+    Compare two audits against a regression policy; exit 1 on a regression.
 
 Errors caused by input (:class:`~audit.errors.AuditError`) print one line
 ``error: <message>`` to stderr and exit with code 2; anything else is a bug and
@@ -61,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate a synthetic split, train a tiny biased model and audit it")
     demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
     _common(demo, n_boot=500)
+
+    from .cli_compare import add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 
@@ -98,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``audit`` command; returns the exit code (0, or 2 for bad input)."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.quiet)
+    if args.command == "compare":  # exit 0 pass, 1 regression, 2 bad input
+        from .cli_compare import run_compare
+
+        try:
+            return run_compare(args)
+        except AuditError as exc:
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return exc.exit_code
     options = dict(
         batch_size=args.batch_size,
         num_workers=args.num_workers,

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AuditError",
     "CardError",
+    "CompareError",
     "DataError",
     "ModelError",
     "PredictionError",
@@ -33,6 +34,10 @@ class CardError(AuditError):
 
 class DataError(AuditError):
     """A split, manifest, attribute table or image is missing or malformed."""
+
+
+class CompareError(AuditError):
+    """Two audits, or a comparison policy, cannot be read or compared."""
 
 
 class ModelError(AuditError):

@@ -65,12 +65,17 @@ class AuditRun:
         ``sample_id``, ``label``, ``pred`` and ``score_<class>`` columns.
     paths : dict of str to Path
         Files written (empty until :func:`write_outputs`).
+    samples : DataFrame, optional
+        Per-sample statistics for paired comparisons (``audit compare``):
+        ``sample_id``, ``label``, ``pred`` and one ``group:<attribute>``
+        column per attribute holding the sample's binned group label.
     """
 
     result: object
     provenance: dict
     predictions: pd.DataFrame
     paths: dict = field(default_factory=dict)
+    samples: pd.DataFrame | None = None
 
 
 def _as_card(value, loader, kind):
@@ -249,7 +254,11 @@ def evaluate(
             "pandas": pd.__version__,
         },
     }
-    return AuditRun(result=result, provenance=provenance, predictions=table)
+    from .compare import samples_table
+
+    samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
+                            [tuple(c) for c in data_card.intersections])
+    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
 
 
 def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
@@ -324,6 +333,10 @@ def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> Audi
     """
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
     run.paths = write_outputs(run.result, out_dir, provenance=run.provenance)
+    if run.samples is not None:
+        from .compare import write_samples
+
+        run.paths["samples"] = write_samples(run.samples, out_dir)
     return run
 
 

@@ -388,7 +388,7 @@ def describe_row(r) -> str:
     return (
         f"{row_label(r)}: {_num(r['baseline'])} -> {_num(r['candidate'])} "
         f"(change {_num(r['change'], 4)} [{_num(r['change_lower'], 4)}, {_num(r['change_upper'], 4)}], "
-        f"worsening {_num(r['worsening'])} > allowed {_num(r['limit'])}, "
+        f"worsening {_num(r['worsening'])} (allowed {_num(r['limit'])}), "
         f"p_adj={_num(p, 4)}, n={_num_int(r['n_baseline'])}/{_num_int(r['n_candidate'])})"
     )
 
@@ -446,7 +446,7 @@ def compare_results(
         groupings = sorted(set(rows.loc[rows["status"] == "", "grouping"]))
         replicates = _count_replicates(b, c, groupings, base, cand, paired=(mode == PAIRED), n_boot=policy.n_boot,
                                        rng=rng)
-    _judge(rows, replicates, policy, base, cand, mode)
+    rows = _judge(rows, replicates, policy, base, cand, mode)
     method = {
         PAIRED: f"paired bootstrap: {policy.n_boot} joint resamples of the samples, each audit's metrics recomputed "
                 "from every sample's pair of confusion cells (score metrics: reported intervals)",
@@ -526,7 +526,7 @@ def _match(base: dict, cand: dict, policy: ComparePolicy) -> pd.DataFrame:
         out[side + "_upper"] = rows["upper" + suffix].astype(float)
         out["n_" + side] = rows["n" + suffix].astype(float)
     note = []
-    for _, r in rows.iterrows():
+    for r in rows.to_dict("records"):
         if r["item"] == "disparity" and r["kind"] in _AGGREGATE_KINDS:
             pb, pc = r.get("pair_b"), r.get("pair_c")
             note.append(f"baseline {pb if isinstance(pb, str) else '-'}; candidate {pc if isinstance(pc, str) else '-'}")
@@ -687,7 +687,7 @@ def _row_replicates(r, replicates: dict, side: str, reference: dict) -> tuple[fl
     return float(point[g] - point[o]), boot[:, g] - boot[:, o]
 
 
-def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: dict, cand: dict, mode: str) -> None:
+def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: dict, cand: dict, mode: str) -> pd.DataFrame:
     z = norm.ppf(0.5 + policy.confidence / 2)
     listed = {}
     for side, doc in (("baseline", base), ("candidate", cand)):
@@ -699,18 +699,19 @@ def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: di
     }
     gated_metrics = set(policy.metrics) if policy.metrics is not None else None
     p_values = np.full(len(rows), np.nan)
-    for i, r in rows.iterrows():
+    records = rows.to_dict("records")
+    for i, r in enumerate(records):
         if r["status"]:
             continue
         sign = {"higher": -1.0, "lower": 1.0, "": 0.0}[r["direction"]]
         change = r["candidate"] - r["baseline"]
-        rows.at[i, "change"] = change
+        r["change"] = change
         if not (np.isfinite(r["baseline"]) and np.isfinite(r["candidate"])):
-            rows.at[i, "status"] = "undefined"
+            r["status"] = "undefined"
             continue
         is_disparity = r["item"] == "disparity"
         worsening = (abs(r["candidate"]) - abs(r["baseline"])) if is_disparity else sign * change
-        rows.at[i, "worsening"] = worsening
+        r["worsening"] = worsening
 
         reps = None
         if replicates:
@@ -735,7 +736,7 @@ def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: di
                 sd = float(np.std(worse_boot, ddof=1))
             else:
                 lo = hi = sd = np.nan
-            rows.at[i, "method"] = "paired bootstrap" if mode == PAIRED else "unpaired bootstrap"
+            r["method"] = "paired bootstrap" if mode == PAIRED else "unpaired bootstrap"
         else:
             se = []
             for side in ("baseline", "candidate"):
@@ -743,8 +744,8 @@ def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: di
                 se.append(width / (2 * z_of[side]) if np.isfinite(width) else np.nan)
             sd = float(math.hypot(*se)) if all(np.isfinite(se)) else np.nan
             lo, hi = change - z * sd, change + z * sd
-            rows.at[i, "method"] = "normal approximation (reported intervals)"
-        rows.at[i, "change_lower"], rows.at[i, "change_upper"] = lo, hi
+            r["method"] = "normal approximation (reported intervals)"
+        r["change_lower"], r["change_upper"] = lo, hi
         if not np.isfinite(sd):
             p = np.nan
         elif sd > 0:
@@ -754,13 +755,14 @@ def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: di
 
         n_min = np.nanmin([r["n_baseline"], r["n_candidate"]])
         if sign == 0.0 and not is_disparity:
-            rows.at[i, "status"] = "info"
+            r["status"] = "info"
         elif gated_metrics is not None and r["metric"] not in gated_metrics:
-            rows.at[i, "status"] = "info"
+            r["status"] = "info"
         elif not (n_min >= policy.min_n):
-            rows.at[i, "status"] = "small_n"
+            r["status"] = "small_n"
         else:
             p_values[i] = p
+    rows = pd.DataFrame(records, columns=ROW_COLUMNS)
     adjusted, significant = adjust_p_values(p_values, method=policy.correction, alpha=policy.alpha)
     rows["p_value"] = p_values
     rows["p_adjusted"] = adjusted
@@ -777,6 +779,7 @@ def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: di
     rows.loc[pending & over & ~regression, "status"] = "within_noise"
     rows.loc[pending & ~over & improved, "status"] = "improved"
     rows.loc[rows["status"] == "", "status"] = "ok"
+    return rows
 
 
 def _close(a: float, b: float) -> bool:
