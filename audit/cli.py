@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", required=True, help="output directory (reports/NAME)")
     run.add_argument("--predictions", metavar="FILE", help="CSV/Parquet predictions made elsewhere; replaces the model")
     run.add_argument("--no-cache", action="store_true", help="run the model even if cached predictions match")
+    run.add_argument("--chunk-size", type=_positive_int, default=1024, metavar="N",
+                     help="samples per committed prediction chunk; a killed run resumes from its chunks (default 1024)")
     _common(run)
 
     demo = sub.add_parser("demo", help="generate a synthetic split, train a tiny biased model and audit it")
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         if text not in seen:
             seen.add(text)
             print(f"warning: {text}", file=sys.stderr)
+    if run is None:  # a torchrun rank other than 0: its chunks are committed, rank 0 writes the audit
+        return 0
     logging.getLogger("audit").info("wrote %s and %s", run.paths["results"], run.paths["html"])
     return 0
 
@@ -152,6 +156,7 @@ def _dispatch(args, options):
             predictions=args.predictions,
             out_dir=args.out,
             use_cache=not args.no_cache,
+            chunk_size=args.chunk_size,
             **options,
         )
     from .demo import run_demo
