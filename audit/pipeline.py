@@ -18,8 +18,10 @@ running the model.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write_text
+from .distributed import context_from_env, discard_chunks, predict_in_chunks
 from .cards import DataCard, ModelCard, load_data_card, load_model_card
 from .errors import AuditError
 
@@ -103,10 +106,15 @@ def evaluate(
     correction: str = "fdr_bh",
     verify_images: bool = True,
     progress: bool | None = None,
-) -> AuditRun:
+    chunk_size: int = 1024,
+    context=None,
+) -> AuditRun | None:
     """Load the cards and split, get predictions, run the statistics engine.
 
-    Parameters are those of :func:`audit_split`.
+    Parameters are those of :func:`audit_split`. Model predictions are
+    committed in chunks of ``chunk_size`` samples under ``out_dir``, so an
+    interrupted run resumes; ``context`` (default: from ``torchrun``'s
+    environment) shards the chunks over ranks.
 
     Returns
     -------
@@ -119,6 +127,7 @@ def evaluate(
     from .inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
     from .stats import Attribute, audit_classification
 
+    context = context or context_from_env()
     data_card = _as_card(data, load_data_card, "data")
     model_card = _as_card(model, load_model_card, "model")
     if model_card is None and predictions is None:
@@ -163,9 +172,9 @@ def evaluate(
             transform = build_transform(model_card)
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
-            preds = run_inference(
+            infer = functools.partial(
+                run_inference,
                 net,
-                frame,
                 transform=transform,
                 classes=data_card.classes,
                 label_map=model_card.label_map,
@@ -175,6 +184,13 @@ def evaluate(
                 progress=progress,
                 source=str(frame.attrs.get("source", data_card.split.table)),
             )
+            if out_dir is None:
+                preds = infer(frame)
+            else:
+                preds = predict_in_chunks(lambda part: infer(part), frame, out_dir=out_dir,
+                                          key=f"{model_sha}{data_sha}", chunk_size=chunk_size, context=context)
+                if preds is None:
+                    return None  # not rank 0: rank 0 merges the chunks and computes the audit
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is not None:
                 save_cache(
@@ -190,7 +206,10 @@ def evaluate(
                         "n_samples": len(preds),
                     },
                 )
+                discard_chunks(out_dir)
 
+    if not context.is_main:
+        return None
     score_cols = [f"score_{c}" for c in data_card.classes]
     scores = None
     if all(c in preds.columns for c in score_cols):
@@ -224,7 +243,7 @@ def evaluate(
     table.insert(1, "label", frame["label"].to_numpy())
     provenance = {
         "audit_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": _created(),
         "model": _model_provenance(model_card, model_sha),
         "data": {
             "card": str(data_card.path),
@@ -259,6 +278,13 @@ def evaluate(
     samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
                             [tuple(c) for c in data_card.intersections])
     return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
+
+
+def _created() -> str:
+    """Creation time, or ``SOURCE_DATE_EPOCH`` when set (reproducible outputs)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return moment.isoformat(timespec="seconds")
 
 
 def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
@@ -322,7 +348,7 @@ def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
     return evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options).result
 
 
-def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> AuditRun:
+def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> AuditRun | None:
     """Audit and write ``results.json``, ``index.html`` and the prediction cache into ``out_dir``.
 
     Parameters are those of :func:`audit_split`; ``out_dir`` is required.
@@ -332,6 +358,8 @@ def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> Audi
     AuditRun
     """
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
+    if run is None:
+        return None  # a torchrun rank other than 0
     run.paths = write_outputs(run.result, out_dir, provenance=run.provenance)
     if run.samples is not None:
         from .compare import write_samples
