@@ -611,6 +611,10 @@ def load_model_card(path: str | Path) -> ModelCard:
     """
     path = Path(path)
     data, body = read_front_matter(path)
+    if data.get("task") in ("detection", "instance_segmentation"):
+        from .detection.cards import load_detection_model_card
+
+        return load_detection_model_card(path, data, body)
     v = _Validator(path, data)
     v.unknown_keys(data, _MODEL_FIELDS)
 

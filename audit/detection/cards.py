@@ -1,0 +1,217 @@
+"""Data cards and model cards for detection and instance segmentation.
+
+A detection data card names COCO ground truth instead of a manifest::
+
+    ---
+    split:
+      coco: facet/coco_boxes.json        # images, annotations, categories
+      masks: facet/coco_masks.json       # optional: masks with the same annotation ids
+      attributes: facet/annotations.csv  # optional: one row per annotation (FACET's file as it is)
+      annotation_id_column: person_id    # default: annotation_id, or person_id when present
+      image_attributes: images.csv       # optional: one row per image
+      image_id_column: file_name         # image_id or file_name
+    image_root: facet/images
+    class_agnostic: true                 # any detection may match any person (FACET); default true
+    detection_classes: [person]          # model classes kept as detections (default: the categories' names)
+    attributes:
+      skin_tone: {column: skin_tone, scale: monk, votes: any, bins: {lighter: [1, 2, 3], darker: [8, 9, 10]}}
+      gender: {column: gender_presentation}
+      lighting: {column: lighting}
+    ---
+
+A detection model card has ``task: detection`` or ``task:
+instance_segmentation``, a torchvision detection builder
+(``fasterrcnn_*``, ``retinanet_*``, ``fcos_*``, ``ssd*``, ``ssdlite*``,
+``maskrcnn_*``), ``num_classes`` and ``label_map`` (output label -> class
+name, index 0 usually ``__background__``) and optional ``weights``. The
+detectors do their own resizing and normalisation, so there is no
+``preprocessing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, WeightsSpec, _parse_bins, _Validator, \
+    _normalise_level, read_front_matter
+from ..errors import CardError
+from .data import VOTE_MODES
+
+__all__ = ["DETECTION_TASKS", "DETECTOR_PREFIXES", "DetectionAttribute", "DetectionDataCard", "is_detection_data_card",
+           "load_detection_data_card", "load_detection_model_card"]
+
+DETECTION_TASKS = ("detection", "instance_segmentation")
+DETECTOR_PREFIXES = ("fasterrcnn_", "retinanet_", "fcos_", "ssd", "ssdlite", "maskrcnn_", "keypointrcnn_")
+
+
+@dataclass(frozen=True)
+class DetectionAttribute(AttributeSpec):
+    """An attribute spec plus how a vote distribution becomes a group (``any``, ``majority``, ``expected``)."""
+
+    votes: str | None = None
+
+
+@dataclass(frozen=True)
+class DetectionDataCard:
+    path: Path
+    name: str
+    coco: Path
+    masks: Path | None
+    attributes_table: Path | None
+    annotation_id_column: str | None
+    image_attributes: Path | None
+    image_id_column: str
+    image_root: Path
+    class_agnostic: bool
+    detection_classes: list[str] | None
+    attributes: list[DetectionAttribute]
+    intersections: list[tuple[str, ...]]
+    reference_groups: dict[str, str]
+    min_group_size: int
+    body: str = field(repr=False)
+    front_matter: dict = field(repr=False)
+
+
+def is_detection_data_card(path) -> bool:
+    """True when the card's ``split`` names COCO ground truth (``split.coco``)."""
+    try:
+        data, _ = read_front_matter(path)
+    except CardError:
+        return False
+    split = data.get("split")
+    return isinstance(split, dict) and "coco" in split
+
+
+_DET_DATA_FIELDS = (_DATA_FIELDS - {"label_column", "classes"}) | {"class_agnostic", "detection_classes", "task"}
+
+
+def load_detection_data_card(path) -> DetectionDataCard:
+    """Parse and validate a detection data card (see the module docstring). Raises CardError."""
+    path = Path(path)
+    data, body = read_front_matter(path)
+    v = _Validator(path, data)
+    v.unknown_keys(data, _DET_DATA_FIELDS)
+    task = data.get("task")
+    if task is not None and task not in DETECTION_TASKS:
+        raise v.fail("task", f"one of {', '.join(DETECTION_TASKS)}", task)
+    split = v.mapping(data, "split", expected="a mapping with 'coco'")
+    v.unknown_keys(split, {"coco", "masks", "attributes", "annotation_id_column", "image_attributes",
+                           "image_id_column"}, "split.")
+    coco = v.resolve(v.string(split, "coco", "split."))
+    masks = split.get("masks")
+    masks = v.resolve(v.string(split, "masks", "split.")) if masks is not None else None
+    table = v.string(split, "attributes", "split.", required=False)
+    for key, value in (("attributes", table), ("image_attributes", split.get("image_attributes"))):
+        if value is not None and (not isinstance(value, str) or Path(value).suffix.lower() not in (".csv", ".parquet")):
+            raise v.fail(f"split.{key}", "a .csv or .parquet file", value)
+    image_table = split.get("image_attributes")
+    image_key = v.string(split, "image_id_column", "split.", required=False, default="image_id")
+    if image_key not in ("image_id", "file_name", "filename", "id"):
+        pass  # any column name is allowed; values are matched to image ids unless the name says file name
+    root = v.string(data, "image_root", required=False)
+    class_agnostic = data.get("class_agnostic", True)
+    if not isinstance(class_agnostic, bool):
+        raise v.fail("class_agnostic", "true or false", class_agnostic)
+    det_classes = v.string_list(data, "detection_classes", required=False)
+
+    attributes = []
+    names = []
+    raw = v.mapping(data, "attributes", required=False, expected="a mapping of attribute name to its spec")
+    for name, spec in (raw or {}).items():
+        prefix = f"attributes.{name}."
+        spec = {} if spec is None else spec
+        if not isinstance(spec, dict):
+            raise v.fail(f"attributes.{name}", "a mapping with column, scale, bins, order, votes", spec)
+        v.unknown_keys(spec, {"column", "scale", "bins", "order", "description", "votes"}, prefix)
+        column = v.string(spec, "column", prefix, required=False, default=name)
+        scale = spec.get("scale", "nominal")
+        if scale not in SCALES:
+            raise v.fail(prefix + "scale", f"one of {', '.join(SCALES)}", scale)
+        votes = spec.get("votes")
+        if votes is not None and votes not in VOTE_MODES:
+            raise v.fail(prefix + "votes", f"one of {', '.join(VOTE_MODES)}", votes)
+        order = spec.get("order")
+        if order is not None:
+            if not isinstance(order, list) or not order:
+                raise v.fail(prefix + "order", "a non-empty list of values", order)
+            order = [_normalise_level(x, scale) for x in order]
+        attributes.append(DetectionAttribute(name=name, column=column, scale=scale, bins=_parse_bins(v, spec, prefix, scale),
+                                             order=order, votes=votes))
+        names.append(name)
+    intersections = []
+    for i, combo in enumerate(data.get("intersections") or []):
+        if not isinstance(combo, list) or len(combo) < 2 or len(set(map(str, combo))) != len(combo):
+            raise v.fail(f"intersections[{i}]", "a list of two or more distinct attribute names", combo)
+        for j, item in enumerate(combo):
+            if item not in names:
+                raise v.fail(f"intersections[{i}][{j}]", f"a declared attribute ({', '.join(names) or 'none'})", item)
+        intersections.append(tuple(combo))
+    groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
+    reference_groups = {}
+    for key, label in (v.mapping(data, "reference_groups", required=False) or {}).items():
+        if key not in groupings:
+            raise v.fail(f"reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
+        reference_groups[str(key)] = str(label)
+    min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
+    return DetectionDataCard(
+        path=path, name=path.stem, coco=coco, masks=masks, attributes_table=v.resolve(table) if table else None,
+        annotation_id_column=v.string(split, "annotation_id_column", "split.", required=False),
+        image_attributes=v.resolve(image_table) if image_table else None, image_id_column=image_key,
+        image_root=v.resolve(root) if root else coco.parent, class_agnostic=class_agnostic,
+        detection_classes=det_classes, attributes=attributes, intersections=intersections,
+        reference_groups=reference_groups, min_group_size=min_group_size, body=body, front_matter=data,
+    )
+
+
+def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
+    """Validate a model card whose ``task`` is detection or instance_segmentation (called by ``load_model_card``)."""
+    path = Path(path)
+    v = _Validator(path, data)
+    v.unknown_keys(data, {"task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "name",
+                          "model_name", "description", "license", "version", "tags", "language", "library_name",
+                          "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold"})
+    task = data["task"]
+    model = v.mapping(data, "model", expected="a mapping with 'architecture'")
+    v.unknown_keys(model, {"architecture"}, "model.")
+    arch = v.string(model, "architecture", "model.")
+    import torchvision.models
+
+    if arch not in torchvision.models.list_models() or not arch.startswith(DETECTOR_PREFIXES):
+        raise v.fail("model.architecture", "a torchvision detection model name (fasterrcnn_*, retinanet_*, fcos_*, "
+                     "ssd*, ssdlite*, maskrcnn_*)", arch)
+    if task == "instance_segmentation" and not arch.startswith("maskrcnn_"):
+        raise v.fail("model.architecture", "a maskrcnn_* model for instance_segmentation", arch)
+    weights = None
+    raw = data.get("weights")
+    if raw is not None:
+        if not isinstance(raw, dict) or len(raw) != 1 or not ({"enum", "path"} & set(raw)):
+            raise v.fail("weights", "null or a mapping with exactly one of 'enum' or 'path'", raw)
+        if "enum" in raw:
+            enum = v.string(raw, "enum", "weights.")
+            try:
+                torchvision.models.get_weight(enum)
+            except Exception:  # noqa: BLE001
+                raise v.fail("weights.enum", "a torchvision weights enum such as "
+                             "'FasterRCNN_ResNet50_FPN_Weights.COCO_V1'", enum) from None
+            weights = WeightsSpec(enum=enum)
+        else:
+            weights = WeightsSpec(path=v.resolve(v.string(raw, "path", "weights.")))
+    trust = data.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise v.fail("trust_checkpoint", "true or false", trust)
+    num_classes = v.integer(data, "num_classes", minimum=2)
+    label_map = data.get("label_map")
+    if isinstance(label_map, dict):
+        if sorted(label_map) != list(range(num_classes)):
+            raise v.fail("label_map", f"one class name for each output label 0..{num_classes - 1}", sorted(label_map, key=str))
+        label_map = [label_map[i] for i in range(num_classes)]
+    if not isinstance(label_map, list) or len(label_map) != num_classes or not all(
+            isinstance(x, str) and x for x in label_map):
+        raise v.fail("label_map", f"a list of {num_classes} class names (output label -> name)", label_map)
+    threshold = data.get("score_threshold", 0.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise v.fail("score_threshold", "a number in [0, 1]", threshold)
+    return ModelCard(path=path, name=path.stem, task=task, model=ModelSource(kind="architecture", architecture=arch),
+                     weights=weights, trust_checkpoint=trust, num_classes=num_classes, label_map=list(label_map),
+                     preprocessing=None, body=body, front_matter=data)

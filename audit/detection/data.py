@@ -1,0 +1,449 @@
+"""Detection data: COCO ground truth, person attributes (inline, side table or FACET), COCO results.
+
+Ground truth is a COCO JSON file (``images``, ``annotations`` with ``bbox``,
+``area``, ``iscrowd`` and optionally ``segmentation`` as polygons or RLE,
+``categories``). Masks may come in a second COCO file with the same
+annotation ids (FACET ships ``coco_boxes.json`` and ``coco_masks.json``).
+
+A person's attributes are looked up, in order, in
+
+1. the annotation's own ``attributes`` object;
+2. a side table (CSV or Parquet) keyed by annotation id, e.g. FACET's
+   ``annotations.csv`` (key ``person_id``), read as it is;
+3. image-level attributes: the image entry's ``attributes`` object or an
+   image table keyed by image id or file name (e.g. lighting).
+
+An attribute whose column is not in the table but whose *prefix* is (FACET's
+one-hot and count columns ``gender_presentation_masc``, ``skin_tone_1`` ...
+``skin_tone_10``, ``skin_tone_na``) is read as a vote distribution over the
+suffixes (``na`` counts as no vote) and becomes a group as the data card's
+``votes`` says:
+
+``any``
+    the person belongs to every level (or bin) that received a vote; groups
+    overlap (FACET's reading of Monk Skin Tone).
+``majority``
+    the level with the most votes; a tie goes to the level nearest the
+    expected value, then the lower one (for non-numeric levels a tie is
+    ``unknown``).
+``expected``
+    the vote-weighted mean level, rounded half up, then binned (numeric
+    levels only).
+
+Every problem raises :class:`~audit.errors.DataError` (or
+:class:`~audit.errors.PredictionError` for a results file) with one line
+naming the file and the entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, PredictionError
+from .cocoeval import Boxes
+
+__all__ = [
+    "GroundTruth",
+    "load_ground_truth",
+    "load_results",
+    "person_attributes",
+    "vote_groups",
+]
+
+VOTE_MODES = ("any", "majority", "expected")
+
+
+def _read_json(path: Path, error=DataError):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read: {' '.join(str(exc).split())}") from None
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, keep_default_na=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types
+        raise DataError(f"{path}: cannot read table: {' '.join(str(exc).split())[:200]}") from None
+
+
+class GroundTruth:
+    """COCO ground truth as arrays, plus the source dictionaries.
+
+    Attributes
+    ----------
+    path : Path
+    images : DataFrame
+        ``image_id``, ``file_name``, ``height``, ``width`` (sorted by id).
+    boxes : Boxes
+        Every annotation (``ann_id``, ``iscrowd`` set; ``segmentation`` as
+        compressed RLEs when masks are present).
+    annotations : list of dict
+        The raw annotation entries, in file order.
+    categories : dict of int to str
+    has_masks : bool
+    """
+
+    def __init__(self, path, images, boxes, annotations, categories, has_masks):
+        self.path = path
+        self.images = images
+        self.boxes = boxes
+        self.annotations = annotations
+        self.categories = categories
+        self.has_masks = has_masks
+
+
+def _to_rle(segm, h, w, where: str):
+    from pycocotools import mask as mask_utils
+
+    try:
+        if isinstance(segm, list):  # polygons
+            if not segm or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segm):
+                raise ValueError("expected polygons as lists of at least 3 x,y pairs")
+            return mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+        if isinstance(segm, dict) and "counts" in segm and "size" in segm:
+            if isinstance(segm["counts"], list):  # uncompressed RLE
+                return mask_utils.frPyObjects(segm, *segm["size"])
+            counts = segm["counts"].encode("ascii") if isinstance(segm["counts"], str) else segm["counts"]
+            return {"size": list(segm["size"]), "counts": counts}
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{where}: field 'segmentation': cannot decode: {' '.join(str(exc).split())}") from None
+    raise DataError(f"{where}: field 'segmentation': expected polygons or an RLE with 'counts' and 'size', "
+                    f"found {type(segm).__name__}")
+
+
+def _number(value, where, name, *, minimum=None):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(f"{where}: field '{name}': expected a finite number, found {value!r}")
+    if minimum is not None and value < minimum:
+        raise DataError(f"{where}: field '{name}': expected a number >= {minimum}, found {value!r}")
+    return float(value)
+
+
+def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool = False) -> GroundTruth:
+    """Read and validate a COCO ground-truth file (and an optional masks file with the same annotation ids)."""
+    path = Path(path)
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a COCO object with images, annotations and categories, found "
+                        f"{type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise DataError(f"{path}: field '{key}': expected a list, found {data.get(key, 'nothing')!r:.40}")
+    rows, seen = [], set()
+    for i, im in enumerate(data["images"]):
+        where = f"{path}: images[{i}]"
+        if not isinstance(im, dict) or "id" not in im:
+            raise DataError(f"{where}: expected an object with 'id', found {im!r:.60}")
+        if im["id"] in seen:
+            raise DataError(f"{where}: duplicate image id {im['id']!r}")
+        seen.add(im["id"])
+        rows.append({"image_id": im["id"], "file_name": str(im.get("file_name", "")),
+                     "height": im.get("height"), "width": im.get("width"),
+                     "attributes": im.get("attributes") if isinstance(im.get("attributes"), dict) else {}})
+    images = pd.DataFrame(rows, columns=["image_id", "file_name", "height", "width", "attributes"])
+    categories = {}
+    for i, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int):
+            raise DataError(f"{path}: categories[{i}]: expected an object with an integer 'id', found {c!r:.60}")
+        categories[c["id"]] = str(c.get("name", c["id"]))
+    mask_by_id = {}
+    if masks is not None:
+        mdata = _read_json(Path(masks))
+        if not isinstance(mdata, dict) or not isinstance(mdata.get("annotations"), list):
+            raise DataError(f"{masks}: expected a COCO object with an 'annotations' list")
+        mask_by_id = {a.get("id"): a.get("segmentation") for a in mdata["annotations"] if isinstance(a, dict)}
+    size = {r["image_id"]: (r["height"], r["width"]) for r in rows}
+    anns = data["annotations"]
+    n = len(anns)
+    image = np.zeros(n, np.int64)
+    cat = np.zeros(n, np.int64)
+    bbox = np.zeros((n, 4))
+    area = np.zeros(n)
+    crowd = np.zeros(n, bool)
+    ann_id = np.zeros(n, np.int64)
+    segm = [] if (masks is not None or need_masks) else None
+    ids = set()
+    for i, a in enumerate(anns):
+        where = f"{path}: annotations[{i}]"
+        if not isinstance(a, dict):
+            raise DataError(f"{where}: expected an object, found {a!r:.60}")
+        for key in ("id", "image_id", "category_id", "bbox"):
+            if key not in a:
+                raise DataError(f"{where}: field '{key}': expected a value, found nothing")
+        if not isinstance(a["id"], int) or isinstance(a["id"], bool):
+            raise DataError(f"{where}: field 'id': expected an integer, found {a['id']!r}")
+        if a["id"] in ids:
+            raise DataError(f"{where}: duplicate annotation id {a['id']}")
+        ids.add(a["id"])
+        if a["image_id"] not in size:
+            raise DataError(f"{where}: field 'image_id': expected an id listed in 'images', found {a['image_id']!r}")
+        if a["category_id"] not in categories:
+            raise DataError(f"{where}: field 'category_id': expected a category listed in 'categories', "
+                            f"found {a['category_id']!r}")
+        b = a["bbox"]
+        if not isinstance(b, list) or len(b) != 4:
+            raise DataError(f"{where}: field 'bbox': expected [x, y, width, height], found {b!r:.60}")
+        bbox[i] = [_number(v, where, "bbox") for v in b]
+        if bbox[i, 2] < 0 or bbox[i, 3] < 0:
+            raise DataError(f"{where}: field 'bbox': expected a non-negative width and height, found {b!r}")
+        area[i] = _number(a["area"], where, "area", minimum=0) if "area" in a else bbox[i, 2] * bbox[i, 3]
+        image[i], cat[i], ann_id[i] = a["image_id"], a["category_id"], a["id"]
+        crowd[i] = bool(a.get("iscrowd", 0))
+        if segm is not None:
+            s = mask_by_id.get(a["id"], a.get("segmentation")) if masks is not None else a.get("segmentation")
+            if s is None or s == []:
+                raise DataError(f"{where}: field 'segmentation': expected a mask (polygons or RLE) for instance "
+                                f"segmentation, found none{' in ' + str(masks) if masks else ''}")
+            h, w = size[a["image_id"]]
+            if not isinstance(h, int) or not isinstance(w, int):
+                raise DataError(f"{path}: image {a['image_id']!r}: expected integer 'height' and 'width' to decode "
+                                "polygon masks")
+            segm.append(_to_rle(s, h, w, where))
+    if not isinstance(image, np.ndarray):  # pragma: no cover
+        image = np.asarray(image)
+    boxes = Boxes(image, cat, bbox, area, iscrowd=crowd, ann_id=ann_id, segmentation=segm)
+    return GroundTruth(path, images.sort_values("image_id", kind="stable").reset_index(drop=True), boxes, anns,
+                       categories, segm is not None)
+
+
+def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Boxes:
+    """Read a COCO results JSON (a list of ``image_id``, ``category_id``, ``bbox`` and/or ``segmentation``, ``score``).
+
+    Areas follow ``COCO.loadRes``: ``w * h`` when the first result has a
+    box, else the mask area.
+    """
+    from pycocotools import mask as mask_utils
+
+    path = Path(path)
+    data = _read_json(path, PredictionError)
+    if not isinstance(data, list):
+        raise PredictionError(f"{path}: expected a list of detections (COCO results format), found "
+                              f"{type(data).__name__}")
+    known = set(gt.images["image_id"].tolist())
+    size = dict(zip(gt.images["image_id"], zip(gt.images["height"], gt.images["width"])))
+    n = len(data)
+    image, cat, score, area = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+    bbox = np.zeros((n, 4))
+    segm = [] if need_masks else None
+    box_area = bool(data) and isinstance(data[0], dict) and bool(data[0].get("bbox"))
+    for i, d in enumerate(data):
+        where = f"{path}: detection [{i}]"
+        if not isinstance(d, dict):
+            raise PredictionError(f"{where}: expected an object, found {d!r:.60}")
+        for key in ("image_id", "category_id", "score"):
+            if key not in d:
+                raise PredictionError(f"{where}: field '{key}': expected a value, found nothing")
+        if d["image_id"] not in known:
+            raise PredictionError(f"{where}: field 'image_id': expected an image of {gt.path}, found {d['image_id']!r}")
+        s = d["score"]
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
+            raise PredictionError(f"{where}: field 'score': expected a finite number, found {s!r}")
+        image[i], cat[i], score[i] = d["image_id"], d["category_id"], s
+        rle = None
+        if d.get("segmentation"):
+            h, w = size[d["image_id"]]
+            try:
+                rle = _to_rle(d["segmentation"], h, w, where)
+            except DataError as exc:
+                raise PredictionError(str(exc)) from None
+        elif need_masks:
+            raise PredictionError(f"{where}: field 'segmentation': expected a mask for instance segmentation, "
+                                  "found none")
+        b = d.get("bbox")
+        if b:
+            if not isinstance(b, list) or len(b) != 4 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b):
+                raise PredictionError(f"{where}: field 'bbox': expected [x, y, width, height], found {b!r:.60}")
+            bbox[i] = b
+        elif rle is not None:
+            bbox[i] = mask_utils.toBbox(rle)
+        else:
+            raise PredictionError(f"{where}: expected 'bbox' or 'segmentation', found neither")
+        area[i] = bbox[i, 2] * bbox[i, 3] if box_area else float(mask_utils.area(rle))
+        if segm is not None:
+            segm.append(rle)
+    return Boxes(image, cat, bbox, area, score=score, segmentation=segm)
+
+
+# ---------------------------------------------------------------------------
+# Attributes
+# ---------------------------------------------------------------------------
+
+
+def _level(suffix: str):
+    return int(suffix) if re.fullmatch(r"\d+", suffix) else suffix
+
+
+def vote_groups(counts: pd.DataFrame, mode: str):
+    """Turn per-level vote counts (one column per level, ``na`` already dropped) into group values.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        One row per person, one column per level (ints for numeric levels).
+    mode : {"any", "majority", "expected"}
+
+    Returns
+    -------
+    Series
+        ``any``: a tuple of levels per person (empty when no votes);
+        ``majority``: one level or None;
+        ``expected``: the rounded mean level or None.
+    """
+    if all(isinstance(v, int) for v in counts.columns):
+        counts = counts[sorted(counts.columns)]
+    levels = list(counts.columns)
+    votes = counts.fillna(0).to_numpy(dtype=float)
+    total = votes.sum(1)
+    numeric = all(isinstance(v, int) for v in levels)
+    if mode == "any":
+        return pd.Series([tuple(lv for lv, c in zip(levels, row) if c > 0) for row in votes], index=counts.index,
+                         dtype=object)
+    if mode == "expected":
+        if not numeric:
+            raise DataError(f"votes: expected numeric levels for 'expected', found {levels}")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = votes @ np.array(levels, dtype=float) / total
+        return pd.Series([int(math.floor(m + 0.5)) if t > 0 else None for m, t in zip(mean, total)],
+                         index=counts.index, dtype=object)
+    if mode != "majority":
+        raise DataError(f"votes: expected one of {', '.join(VOTE_MODES)}, found {mode!r}")
+    names = levels
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = votes @ np.arange(len(names), dtype=float) / votes.sum(1)
+    for row, e in zip(votes, expected):
+        if row.sum() <= 0:
+            out.append(None)
+            continue
+        top = np.flatnonzero(row == row.max())
+        if top.size > 1 and not numeric:
+            out.append(None)
+            continue
+        # positions are in level order, so nearest to the expected position, then the lower one
+        best = top[np.lexsort((top, np.abs(top - e)))[0]]
+        out.append(names[best])
+    return pd.Series(out, index=counts.index, dtype=object)
+
+
+def _prefix_columns(table: pd.DataFrame, column: str) -> dict:
+    found = {}
+    for c in table.columns:
+        c = str(c)
+        if c.startswith(column + "_"):
+            found[_level(c[len(column) + 1:])] = c
+    return found
+
+
+def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.DataFrame | None,
+                      table_path: Path | None, key_column: str | None, image_table: pd.DataFrame | None,
+                      image_table_path: Path | None, image_key: str | None, card_path: Path) -> pd.DataFrame:
+    """One row per person (the non-crowd ground truth ``people``), one column per declared attribute.
+
+    ``specs`` are the card's attribute specs (``name``, ``column``, ``votes``, ``bins``).
+    Values are raw (binned later by the engine); ``any`` votes give tuples.
+    """
+    ann_ids = gt.boxes.ann_id[people]
+    image_ids = gt.boxes.image[people]
+    inline = [gt.annotations[i].get("attributes") if isinstance(gt.annotations[i].get("attributes"), dict) else {}
+              for i in people]
+    side = None
+    if table is not None:
+        if key_column not in table.columns:
+            raise DataError(f"{table_path}: expected a key column '{key_column}' (annotation id), found columns "
+                            f"{list(table.columns)[:12]}")
+        if table[key_column].duplicated().any():
+            dup = table.loc[table[key_column].duplicated(), key_column].iloc[0]
+            raise DataError(f"{table_path}: column '{key_column}': duplicate annotation id {dup!r}")
+        side = table.set_index(key_column)
+        unknown = np.setdiff1d(side.index.to_numpy(), gt.boxes.ann_id)
+        if unknown.size:
+            raise DataError(f"{table_path}: column '{key_column}': expected annotation ids of {gt.path}, found "
+                            f"{unknown[0]!r} which is not one")
+        side = side.reindex(ann_ids)
+    images = gt.images.set_index("image_id")
+    im_attrs = images["attributes"].reindex(image_ids).tolist()
+    im_side = None
+    if image_table is not None:
+        if image_key not in image_table.columns:
+            raise DataError(f"{image_table_path}: expected a key column '{image_key}', found columns "
+                            f"{list(image_table.columns)[:12]}")
+        keyed = image_table.set_index(image_key)
+        if keyed.index.duplicated().any():
+            raise DataError(f"{image_table_path}: column '{image_key}': duplicate key "
+                            f"{keyed.index[keyed.index.duplicated()][0]!r}")
+        by = image_ids if image_key in ("image_id", "id") else images["file_name"].reindex(image_ids).to_numpy()
+        im_side = keyed.reindex(by)
+    out = {}
+    for spec in specs:
+        col = spec.column
+        values = None
+        for source in (side, im_side):
+            if source is None:
+                continue
+            if col in source.columns:
+                values = source[col].reset_index(drop=True)
+                break
+            prefixed = _prefix_columns(source, col)
+            if prefixed:
+                levels = {lv: c for lv, c in prefixed.items() if lv != "na"}
+                counts = source[list(levels.values())].copy()
+                counts.columns = list(levels)
+                if not all(pd.api.types.is_numeric_dtype(counts[c]) for c in counts.columns):
+                    raise DataError(f"{table_path if source is side else image_table_path}: columns {col}_*: "
+                                    "expected vote counts or 0/1 flags")
+                mode = spec.votes or ("majority" if spec.scale != "monk" else "any")
+                values = vote_groups(counts.reset_index(drop=True), mode)
+                break
+        if values is None:
+            got = [d.get(col) for d in inline]
+            if any(v is not None for v in got):
+                values = pd.Series(got, dtype=object)
+            else:
+                got = [d.get(col) if isinstance(d, dict) else None for d in im_attrs]
+                if any(v is not None for v in got):
+                    values = pd.Series(got, dtype=object)
+        if values is None:
+            raise DataError(
+                f"{card_path}: field 'attributes.{spec.name}.column': expected '{col}' (or '{col}_*' vote columns) "
+                "in the annotations' 'attributes', the attribute table or the image attributes, found it nowhere")
+        if spec.votes == "any" and not isinstance(values.dropna().iloc[0] if values.notna().any() else (), tuple):
+            values = pd.Series([() if v is None or (isinstance(v, float) and math.isnan(v)) else
+                                (tuple(v) if isinstance(v, (list, tuple)) else (v,)) for v in values], dtype=object)
+        elif spec.votes in ("majority", "expected") and values.map(lambda v: isinstance(v, (list, tuple))).any():
+            seq = values.map(lambda v: list(v) if isinstance(v, (list, tuple)) else ([] if v is None else [v]))
+            levels = sorted({x for v in seq for x in v})
+            counts = pd.DataFrame([[v.count(lv) for lv in levels] for v in seq], columns=levels)
+            values = vote_groups(counts, spec.votes)
+        out[spec.name] = values.reset_index(drop=True)
+    return pd.DataFrame(out)
+
+
+def fingerprint_files(*paths) -> str:
+    """SHA-256 over the bytes of the given files (None entries skipped)."""
+    digest = hashlib.sha256()
+    for p in paths:
+        if p is None:
+            continue
+        digest.update(b"\0file\0" + str(Path(p).name).encode())
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
