@@ -7,6 +7,16 @@ all grouping, resampling and testing on them.
 
 from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstrap
 from ._compare import ComparePolicy, Comparison, SampleStats, compare_results, metric_direction
+from ._composition import (
+    box_geometry,
+    compare_composition,
+    composition,
+    composition_sentence,
+    cooccurrence,
+    missing_rates,
+    reference_fit,
+    summarise_by_group,
+)
 from ._engine import DEFAULT_DISPARITY_METRICS, audit_classification
 from ._ratios import audit_ratio_metrics
 from ._segmentation import (
@@ -46,14 +56,20 @@ __all__ = [
     "audit_ratio_metrics",
     "audit_segmentation",
     "bin_attribute",
+    "box_geometry",
     "build_groups",
     "calibration_bins",
     "cluster_bootstrap",
     "cluster_weights",
+    "compare_composition",
     "compare_results",
+    "composition",
+    "composition_sentence",
     "confusion_cells",
+    "cooccurrence",
     "expected_calibration_error",
     "metric_direction",
+    "missing_rates",
     "multinomial_bootstrap",
     "percentile_interval",
     "permutation_range_test",
@@ -61,8 +77,10 @@ __all__ = [
     "person_statistics",
     "proportion_interval",
     "rate_components",
+    "reference_fit",
     "roc_auc",
     "segmentation_counts",
     "segmentation_statistics",
+    "summarise_by_group",
     "two_proportion_test",
 ]
