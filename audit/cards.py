@@ -143,6 +143,9 @@ class DataCard:
         Grouping name to the group disparities are measured against.
     min_group_size : int
         Groups smaller than this are flagged as small.
+    allow_paths_outside_root : bool
+        Whether manifest image paths may point outside ``image_root`` (absolute
+        paths or ``..``); off by default, so a manifest cannot reach arbitrary files.
     body : str
         The Markdown documentation.
     front_matter : dict
@@ -161,6 +164,7 @@ class DataCard:
     min_group_size: int
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
+    allow_paths_outside_root: bool = False
 
 
 @dataclass(frozen=True)
@@ -411,7 +415,7 @@ def _normalise_level(value: Any, scale: str) -> Any:
 
 _DATA_FIELDS = {
     "split", "image_root", "label_column", "classes", "attributes", "intersections",
-    "reference_groups", "min_group_size",
+    "reference_groups", "min_group_size", "allow_paths_outside_root",
     # documentation fields, free-form (Hugging Face style metadata)
     "name", "pretty_name", "description", "license", "version", "tags", "language",
     "annotations_creators", "source_datasets", "task_categories", "size_categories",
@@ -532,6 +536,9 @@ def load_data_card(path: str | Path) -> DataCard:
         reference_groups[str(key)] = str(label)
 
     min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
+    allow_outside = data.get("allow_paths_outside_root", False)
+    if not isinstance(allow_outside, bool):
+        raise v.fail("allow_paths_outside_root", "true or false", allow_outside)
 
     return DataCard(
         path=path,
@@ -544,6 +551,7 @@ def load_data_card(path: str | Path) -> DataCard:
         intersections=intersections,
         reference_groups=reference_groups,
         min_group_size=min_group_size,
+        allow_paths_outside_root=allow_outside,
         body=body,
         front_matter=data,
     )

@@ -158,6 +158,11 @@ def load_split(card: DataCard, *, verify_images: bool = True) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves (symlinks and ``..`` followed) to somewhere under ``root``."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
 def _where(row_of: dict[str, int], sid: str, kind: str) -> str:
     if kind == "manifest":
         return f"row {row_of[sid]} (id '{sid}')"
@@ -181,7 +186,13 @@ def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_in
                 f"expected one of: {', '.join(card.classes)}"
             )
         p = Path(str(img)).expanduser()
-        paths.append(str(p if p.is_absolute() else card.image_root / p))
+        resolved = p if p.is_absolute() else card.image_root / p
+        if not card.allow_paths_outside_root and not _inside(resolved, card.image_root):
+            raise DataError(
+                f"{where}: field '{split.image_column}': image path {str(img)!r} is outside the image root "
+                f"{card.image_root}; set 'allow_paths_outside_root: true' in the data card to allow it"
+            )
+        paths.append(str(resolved))
         labels.append(class_index[label_key])
     return pd.DataFrame({"sample_id": ids, "image_path": paths, "label": np.asarray(labels, dtype=np.int64)})
 
