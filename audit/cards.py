@@ -165,6 +165,7 @@ class DataCard:
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
     allow_paths_outside_root: bool = False
+    segmentation: Any = None  # audit.segmentation.SegmentationSpec for label-mask splits
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,7 @@ def _normalise_level(value: Any, scale: str) -> Any:
 
 _DATA_FIELDS = {
     "split", "image_root", "label_column", "classes", "attributes", "intersections",
-    "reference_groups", "min_group_size", "allow_paths_outside_root",
+    "reference_groups", "min_group_size", "allow_paths_outside_root", "segmentation",
     # documentation fields, free-form (Hugging Face style metadata)
     "name", "pretty_name", "description", "license", "version", "tags", "language",
     "annotations_creators", "source_datasets", "task_categories", "size_categories",
@@ -479,8 +480,13 @@ def load_data_card(path: str | Path) -> DataCard:
     else:
         image_root = split.table.parent
 
-    label_column = v.string(data, "label_column", required=split.kind == "manifest")
+    label_column = v.string(data, "label_column", required=split.kind == "manifest" and "segmentation" not in data)
     classes = v.string_list(data, "classes")
+    segmentation = None
+    if data.get("segmentation") is not None:
+        from .segmentation.cards import parse_segmentation
+
+        segmentation = parse_segmentation(v, data["segmentation"], classes=classes)
 
     attributes: list[AttributeSpec] = []
     attrs_raw = v.mapping(data, "attributes", required=False, expected="a mapping of attribute name to its spec")
@@ -554,6 +560,7 @@ def load_data_card(path: str | Path) -> DataCard:
         allow_paths_outside_root=allow_outside,
         body=body,
         front_matter=data,
+        segmentation=segmentation,
     )
 
 
@@ -589,6 +596,8 @@ def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str,
 # ---------------------------------------------------------------------------
 # Model cards
 # ---------------------------------------------------------------------------
+
+MODEL_TASKS = ("classification", "semantic_segmentation")
 
 _MODEL_FIELDS = {
     "task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "preprocessing",
@@ -627,8 +636,8 @@ def load_model_card(path: str | Path) -> ModelCard:
     v.unknown_keys(data, _MODEL_FIELDS)
 
     task = v.string(data, "task")
-    if task != "classification":
-        raise v.fail("task", "'classification'", task)
+    if task not in MODEL_TASKS:
+        raise v.fail("task", " or ".join(f"'{t}'" for t in MODEL_TASKS), task)
 
     model_raw = v.mapping(
         data, "model", expected="a mapping with one of 'architecture', 'torchscript' or 'entry_point'"
@@ -642,7 +651,11 @@ def load_model_card(path: str | Path) -> ModelCard:
     if kind == "architecture":
         import torchvision.models
 
-        if value not in torchvision.models.list_models():
+        from .segmentation.models import SEGMENTATION_ARCHITECTURES
+
+        if value not in torchvision.models.list_models() and not (
+            task == "semantic_segmentation" and value in SEGMENTATION_ARCHITECTURES
+        ):
             raise v.fail(
                 "model.architecture",
                 "a torchvision model name (see torchvision.models.list_models())",

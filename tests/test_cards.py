@@ -194,7 +194,7 @@ def test_model_card_with_weights_enum_needs_no_preprocessing(tmp_path):
             "architecture: resnet999",
             "field 'model.architecture': expected a torchvision model name (see torchvision.models.list_models()), found 'resnet999'",
         ),
-        ("task: classification", "task: detection", "field 'task': expected 'classification', found 'detection'"),
+        ("task: classification", "task: captioning", "field 'task': expected 'classification' or 'semantic_segmentation', found 'captioning'"),
         (
             "weights: null",
             "weights: {enum: ResNet18_Weights.NOPE}",

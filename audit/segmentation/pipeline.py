@@ -1,0 +1,267 @@
+"""The semantic-segmentation audit end to end: cards -> masks -> predicted masks -> counts -> engine.
+
+Predicted masks come from, in order of precedence: ``predictions`` (a
+directory of ``<sample_id>.png`` or a manifest, made elsewhere); the cache in
+``out_dir/predicted_masks/`` when the model and data hashes match; running
+the model (which writes that cache). Every image is then reduced once to its
+per-class intersection, predicted and labelled areas (and each person's
+intersection and union), and :func:`audit.stats.audit_segmentation` does the
+rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write_text, atomic_write_with
+from ..errors import AuditError, CardError, DataError, PredictionError
+
+__all__ = ["evaluate_segmentation", "image_counts", "run_segmenter"]
+
+log = logging.getLogger("audit")
+
+CACHE_DIR = "predicted_masks"
+CACHE_META = "predicted_masks.json"
+
+
+def image_counts(label, pred, num_classes: int, *, ignore_index: int, sample_id: str, label_path, pred_path,
+                 person_masks=(), person_class: int | None = None):
+    """Counts of one image: (intersection, pred_area, label_area) per class, and per-person (I, U)."""
+    from ..stats import person_region_counts, segmentation_counts
+    from ..errors import StatsInputError
+
+    if label.shape != pred.shape:
+        raise PredictionError(f"{pred_path}: expected a predicted mask of the label mask's size {label.shape[::-1]} "
+                              f"(width, height) for sample '{sample_id}', found {pred.shape[::-1]}")
+    try:
+        counts = segmentation_counts(label, pred, num_classes, ignore_index=ignore_index)
+    except StatsInputError as exc:
+        raise DataError(f"{label_path}: label mask of sample '{sample_id}': {exc}") from None
+    people = None
+    if person_class is not None and len(person_masks):
+        instances = np.zeros(label.shape, dtype=np.int32)
+        for k, (mask, path) in enumerate(person_masks, start=1):
+            if mask.shape != label.shape:
+                raise DataError(f"{path}: expected a person mask of the label mask's size {label.shape[::-1]}, "
+                                f"found {mask.shape[::-1]}")
+            instances[mask] = k  # where people overlap, the later row owns the pixel
+        people = person_region_counts(pred, instances, person_class=person_class, ignore=label == ignore_index)
+    return counts, people
+
+
+def _person_masks(people_rows):
+    from .data import read_mask
+
+    out = []
+    for row in people_rows:
+        raw = read_mask(row["mask_path"], what="person mask")
+        out.append((raw == row["instance"] if row["instance"] is not None else raw > 0, row["mask_path"]))
+    return out
+
+
+def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_dir, batch_size=8, num_workers=0,
+                  device=None, progress=None) -> list[str]:
+    """Predict every image and write ``out_dir/<sample_id>.png`` (data-card class indices, 8- or 16-bit).
+
+    Logits are resized (bilinear) to the label mask's size, then arg-maxed;
+    ``permutation[k]`` is the model output that predicts data class ``k``.
+    """
+    import torch
+    from PIL import Image
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from ..data import ImageDataset
+    from .models import segmentation_logits
+
+    device = torch.device("cpu") if device is None else device
+    model = model.to(device)
+    loader = DataLoader(ImageDataset(images["image_path"].tolist(), transform), batch_size=batch_size,
+                        num_workers=num_workers, collate_fn=list)
+    out_dir = Path(out_dir)
+    paths = [str(out_dir / f"{sid}.png") for sid in images["sample_id"]]
+    perm = torch.as_tensor(np.asarray(permutation), dtype=torch.long)
+    show = progress if progress is not None else os.isatty(2)
+    with torch.inference_mode():
+        for batch in tqdm(loader, disable=not show, desc="segment", unit="batch"):
+            for _, index, error in batch:
+                if error:
+                    raise DataError(f"{images['image_path'].iat[index]}: cannot read image of sample "
+                                    f"'{images['sample_id'].iat[index]}': {error}")
+            shapes = {}
+            for tensor, index, _ in batch:  # images of one size run together
+                shapes.setdefault(tuple(tensor.shape), []).append((tensor, index))
+            for items in shapes.values():
+                logits = segmentation_logits(model(torch.stack([t for t, _ in items]).to(device))).float().cpu()
+                logits = logits[:, perm]  # data-card class order
+                for k, (_, index) in enumerate(items):
+                    from .data import read_mask
+
+                    h, w = read_mask(images["mask_path"].iat[index], what="label mask").shape
+                    resized = torch.nn.functional.interpolate(logits[k:k + 1], size=(h, w), mode="bilinear",
+                                                              align_corners=False)
+                    mask = resized[0].argmax(0).numpy()
+                    mask = mask.astype(np.uint8 if logits.shape[1] <= 256 else np.uint16)
+                    target = Path(paths[index])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_with(target, lambda tmp, m=mask: Image.fromarray(m).save(tmp, format="PNG"))
+    return paths
+
+
+def _cached_masks(out_dir, *, model_sha, data_sha, images) -> list[str] | None:
+    meta_path = Path(out_dir) / CACHE_META
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("model_sha256") != model_sha or meta.get("data_sha256") != data_sha:
+        return None
+    paths = [str(Path(out_dir) / CACHE_DIR / f"{sid}.png") for sid in images["sample_id"]]
+    return paths if all(os.path.isfile(p) for p in paths) else None
+
+
+def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, use_cache: bool = True,
+                          batch_size: int = 8, num_workers: int = 0, device=None, seed: int = 0, n_boot: int = 1000,
+                          alpha: float = 0.05, correction: str = "fdr_bh", progress=None, **_ignored):
+    """Audit a semantic segmenter (or predicted masks) on a split; returns an :class:`audit.pipeline.AuditRun`.
+
+    ``data`` and ``model`` are loaded cards. Options that only apply to
+    classification (``n_perm``, ``interval``, ``bootstrap``, ...) are ignored.
+    """
+    import torch
+
+    from .. import __version__
+    from ..inference import class_permutation, file_sha256
+    from ..pipeline import AuditRun, _model_provenance
+    from ..stats import Attribute, audit_segmentation
+    from .data import fingerprint_segmentation_split, load_segmentation_split, predicted_mask_paths, read_mask
+
+    data_card, model_card = data, model
+    seg = data_card.segmentation
+    if seg is None:
+        raise CardError(f"{data_card.path}: field 'segmentation': expected a mapping with mask_column for a "
+                        "semantic segmentation audit, found nothing (the field is missing)")
+    if model_card is None and predictions is None:
+        raise AuditError("expected a model card or predicted masks, found neither")
+    classes = list(data_card.classes)
+    images, people = load_segmentation_split(data_card)
+    log.info("data: %s (%d images, %d classes%s)", data_card.path, len(images), len(classes),
+             f", {len(people)} people" if people is not None else "")
+    data_sha = fingerprint_segmentation_split(data_card, images, people)
+    model_sha = None
+    if model_card is not None:
+        from ..models import fingerprint_model
+
+        model_sha = fingerprint_model(model_card)
+
+    if predictions is not None:
+        pred_paths = predicted_mask_paths(predictions, images["sample_id"].tolist())
+        sha = file_sha256(predictions) if Path(predictions).is_file() else None
+        pred_info = {"source": "file", "file": str(predictions), "sha256": sha}
+        log.info("predictions: predicted masks from %s", predictions)
+    else:
+        permutation = class_permutation(label_map=model_card.label_map, classes=classes,
+                                        model_card_path=model_card.path)
+        pred_paths = _cached_masks(out_dir, model_sha=model_sha, data_sha=data_sha, images=images) \
+            if out_dir is not None and use_cache else None
+        if pred_paths is not None:
+            pred_info = {"source": "cache", "file": str(Path(out_dir) / CACHE_DIR)}
+            log.info("predictions: reusing cached masks in %s (model and data hashes match)", pred_info["file"])
+        else:
+            import tempfile
+
+            from ..models import build_transform, select_device
+            from .models import build_segmenter
+
+            torch_device = select_device(device)
+            net = build_segmenter(model_card)
+            log.info("predictions: running %s on %s", model_card.name, torch_device)
+            torch.manual_seed(seed)
+            target = Path(out_dir) / CACHE_DIR if out_dir is not None else Path(tempfile.mkdtemp(prefix="audit-seg-"))
+            pred_paths = run_segmenter(net, images, transform=build_transform(model_card), permutation=permutation,
+                                       out_dir=target, batch_size=batch_size, num_workers=num_workers,
+                                       device=torch_device, progress=progress)
+            pred_info = {"source": "model", "device": str(torch_device)}
+            if out_dir is not None:
+                atomic_write_text(Path(out_dir) / CACHE_META, json.dumps({
+                    "model_card": str(model_card.path), "model_sha256": model_sha, "data_card": str(data_card.path),
+                    "data_sha256": data_sha, "classes": classes, "n_images": len(images),
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }, indent=2) + "\n")
+
+    person_class = classes.index(seg.person_class) if seg.person_class is not None else None
+    by_image = {} if people is None else {sid: rows for sid, rows in people.groupby("sample_id", sort=False)}
+    n, c = len(images), len(classes)
+    inter, pred_area, label_area = (np.zeros((n, c), dtype=np.int64) for _ in range(3))
+    person_rows = []
+    for i, (sid, label_path, pred_path) in enumerate(zip(images["sample_id"], images["mask_path"], pred_paths)):
+        label = read_mask(label_path, what="label mask")
+        try:
+            pred = read_mask(pred_path, what="predicted mask")
+        except DataError as exc:
+            raise PredictionError(str(exc)) from None
+        rows = by_image.get(sid)
+        masks = _person_masks(rows.to_dict(orient="records")) if rows is not None else ()
+        (inter[i], pred_area[i], label_area[i]), counts = image_counts(
+            label, pred, c, ignore_index=seg.ignore_index, sample_id=sid, label_path=label_path, pred_path=pred_path,
+            person_masks=masks, person_class=person_class)
+        if rows is not None:
+            for (_, row), pi, pu in zip(rows.iterrows(), *counts):
+                person_rows.append({"index": row.name, "image_id": sid, "intersection": int(pi), "union": int(pu)})
+
+    def attrs(specs):
+        return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]
+
+    people_stats = person_groups = None
+    kwargs = {}
+    if people is not None:
+        people_stats = pd.DataFrame(person_rows, columns=["index", "image_id", "intersection", "union"])
+        people_stats = people_stats.set_index("index").loc[people.index].reset_index(drop=True)
+        spec = seg.people
+        person_groups = people[[a.name for a in spec.attributes]].reset_index(drop=True)
+        kwargs = dict(people=people_stats, person_groups=person_groups, person_attributes=attrs(spec.attributes),
+                      person_intersections=[tuple(x) for x in spec.intersections],
+                      person_reference_groups=dict(spec.reference_groups) or None)
+    result = audit_segmentation(
+        intersection=inter, pred_area=pred_area, label_area=label_area,
+        groups=images[[a.name for a in data_card.attributes]].reset_index(drop=True), classes=classes,
+        image_ids=images["sample_id"].to_numpy(), attributes=attrs(data_card.attributes),
+        intersections=[tuple(x) for x in data_card.intersections],
+        reference_groups=dict(data_card.reference_groups) or None, n_boot=n_boot, seed=seed, alpha=alpha,
+        correction=correction, min_group_size=data_card.min_group_size, **kwargs,
+    )
+    union = pred_area + label_area - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_image_miou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    per_image_miou = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in per_image_miou])
+    table = pd.DataFrame({"sample_id": images["sample_id"], "pred_mask": pred_paths,
+                          "pixel_accuracy": inter.sum(1) / np.maximum(label_area.sum(1), 1),
+                          "miou": per_image_miou})
+    provenance = {
+        "audit_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": "semantic_segmentation",
+        "model": _model_provenance(model_card, model_sha),
+        "data": {
+            "card": str(data_card.path), "name": data_card.name,
+            "title": str(data_card.front_matter.get("pretty_name") or data_card.front_matter.get("name")
+                         or data_card.name),
+            "sha256": data_sha, "split": str(data_card.split.table), "n_samples": int(n), "classes": classes,
+            "attributes": [a.name for a in data_card.attributes],
+            "ignore_index": seg.ignore_index, "n_people": None if people is None else int(len(people)),
+        },
+        "predictions": pred_info,
+        "settings": {"seed": seed, "n_boot": n_boot, "alpha": alpha, "correction": correction,
+                     "min_group_size": data_card.min_group_size, "bootstrap": "cluster (images)"},
+        "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                        "numpy": np.__version__, "pandas": pd.__version__},
+    }
+    return AuditRun(result=result, provenance=provenance, predictions=table)
