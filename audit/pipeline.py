@@ -128,6 +128,16 @@ def evaluate(
     from .stats import Attribute, audit_classification
 
     context = context or context_from_env()
+    from .detection.cards import DetectionDataCard, is_detection_data_card
+
+    if isinstance(data, DetectionDataCard) or (isinstance(data, (str, Path)) and is_detection_data_card(data)):
+        from .detection.pipeline import evaluate_detection
+
+        return evaluate_detection(
+            data=data, model=model, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
+            batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
+            correction=correction, interval=interval, progress=progress,
+        )
     data_card = _as_card(data, load_data_card, "data")
     model_card = _as_card(model, load_model_card, "model")
     if model_card is None and predictions is None:
@@ -454,7 +464,8 @@ def render_html(document: dict) -> str:
     group_sizes: dict[str, list] = {}
     for row in results["groups"]:
         group_sizes.setdefault(row["grouping"], []).append(row)
-    headline_metrics = [m for m in ("accuracy", "error_rate", "abstention_rate", "roc_auc", "ece")
+    headline_metrics = [m for m in ("recall@0.50", "recall@0.75", "ar", "miss_rate@0.50", "mask_ar", "bbox_AP",
+                                    "segm_AP", "accuracy", "error_rate", "abstention_rate", "roc_auc", "ece")
                         if any(r["metric"] == m and r["class"] == "" for r in metrics)]
     headline = {}
     for name, rows in groupings.items():

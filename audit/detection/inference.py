@@ -1,0 +1,145 @@
+"""Run a torchvision detector over COCO images and write COCO results JSON (with a hash-keyed cache).
+
+Builders come from the torchvision registry (``get_model(name, weights=None,
+weights_backbone=None, num_classes=...)``); weights are a torchvision enum
+or a local checkpoint loaded with ``weights_only=True`` (see
+:mod:`audit.models`). Images are fed as ``[0, 1]`` tensors: torchvision
+detectors resize and normalise inside the model. Outputs are moved off the
+device at once and converted to COCO results: ``[x, y, w, h]`` boxes,
+``score``, the data's ``category_id`` (by class name, or the first category
+when class-agnostic) and, for Mask R-CNN, masks thresholded at 0.5 as
+compressed RLE.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .._io import atomic_write_text
+from ..errors import DataError, ModelError
+
+__all__ = ["build_detector", "category_mapping", "load_cached_results", "run_detector", "save_results"]
+
+
+def build_detector(card):
+    """The detector of a detection model card, in eval mode on the CPU. Raises ModelError."""
+    import torchvision.models
+
+    from ..models import _load_checkpoint, _load_state, _one_line, _state_dict
+
+    try:
+        model = torchvision.models.get_model(card.model.architecture, weights=None, weights_backbone=None,
+                                             num_classes=card.num_classes)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{card.path}: cannot build '{card.model.architecture}': {_one_line(exc)}") from None
+    if card.weights is not None and card.weights.enum:
+        enum = torchvision.models.get_weight(card.weights.enum)
+        try:
+            state = enum.get_state_dict(progress=False, check_hash=True)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"{card.path}: field 'weights.enum': cannot fetch weights '{card.weights.enum}' "
+                             f"(no network and not in the torch hub cache?): {_one_line(exc)}") from None
+        _load_state(card, model, state, card.weights.enum)
+    elif card.weights is not None and card.weights.path:
+        loaded = _state_dict(card, _load_checkpoint(card, card.weights.path), card.weights.path)
+        if not isinstance(loaded, dict):
+            model = loaded
+        else:
+            _load_state(card, model, loaded, card.weights.path)
+    return model.eval()
+
+
+def category_mapping(card, gt, *, class_agnostic: bool, detection_classes=None) -> dict[int, int]:
+    """Model output label -> data category id, for the labels whose detections are kept."""
+    by_name = {name: cid for cid, name in sorted(gt.categories.items())}
+    first = min(gt.categories) if gt.categories else 1
+    keep = set(detection_classes) if detection_classes else set(by_name)
+    mapping = {}
+    for label, name in enumerate(card.label_map):
+        if name not in keep:
+            continue
+        if class_agnostic:
+            mapping[label] = by_name.get(name, first)
+        elif name in by_name:
+            mapping[label] = by_name[name]
+    if not mapping:
+        raise ModelError(f"{card.path}: field 'label_map': expected some class among "
+                         f"{sorted(keep)[:8]} to keep as detections, found none")
+    return mapping
+
+
+def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size: int = 4, masks: bool = False,
+                 score_threshold: float = 0.0, progress: bool | None = None) -> list[dict]:
+    """Detections on every ground-truth image as COCO results dicts."""
+    import torch
+    from PIL import Image, UnidentifiedImageError
+    from pycocotools import mask as mask_utils
+    from torchvision.transforms.functional import pil_to_tensor
+    from tqdm import tqdm
+
+    net = net.to(device)
+    results = []
+    rows = list(gt.images.itertuples(index=False))
+    bar = tqdm(total=len(rows), unit="img", disable=progress is False or (progress is None and not _tty()))
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            tensors = []
+            for r in batch:
+                path = Path(image_root) / r.file_name
+                try:
+                    with Image.open(path) as im:
+                        tensors.append(pil_to_tensor(im.convert("RGB")).float().div(255).to(device))
+                except FileNotFoundError:
+                    raise DataError(f"{gt.path}: image {r.image_id!r}: file not found: {path}") from None
+                except (UnidentifiedImageError, OSError) as exc:
+                    raise DataError(f"{path}: cannot decode image {r.image_id!r}: {' '.join(str(exc).split())}") \
+                        from None
+            outputs = [{k: v.to("cpu") for k, v in o.items()} for o in net(tensors)]
+            for r, o in zip(batch, outputs):
+                boxes = o["boxes"].numpy().astype(float)
+                for i, (label, score) in enumerate(zip(o["labels"].tolist(), o["scores"].tolist())):
+                    if label not in mapping or score < score_threshold:
+                        continue
+                    x1, y1, x2, y2 = boxes[i]
+                    det = {"image_id": r.image_id, "category_id": mapping[label],
+                           "bbox": [round(float(x1), 3), round(float(y1), 3), round(float(x2 - x1), 3),
+                                    round(float(y2 - y1), 3)], "score": round(float(score), 5)}
+                    if masks and "masks" in o:
+                        binary = np.asfortranarray((o["masks"][i, 0].numpy() >= 0.5).astype(np.uint8))
+                        rle = mask_utils.encode(binary)
+                        det["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
+                    results.append(det)
+            bar.update(len(batch))
+    bar.close()
+    return results
+
+
+def _tty() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def save_results(out_dir, results: list[dict], meta: dict) -> Path:
+    """Write ``detections.json`` (COCO results) and its ``detections.meta.json`` atomically."""
+    out = Path(out_dir)
+    atomic_write_text(out / "detections.json", json.dumps(results) + "\n")
+    atomic_write_text(out / "detections.meta.json", json.dumps(meta, indent=2) + "\n")
+    return out / "detections.json"
+
+
+def load_cached_results(out_dir, *, model_sha256: str, data_sha256: str) -> Path | None:
+    """The cached ``detections.json`` when its meta matches both hashes, else None."""
+    out = Path(out_dir)
+    try:
+        meta = json.loads((out / "detections.meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("model_sha256") == model_sha256 and meta.get("data_sha256") == data_sha256 and \
+            (out / "detections.json").is_file():
+        return out / "detections.json"
+    return None

@@ -1,0 +1,308 @@
+"""Detection and instance-segmentation audits: cards -> COCO data -> detections -> matching -> engine -> report.
+
+What is measured (IoU thresholds 0.50:0.05:0.95, at most 100 detections per
+image, COCO's greedy matching; see :mod:`audit.detection.cocoeval`):
+
+* **Overall COCO AP/AR** (``bbox_*``, ``segm_*``): the 12 numbers of
+  ``COCOeval.summarize``, identical to pycocotools (tested bit for bit).
+  Class-agnostic cards use pycocotools' ``useCats=0``.
+* **Per group, recall-based** (with cluster-bootstrap intervals over images,
+  disparities and tests from :func:`audit.stats.audit_ratio_metrics`):
+  ``recall@0.50``, ``recall@0.75``, ``ar`` (mean recall over the ten
+  thresholds, FACET's mAR), ``miss_rate@0.50``, ``matched_iou@0.50`` (mean IoU
+  of the people found at 0.50: localisation quality), ``ar_small`` /
+  ``ar_medium`` / ``ar_large`` and ``recall@0.50_<size>`` (COCO's area
+  ranges: a ground truth outside the range is ignored, as in ``AR_small``),
+  and the same with mask IoU (``mask_*``) for instance segmentation. Each
+  person is matched once, together with everyone else in the image; the
+  groups then split the people.
+* **Per-group AP** (``bbox_AP``, ``bbox_AP50``, ``bbox_AP75``, ``segm_*``) as
+  in Wilson et al.: only the images that contain the group, with every
+  other person *ignored* -- a detection on them is neither a true nor a
+  false positive, and missing them is no miss. Point estimates.
+
+Why recall: a false positive is a detection of nobody, so it belongs to no
+demographic group; only misses (and their complement, recall) can be
+attributed to a person, and so to a group. Per-group AP still moves with
+false positives on background, shared by all groups, which is why the
+disparities and their tests are on recall.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AuditError
+from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, Boxes, accumulate, match, summarize
+
+__all__ = ["RECALL_EXPLANATION", "audit_detections", "evaluate_detection", "person_statistics", "recall_metrics"]
+
+log = logging.getLogger("audit")
+
+RECALL_EXPLANATION = (
+    "Detection disparities are recall-based: a false positive is a detection of nobody, so it cannot be "
+    "attributed to a demographic group, while every miss belongs to a person and so to that person's groups "
+    "(FACET; Wilson et al.). Per-group AP ignores the other groups' people but still shares the background "
+    "false positives; it is reported as a point estimate."
+)
+THRESHOLD_LABELS = [f"{t:.2f}" for t in IOU_THRESHOLDS]
+SIZES = [a[0] for a in AREA_RANGES[1:]]
+
+
+def person_statistics(matches: Matches, people: np.ndarray, *, prefix: str = "") -> dict[str, np.ndarray]:
+    """Per-person additive statistics from one matching: matched, IoU of the match, per size range."""
+    cols = {}
+    for t, lab in enumerate(THRESHOLD_LABELS):
+        cols[f"{prefix}matched@{lab}"] = matches.gt_matched[0, t, people].astype(float)
+        cols[f"{prefix}iou@{lab}"] = matches.gt_iou[0, t, people]
+    cols[f"{prefix}missed@0.50"] = 1.0 - cols[f"{prefix}matched@0.50"]
+    for a, size in enumerate(SIZES, start=1):
+        in_range = ~matches.gt_ignore[a, people]
+        cols[f"{prefix}total_{size}"] = in_range.astype(float)
+        for t, lab in enumerate(THRESHOLD_LABELS):
+            cols[f"{prefix}matched_{size}@{lab}"] = (matches.gt_matched[a, t, people] & in_range).astype(float)
+    return cols
+
+
+def recall_metrics(prefix: str = "") -> dict[str, list[tuple[str, str]]]:
+    """Metric name -> (numerator, denominator) parts, for :func:`audit.stats.audit_ratio_metrics`."""
+    p = prefix
+    m = {
+        f"{p}recall@0.50": [(f"{p}matched@0.50", "total")],
+        f"{p}recall@0.75": [(f"{p}matched@0.75", "total")],
+        f"{p}ar": [(f"{p}matched@{lab}", "total") for lab in THRESHOLD_LABELS],
+        f"{p}miss_rate@0.50": [(f"{p}missed@0.50", "total")],
+        f"{p}matched_iou@0.50": [(f"{p}iou@0.50", f"{p}matched@0.50")],
+    }
+    for size in SIZES:
+        m[f"{p}ar_{size}"] = [(f"{p}matched_{size}@{lab}", f"{p}total_{size}") for lab in THRESHOLD_LABELS]
+    for size in SIZES:
+        m[f"{p}recall@0.50_{size}"] = [(f"{p}matched_{size}@0.50", f"{p}total_{size}")]
+    return m
+
+
+def _membership(groups: pd.DataFrame, attributes, intersections):
+    """Per grouping: labels and a (n_people, n_groups) membership matrix (groups may overlap)."""
+    from ..stats import build_groups
+
+    structure, _ = build_groups(groups.reset_index(drop=True), attributes, intersections)
+    out = []
+    for grouping in structure.groupings:
+        member = grouping.indicator[structure.cell_of_sample] > 0
+        out.append((grouping.name, grouping.labels, member))
+    return out
+
+
+def _ap_rows(gt: Boxes, dt: Boxes, people, member_sets, *, iou_type, class_agnostic, min_group_size) -> list[dict]:
+    """Wilson et al. per-group AP: images containing the group, the other people ignored (not crowd regions)."""
+    rows = []
+    is_person = np.zeros(len(gt), bool)
+    is_person[people] = True
+    for grouping, labels, member in member_sets:
+        for g, label in enumerate(labels):
+            in_group = np.zeros(len(gt), bool)
+            in_group[people[member[:, g]]] = True
+            n = int(in_group.sum())
+            stats = {"AP": np.nan, "AP50": np.nan, "AP75": np.nan}
+            if n:
+                images = np.unique(gt.image[in_group])
+                gsel = np.isin(gt.image, images)
+                dsel = np.isin(dt.image, images)
+                extra = (is_person & ~in_group)[gsel]
+                m = match(gt.subset(gsel), dt.subset(dsel), iou_type=iou_type, class_agnostic=class_agnostic,
+                          extra_ignore=extra)
+                s = summarize(*accumulate(m))
+                stats = {k: (np.nan if s[k] < 0 else s[k]) for k in stats}
+            for k, value in stats.items():
+                rows.append({"grouping": grouping, "group": label, "metric": f"{iou_type}_{k}", "class": "",
+                             "value": value, "lower": np.nan, "upper": np.nan, "n": n, "interval": "none",
+                             "small_group": bool(n < min_group_size)})
+    return rows
+
+
+def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, intersections=(),
+                     reference_groups=None, class_agnostic: bool = True, masks: bool = False,
+                     per_group_ap: bool = True, n_boot: int = 1000, seed: int = 0, interval: str = "wilson",
+                     alpha: float = 0.05, correction: str = "fdr_bh", min_group_size: int = 50,
+                     categories: list[str] | None = None):
+    """Audit detections against ground truth, per group (the notebook and bench entry point; no files).
+
+    Parameters
+    ----------
+    gt : Boxes
+        Ground truth (``iscrowd``, ``ann_id``; ``segmentation`` when ``masks``).
+    dt : Boxes
+        Detections (``score``; ``segmentation`` when ``masks``).
+    groups : DataFrame
+        One row per *person*: the non-crowd ground truth, in ``gt`` order.
+    attributes : list of audit.stats.Attribute
+
+    Returns
+    -------
+    GroupedMetrics
+        Recall-based metrics with intervals, disparities and tests, plus
+        per-group AP rows and the overall COCO numbers (``bbox_AP`` ... in
+        the ``overall`` grouping).
+    """
+    from ..stats import audit_ratio_metrics
+
+    crowd = gt.iscrowd if gt.iscrowd is not None else np.zeros(len(gt), bool)
+    people = np.flatnonzero(~crowd)
+    if len(groups) != people.size:
+        raise AuditError(f"expected one attribute row per non-crowd ground truth ({people.size}), found {len(groups)}")
+    types = ["bbox"] + (["segm"] if masks else [])
+    matches = {t: match(gt, dt, iou_type=t, class_agnostic=class_agnostic) for t in types}
+    cols = {"total": np.ones(people.size)}
+    metrics = {}
+    for t in types:
+        prefix = "mask_" if t == "segm" else ""
+        cols.update(person_statistics(matches[t], people, prefix=prefix))
+        metrics.update(recall_metrics(prefix))
+    statistics = pd.DataFrame(cols)
+    headline = [m for m in metrics if m.endswith(("recall@0.50", "recall@0.75", "ar", "miss_rate@0.50"))]
+    result = audit_ratio_metrics(
+        statistics=statistics, metrics=metrics, groups=groups.reset_index(drop=True), clusters=gt.image[people],
+        attributes=attributes, intersections=intersections, reference_groups=reference_groups,
+        disparity_metrics=headline, interval=interval, n_boot=n_boot, seed=seed, alpha=alpha,
+        correction=correction, min_group_size=min_group_size, task="instance_segmentation" if masks else "detection",
+    )
+    extra = []
+    for t in types:
+        s = summarize(*accumulate(matches[t]))
+        for name, value in s.items():
+            extra.append({"grouping": "overall", "group": "all", "metric": f"{t}_{name}_coco", "class": "",
+                          "value": np.nan if value < 0 else value, "lower": np.nan, "upper": np.nan,
+                          "n": int(people.size), "interval": "none", "small_group": False})
+    if per_group_ap:
+        member_sets = _membership(groups, attributes, intersections)
+        for t in types:
+            extra += _ap_rows(gt, dt, people, member_sets, iou_type=t, class_agnostic=class_agnostic,
+                              min_group_size=min_group_size)
+    result.metrics = pd.concat([result.metrics, pd.DataFrame(extra)], ignore_index=True)
+    result.config.update({
+        "classes": list(categories or []), "class_agnostic": class_agnostic, "iou_thresholds": THRESHOLD_LABELS,
+        "max_detections": 100, "matching": "COCO greedy (pycocotools evaluateImg rules), per image"
+        + ("" if class_agnostic else " and category"), "recall_explanation": RECALL_EXPLANATION,
+        "per_group_ap": "Wilson et al.: images containing the group, other people ignored (not crowd); no interval",
+        "coco": "overall *_coco rows: COCOeval.summarize numbers" + (" with useCats=0" if class_agnostic else ""),
+    })
+    return result
+
+
+def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_cache: bool = True,
+                       batch_size: int = 4, num_workers: int = 0, device: str | None = None, seed: int = 0,
+                       n_boot: int = 1000, n_perm: int = 1000, interval: str = "wilson", bootstrap: str = "plain",
+                       alpha: float = 0.05, correction: str = "fdr_bh", verify_images: bool = True,
+                       progress: bool | None = None, per_group_ap: bool = True):
+    """The detection counterpart of :func:`audit.pipeline.evaluate`; returns an ``AuditRun``."""
+    import torch
+
+    from .. import __version__
+    from ..cards import ModelCard, load_model_card
+    from ..pipeline import AuditRun, _model_provenance
+    from ..stats import Attribute
+    from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
+    from .data import fingerprint_files, load_ground_truth, load_results, person_attributes, _read_table
+    from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
+
+    card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
+    model_card = model if (model is None or isinstance(model, ModelCard)) else load_model_card(model)
+    if model_card is None and predictions is None:
+        raise AuditError("expected a model card or a predictions file, found neither")
+    if model_card is not None and model_card.task not in DETECTION_TASKS:
+        raise AuditError(f"{model_card.path}: field 'task': expected one of {', '.join(DETECTION_TASKS)} for the "
+                         f"detection data card {card.path}, found '{model_card.task}'")
+    task = model_card.task if model_card is not None else card.front_matter.get("task", "detection")
+    masks = task == "instance_segmentation"
+    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
+    crowd = gt.boxes.iscrowd
+    people = np.flatnonzero(~crowd)
+    table = _read_table(card.attributes_table) if card.attributes_table else None
+    key = card.annotation_id_column
+    if table is not None and key is None:
+        key = "annotation_id" if "annotation_id" in table.columns or "person_id" not in table.columns else "person_id"
+    image_table = _read_table(card.image_attributes) if card.image_attributes else None
+    groups = person_attributes(gt, people, card.attributes, table=table, table_path=card.attributes_table,
+                               key_column=key, image_table=image_table, image_table_path=card.image_attributes,
+                               image_key=card.image_id_column, card_path=card.path)
+    attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
+                            multi=(a.votes == "any")) for a in card.attributes]
+    data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
+    log.info("data: %s (%d images, %d people)", card.path, len(gt.images), people.size)
+
+    model_sha = None
+    if model_card is not None:
+        from ..models import fingerprint_model
+
+        model_sha = fingerprint_model(model_card)
+    if predictions is not None:
+        from ..inference import file_sha256
+
+        results_path = Path(predictions)
+        pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
+    else:
+        results_path = load_cached_results(out_dir, model_sha256=model_sha, data_sha256=data_sha) \
+            if (out_dir is not None and use_cache) else None
+        if results_path is not None:
+            pred_info = {"source": "cache", "file": str(results_path)}
+            log.info("predictions: reusing cache %s (model and data hashes match)", results_path)
+        else:
+            from ..models import select_device
+
+            torch_device = select_device(device)
+            net = build_detector(model_card)
+            mapping = category_mapping(model_card, gt, class_agnostic=card.class_agnostic,
+                                       detection_classes=card.detection_classes)
+            log.info("predictions: running %s on %s", model_card.name, torch_device)
+            torch.manual_seed(seed)
+            results = run_detector(net, gt, image_root=card.image_root, mapping=mapping, device=torch_device,
+                                   batch_size=batch_size, masks=masks, progress=progress,
+                                   score_threshold=float(model_card.front_matter.get("score_threshold", 0.0)))
+            pred_info = {"source": "model", "device": str(torch_device)}
+            if out_dir is None:
+                import tempfile
+
+                out_dir_tmp = Path(tempfile.mkdtemp(prefix="audit-det-"))
+                results_path = save_results(out_dir_tmp, results, {})
+            else:
+                results_path = save_results(out_dir, results, {"model_card": str(model_card.path),
+                                                               "model_sha256": model_sha, "data_card": str(card.path),
+                                                               "data_sha256": data_sha, "n_detections": len(results)})
+    dt = load_results(results_path, gt, need_masks=masks)
+    if card.class_agnostic and len(dt):
+        dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
+    result = audit_detections(
+        gt=gt.boxes, dt=dt, groups=groups, attributes=attributes, intersections=card.intersections,
+        reference_groups=card.reference_groups or None, class_agnostic=card.class_agnostic, masks=masks,
+        per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha, correction=correction,
+        min_group_size=card.min_group_size, categories=[gt.categories[c] for c in sorted(gt.categories)],
+    )
+    table_out = pd.DataFrame({"annotation_id": gt.boxes.ann_id[people], "image_id": gt.boxes.image[people]})
+    for c in groups.columns:
+        table_out[c] = groups[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, tuple) else v).astype(object)
+    provenance = {
+        "audit_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": task,
+        "model": _model_provenance(model_card, model_sha),
+        "data": {
+            "card": str(card.path), "name": card.name,
+            "title": str(card.front_matter.get("pretty_name") or card.front_matter.get("name") or card.name),
+            "sha256": data_sha, "split": str(card.coco), "n_samples": int(people.size),
+            "n_images": int(len(gt.images)), "classes": [gt.categories[c] for c in sorted(gt.categories)],
+            "attributes": [a.name for a in card.attributes],
+        },
+        "predictions": pred_info,
+        "settings": {"seed": seed, "n_boot": n_boot, "interval": interval, "alpha": alpha, "correction": correction,
+                     "min_group_size": card.min_group_size, "class_agnostic": card.class_agnostic,
+                     "votes": {a.name: a.votes for a in card.attributes if a.votes}},
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                        "pandas": pd.__version__},
+    }
+    return AuditRun(result=result, provenance=provenance, predictions=table_out)
