@@ -140,6 +140,16 @@ def evaluate(
         )
     data_card = _as_card(data, load_data_card, "data")
     model_card = _as_card(model, load_model_card, "model")
+    if (model_card.task if model_card is not None else None) == "semantic_segmentation" or (
+        model_card is None and data_card.segmentation is not None
+    ):
+        from .segmentation.pipeline import evaluate_segmentation
+
+        return evaluate_segmentation(
+            data=data_card, model=model_card, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
+            batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
+            correction=correction, progress=progress,
+        )
     if model_card is None and predictions is None:
         raise AuditError("expected a model card or a predictions file, found neither")
     if model_card is not None and predictions is None:
@@ -465,7 +475,9 @@ def render_html(document: dict) -> str:
     for row in results["groups"]:
         group_sizes.setdefault(row["grouping"], []).append(row)
     headline_metrics = [m for m in ("recall@0.50", "recall@0.75", "ar", "miss_rate@0.50", "mask_ar", "bbox_AP",
-                                    "segm_AP", "accuracy", "error_rate", "abstention_rate", "roc_auc", "ece")
+                                    "segm_AP", "accuracy", "error_rate", "abstention_rate", "roc_auc", "ece",
+                                    "miou_pooled", "miou_per_image", "pixel_accuracy_pooled", "mdice_pooled",
+                                    "person_iou", "person_recall@0.50", "person_ar")
                         if any(r["metric"] == m and r["class"] == "" for r in metrics)]
     headline = {}
     for name, rows in groupings.items():
