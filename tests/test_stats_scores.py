@@ -67,3 +67,32 @@ def test_score_disparities_are_tested_by_permutation():
     assert auc.test == "permutation" and auc.difference < -0.2 and auc.p_value < 0.01
     between = d[(d.metric == "roc_auc") & (d.kind == "between_groups")].iloc[0]
     assert between.other == "c" and between.p_value < 0.01
+
+
+def test_count_based_auc_bootstrap_matches_row_bootstrap():
+    from audit.stats._scores import _auc_from_counts, bootstrap_score_metrics, score_levels
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    scores = np.clip(rng.normal(0.45 + 0.15 * y, 0.2), 0, 1)  # continuous: > 1,024 distinct values
+    probs = np.stack([1 - scores, scores], 1)
+    levels = [score_levels(probs[:, 0]), score_levels(probs[:, 1])]
+    # with distinct values as levels the histogram AUC is the exact AUC
+    few = np.round(scores, 2)
+    edges = score_levels(few)
+    level = np.searchsorted(edges, few)
+    pos = np.bincount(level[y == 1], minlength=len(edges) + 1)
+    neg = np.bincount(level[y == 0], minlength=len(edges) + 1)
+    assert _auc_from_counts(pos, neg) == pytest.approx(roc_auc_score(y, few), abs=1e-12)
+    confidence = probs.max(1)
+    correct = (probs.argmax(1) == y).astype(float)
+    counts = bootstrap_score_metrics(y, probs, confidence, correct, n_boot=2000, rng=rng, pos_label=1, n_bins=10,
+                                     levels=levels)
+    rows = [rng.integers(0, n, n) for _ in range(400)]
+    row_auc = np.array([roc_auc_score(y[r], scores[r]) for r in rows])
+    row_ece = np.array([expected_calibration_error(confidence[r], correct[r], n_bins=10) for r in rows])
+    # same sampling spread (within 15%, the Monte-Carlo error of 400 row replicates is about 4%)
+    assert counts["roc_auc"].std() == pytest.approx(row_auc.std(), rel=0.15)
+    assert counts["ece"].std() == pytest.approx(row_ece.std(), rel=0.15)
+    assert counts["roc_auc"].mean() == pytest.approx(roc_auc_score(y, scores), abs=0.002)

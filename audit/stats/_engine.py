@@ -17,7 +17,13 @@ from ._groups import Attribute, Grouping, GroupStructure, build_groups
 from ._intervals import PROPORTION_METHODS
 from ._rates import CLASS_METRICS, OVERALL_METRICS, confusion_cells, macro, rate_components, ratio
 from ._results import GroupedMetrics
-from ._scores import bootstrap_score_metrics, calibration_bins, expected_calibration_error, roc_auc
+from ._scores import (
+    bootstrap_score_metrics,
+    calibration_bins,
+    expected_calibration_error,
+    roc_auc,
+    score_levels,
+)
 from ._significance import (
     CORRECTIONS,
     _p_from_null,
@@ -334,6 +340,7 @@ class _ScoreInputs:
     processed: np.ndarray  # bool: the sample has a prediction (abstentions carry no score)
     confidence: np.ndarray
     correct: np.ndarray
+    levels: list  # per class: score level edges for the count-based bootstrap
 
 
 def _score_inputs(scores, y_true, y_pred, n_classes) -> _ScoreInputs:
@@ -344,7 +351,8 @@ def _score_inputs(scores, y_true, y_pred, n_classes) -> _ScoreInputs:
     if not np.isfinite(scores[processed]).all():
         raise StatsInputError("expected finite scores for every sample with a prediction, found NaN or inf")
     confidence = np.where(processed, np.nan_to_num(scores.max(1)), 0.0)
-    return _ScoreInputs(y_true, scores, processed, confidence, y_pred == y_true)
+    levels = [score_levels(scores[processed, k]) for k in range(n_classes)]
+    return _ScoreInputs(y_true, scores, processed, confidence, y_pred == y_true, levels)
 
 
 def _score_values(data: _ScoreInputs, members: np.ndarray, *, pos_label, n_bins) -> dict[str, float]:
@@ -370,10 +378,11 @@ def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_la
         for metric, v in _score_values(data, members, pos_label=pos_label, n_bins=n_bins).items():
             values[metric][g] = v
         if members.size and n_boot:
-            # row bootstrap within the group: AUC needs a ranking, so counts do not suffice
+            # resampled within the group, on counts per score level and calibration cell
             replicates = bootstrap_score_metrics(
                 data.y_true[members], data.scores[members], data.confidence[members],
                 data.correct[members].astype(float), n_boot=n_boot, rng=rng, pos_label=pos_label, n_bins=n_bins,
+                levels=data.levels,
             )
             for metric in SCORE_METRICS:
                 boots[metric][:, g] = replicates[metric]

@@ -64,43 +64,72 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n
     return float(np.sum(count[filled] / count.sum() * np.abs(accuracy[filled] - mean_confidence[filled])))
 
 
-def _auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Mann-Whitney AUC of each row of ``(B, m)`` labels and scores; NaN where a class is absent."""
-    n_pos = labels.sum(1)
-    n_neg = labels.shape[1] - n_pos
-    ranks = rankdata(scores, axis=1)
+MAX_SCORE_LEVELS = 1024
+
+
+def score_levels(scores: np.ndarray) -> np.ndarray:
+    """Sorted level edges for one score column: its distinct values, or 1,024 quantiles when there are more."""
+    distinct = np.unique(scores)
+    if distinct.size <= MAX_SCORE_LEVELS:
+        return distinct
+    return np.unique(np.quantile(scores, np.linspace(0.0, 1.0, MAX_SCORE_LEVELS)))
+
+
+def _auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """AUC from positives and negatives per score level (last axis, ascending); ties count half."""
+    n_pos, n_neg = pos.sum(-1), neg.sum(-1)
+    below = np.cumsum(neg, axis=-1) - neg
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * labels).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        auc = (pos * (below + 0.5 * neg)).sum(-1) / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
-def bootstrap_score_metrics(y_true, scores, confidence, correct, *, n_boot, rng, pos_label, n_bins, max_cells=4_000_000):
-    """Row-bootstrap replicates of ROC AUC and ECE for one group, vectorised over replicates.
+def bootstrap_score_metrics(y_true, scores, confidence, correct, *, n_boot, rng, pos_label, n_bins, levels):
+    """Bootstrap replicates of ROC AUC and ECE for one group, drawn on counts, not rows.
 
-    Returns ``{"roc_auc": (n_boot,), "ece": (n_boot,)}``. Replicates are drawn in
-    chunks of at most ``max_cells`` resampled rows to bound memory.
+    The group's samples are reduced to counts per (score level, label) for
+    AUC and per (calibration bin, correct) for ECE, with each ECE cell's
+    mean confidence; a replicate is a multinomial draw of the group's size
+    over those cells (the group size is kept). Scores with at most 1,024
+    distinct values per class are counted exactly; beyond that, within a
+    quantile level ties are counted half. The macro AUC of a multiclass task
+    resamples each one-vs-rest histogram on its own. Point estimates are
+    always computed from the rows.
+
+    Parameters
+    ----------
+    levels : list of ndarray
+        Level edges per class, from :func:`score_levels` over the whole split.
+
+    Returns
+    -------
+    dict
+        ``{"roc_auc": (n_boot,), "ece": (n_boot,)}``.
     """
     m = len(y_true)
     out = {"roc_auc": np.full(n_boot, np.nan), "ece": np.full(n_boot, np.nan)}
     if m == 0 or n_boot == 0:
         return out
+    # ECE: cells (bin, correct) with their mean confidence
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    chunk = max(1, max_cells // m)
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        rows = rng.integers(0, m, (size, m))
-        # ECE: sum_b (n_b / m) |acc_b - conf_b| = sum_b |correct_b - confidence_b| / m with per-bin sums
-        flat_bin = np.searchsorted(edges[1:-1], confidence[rows]) + n_bins * np.arange(size)[:, None]
-        gap = np.bincount(flat_bin.ravel(), weights=(correct[rows] - confidence[rows]).ravel(), minlength=size * n_bins)
-        out["ece"][start:start + size] = np.abs(gap.reshape(size, n_bins)).sum(1) / m
-        truth = y_true[rows]
-        if pos_label is not None:
-            out["roc_auc"][start:start + size] = _auc_rows(truth == pos_label, scores[rows, pos_label])
-        else:
-            per_class = np.stack([_auc_rows(truth == k, scores[rows, k]) for k in range(scores.shape[1])])
-            defined = np.isfinite(per_class)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out["roc_auc"][start:start + size] = np.where(
-                    defined.any(0), np.where(defined, per_class, 0).sum(0) / defined.sum(0), np.nan
-                )
+    cell = np.searchsorted(edges[1:-1], confidence) * 2 + correct.astype(np.int64)
+    count = np.bincount(cell, minlength=2 * n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(count > 0, np.bincount(cell, weights=confidence, minlength=2 * n_bins) / np.maximum(count, 1), 0.0)
+    draws = rng.multinomial(m, count / m, size=n_boot)  # (B, 2 * n_bins)
+    gap = (draws * (np.tile([0.0, 1.0], n_bins) - mean_conf)).reshape(n_boot, n_bins, 2).sum(-1)
+    out["ece"] = np.abs(gap).sum(1) / m
+    # AUC: counts per (level, label) for each class scored
+    classes = [pos_label] if pos_label is not None else list(range(scores.shape[1]))
+    per_class = []
+    for k in classes:
+        level = np.searchsorted(levels[k], scores[:, k])
+        k_levels = len(levels[k]) + 1
+        hist = np.bincount(level * 2 + (y_true == k), minlength=2 * k_levels)
+        resampled = rng.multinomial(m, hist / m, size=n_boot).reshape(n_boot, k_levels, 2)
+        per_class.append(_auc_from_counts(resampled[..., 1], resampled[..., 0]))
+    per_class = np.array(per_class)
+    defined = np.isfinite(per_class)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["roc_auc"] = np.where(defined.any(0), np.where(defined, per_class, 0).sum(0) / defined.sum(0), np.nan)
     return out
