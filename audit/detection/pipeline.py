@@ -165,6 +165,8 @@ def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, 
         cols.update(person_statistics(matches[t], people, prefix=prefix))
         metrics.update(recall_metrics(prefix))
     statistics = pd.DataFrame(cols)
+    # a size range with nobody in it (e.g. only small people) would only add undefined values
+    metrics = {k: v for k, v in metrics.items() if not k.endswith(tuple(SIZES)) or statistics[v[0][1]].sum() > 0}
     headline = [m for m in metrics if m.endswith(("recall@0.50", "recall@0.75", "ar", "miss_rate@0.50"))]
     result = audit_ratio_metrics(
         statistics=statistics, metrics=metrics, groups=groups.reset_index(drop=True), clusters=gt.image[people],
