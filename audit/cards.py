@@ -421,6 +421,8 @@ _DATA_FIELDS = {
     "name", "pretty_name", "description", "license", "version", "tags", "language",
     "annotations_creators", "source_datasets", "task_categories", "size_categories",
 }
+# dataset-audit fields, validated by audit.dataset.dataset_options when `audit data-card` runs
+_DATA_FIELDS |= {"reference_population", "compare_to"}
 
 
 def load_data_card(path: str | Path) -> DataCard:
@@ -605,6 +607,8 @@ _MODEL_FIELDS = {
     "name", "model_name", "description", "license", "version", "tags", "language", "library_name",
     "datasets", "metrics", "base_model", "pipeline_tag",
 }
+# written by `audit run --update-model-card` (audit.model_card), between comment markers
+_MODEL_FIELDS |= {"model-index"}
 
 
 def load_model_card(path: str | Path) -> ModelCard:

@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run the model even if cached predictions match")
     run.add_argument("--chunk-size", type=_positive_int, default=1024, metavar="N",
                      help="samples per committed prediction chunk; a killed run resumes from its chunks (default 1024)")
+    run.add_argument("--update-model-card", action="store_true",
+                     help="write the results into the model card (quantitative analyses, model-index) "
+                          "and OUT/model_card.json")
+    run.add_argument("--no-data-audit", action="store_true",
+                     help="leave the dataset section (composition, image statistics) out of index.html")
     _common(run)
 
     demo = sub.add_parser("demo", help="generate a synthetic split, train a tiny biased model and audit it")
@@ -69,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_compare import add_compare_parser
 
     add_compare_parser(sub)
+    from .cli_data_card import add_data_card_parser
+
+    add_data_card_parser(sub)
     return parser
 
 
@@ -114,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         except AuditError as exc:
             print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
             return exc.exit_code
+    if args.command == "data-card":
+        from .cli_data_card import run_data_card
+
+        try:
+            return run_data_card(args)
+        except AuditError as exc:
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return exc.exit_code
     options = dict(
         batch_size=args.batch_size,
         num_workers=args.num_workers,
@@ -150,15 +166,24 @@ def _dispatch(args, options):
 
         if args.model is None and args.predictions is None:
             raise AuditError("audit run: expected --model or --predictions, found neither")
-        return run_audit(
+        if args.update_model_card and args.model is None:
+            raise AuditError("audit run: expected --model with --update-model-card, found only --predictions")
+        run = run_audit(
             model=args.model,
             data=args.data,
             predictions=args.predictions,
             out_dir=args.out,
             use_cache=not args.no_cache,
             chunk_size=args.chunk_size,
+            data_audit=not args.no_data_audit,
             **options,
         )
+        if run is not None and args.update_model_card:
+            from .model_card import update_model_card
+
+            run.paths.update(update_model_card(args.model, run.paths["results"], out_dir=args.out))
+            logging.getLogger("audit").info("updated %s and wrote %s", args.model, run.paths["model_card_json"])
+        return run
     from .demo import run_demo
 
     return run_demo(out_dir=args.out, **options)

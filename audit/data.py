@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Dataset
 
+from .card_update import card_bytes
 from .cards import DataCard
 from .errors import DataError
 
@@ -251,7 +252,8 @@ def fingerprint_split(card: DataCard, frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     for path in (card.path, card.split.table):
         digest.update(str(Path(path).name).encode())
-        digest.update(Path(path).read_bytes())
+        # the card without the sections `audit data-card` writes into it: those do not change the data
+        digest.update(card_bytes(path) if path == card.path else Path(path).read_bytes())
     order = np.argsort(frame["sample_id"].to_numpy(dtype=str), kind="stable")
     root = os.path.abspath(card.image_root)
     for i in order:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from .card_update import card_bytes
 from .cards import ModelCard
 from .errors import ModelError
 
@@ -242,7 +243,7 @@ def fingerprint_model(card: ModelCard) -> str:
     weights enum the enum name (already part of the card).
     """
     digest = hashlib.sha256()
-    digest.update(Path(card.path).read_bytes())
+    digest.update(card_bytes(card.path))  # without the sections `audit run --update-model-card` writes
     files = []
     if card.weights is not None and card.weights.path is not None:
         files.append(card.weights.path)

@@ -368,10 +368,12 @@ def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
     return evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options).result
 
 
-def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> AuditRun | None:
+def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool = True, **options) -> AuditRun | None:
     """Audit and write ``results.json``, ``index.html`` and the prediction cache into ``out_dir``.
 
     Parameters are those of :func:`audit_split`; ``out_dir`` is required.
+    ``data_audit`` (default True) adds the dataset section of ``audit
+    data-card`` (composition, co-occurrence, image statistics) to ``index.html``.
 
     Returns
     -------
@@ -380,7 +382,12 @@ def run_audit(*, data, model=None, predictions=None, out_dir, **options) -> Audi
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
     if run is None:
         return None  # a torchrun rank other than 0
-    run.paths = write_outputs(run.result, out_dir, provenance=run.provenance)
+    dataset = None
+    if data_audit:
+        from .dataset import report_section
+
+        dataset = report_section(data)
+    run.paths = write_outputs(run.result, out_dir, provenance=run.provenance, dataset=dataset)
     if run.samples is not None:
         from .compare import write_samples
 
@@ -408,7 +415,7 @@ def results_document(result, *, provenance: dict | None = None) -> dict:
     }
 
 
-def write_outputs(result, out_dir, *, provenance: dict | None = None) -> dict:
+def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None) -> dict:
     """Write ``results.json`` (schema-validated) and ``index.html`` atomically.
 
     Both documents are fully built and checked before either file is
@@ -433,7 +440,7 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None) -> dict:
     document = results_document(result, provenance=provenance)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    html = render_html(document)
+    html = render_html(document, dataset=dataset)
     paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
     atomic_write_text(paths["results"], text)
     atomic_write_text(paths["html"], html)
@@ -454,8 +461,11 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def render_html(document: dict) -> str:
-    """Render the HTML report from a ``results.json`` document (Jinja2, autoescaped)."""
+def render_html(document: dict, *, dataset: dict | None = None) -> str:
+    """Render the HTML report from a ``results.json`` document (Jinja2, autoescaped).
+
+    ``dataset`` is the section of :meth:`audit.dataset.DatasetAudit.section`, shown after the metrics.
+    """
     from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
 
     env = Environment(
@@ -492,6 +502,7 @@ def render_html(document: dict) -> str:
     significant_other = sum(1 for d in disparities if d.get("significant") and d.get("kind") not in headline_kinds)
     template = env.get_template("report.html.j2")
     return template.render(
+        section=dataset,
         doc=document,
         prov=document.get("provenance") or {},
         results=results,

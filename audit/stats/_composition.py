@@ -341,12 +341,10 @@ def summarise_by_group(
                     samples.append(x)
             if grouping.attributes:
                 h = p = math.nan
-                if len(samples) >= 2:
-                    try:
-                        res = sps.kruskal(*samples)
-                        h, p = float(res.statistic), float(res.pvalue)
-                    except ValueError:  # all values identical
-                        pass
+                # a statistic constant over the grouping (e.g. one image size) has nothing to test
+                if len(samples) >= 2 and np.ptp(np.concatenate(samples)) > 0:
+                    res = sps.kruskal(*samples)
+                    h, p = float(res.statistic), float(res.pvalue)
                 tests.append({"grouping": grouping.name, "statistic": stat, "n_groups": len(samples),
                               "h_statistic": h, "p_value": p})
     summary = pd.DataFrame(rows, columns=["grouping", "group", "statistic", "n", "mean", "std", "min", "q25",
