@@ -97,7 +97,7 @@ def _row_ids(table: pd.DataFrame, path: Path, id_column: str) -> list[str]:
     return ids
 
 
-def load_split(card: DataCard, *, verify_images: bool = True) -> pd.DataFrame:
+def load_split(card: DataCard, *, verify_images: bool = True, require_images: bool = True) -> pd.DataFrame:
     """Load and check the split a data card describes.
 
     Parameters
@@ -106,6 +106,10 @@ def load_split(card: DataCard, *, verify_images: bool = True) -> pd.DataFrame:
         A validated data card.
     verify_images : bool, default True
         Open every image with PIL and ``verify()`` it before returning.
+    require_images : bool, default True
+        Check that every image file exists. An audit of predictions made
+        elsewhere needs only labels and attributes, so it passes ``False``
+        and skips both image checks.
 
     Returns
     -------
@@ -147,10 +151,10 @@ def load_split(card: DataCard, *, verify_images: bool = True) -> pd.DataFrame:
 
     source = split.table if split.kind == "manifest" else split.folder
     row_of = {sid: i for i, sid in enumerate(ids, start=1)}
-    for sid, img in zip(frame["sample_id"], frame["image_path"]):
+    for sid, img in zip(frame["sample_id"], frame["image_path"]) if require_images else ():
         if not os.path.isfile(img):
             raise DataError(f"{source}: {_where(row_of, sid, split.kind)}: image file not found: {img}")
-    if verify_images:
+    if verify_images and require_images:
         for sid, img in zip(frame["sample_id"], frame["image_path"]):
             problem = verify_image(img)
             if problem:
@@ -239,7 +243,7 @@ def verify_image(path: str | Path) -> str | None:
     return None
 
 
-def fingerprint_split(card: DataCard, frame: pd.DataFrame) -> str:
+def fingerprint_split(card: DataCard, frame: pd.DataFrame, *, include_images: bool = True) -> str:
     """SHA-256 identifying a split's content for the prediction cache.
 
     Hashes the data card bytes, the manifest / attribute table bytes, and for
@@ -254,6 +258,8 @@ def fingerprint_split(card: DataCard, frame: pd.DataFrame) -> str:
         digest.update(str(Path(path).name).encode())
         # the card without the sections `audit data-card` writes into it: those do not change the data
         digest.update(card_bytes(path) if path == card.path else Path(path).read_bytes())
+    if not include_images:  # predictions made elsewhere: the card and table identify the data
+        return digest.hexdigest()
     order = np.argsort(frame["sample_id"].to_numpy(dtype=str), kind="stable")
     root = os.path.abspath(card.image_root)
     for i in order:

@@ -157,9 +157,9 @@ def evaluate(
 
         class_permutation(label_map=model_card.label_map, classes=data_card.classes, model_card_path=model_card.path)
 
-    frame = load_split(data_card, verify_images=verify_images)
+    frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
-    data_sha = fingerprint_split(data_card, frame)
+    data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
     model_sha = None
     if model_card is not None:
