@@ -277,7 +277,7 @@ class DatasetAudit:
             rows = []
             for (grouping, group), part in self.boxes.groupby(["grouping", "group"], sort=False):
                 by = part.set_index("statistic")
-                rows.append([grouping, group, str(int(by.loc["box_size", "n"]))] + [
+                rows.append([grouping, group, str(int(by.loc["box_area_fraction", "n"]))] + [
                     f"{_num(by.loc[s, 'median'])} [{_num(by.loc[s, 'q25'])}, {_num(by.loc[s, 'q75'])}]"
                     for s in ("box_area_fraction", "centre_distance")])
             tables.append(_table(
@@ -341,6 +341,8 @@ def _num(x) -> str:
     if _bad(x):
         return "–"
     x = float(x)
+    if abs(x) < 1e-12:
+        x = 0.0  # numerical noise (the sd of identical values) reads as zero
     if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
         return f"{x:.2e}"
     return f"{x:.3f}" if abs(x) < 100 else f"{x:.1f}"
