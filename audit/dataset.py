@@ -622,6 +622,10 @@ def report_section(data, *, images: bool = True) -> dict | None:
 
     from .data import load_split
 
+    from .detection.cards import DetectionDataCard, is_detection_data_card
+
+    if isinstance(data, DetectionDataCard) or (isinstance(data, (str, Path)) and is_detection_data_card(data)):
+        return None  # COCO detection splits have no classification manifest; see `audit data-card`
     card = data if isinstance(data, DataCard) else load_data_card(data)
     if getattr(card, "segmentation", None) is not None:
         return None
