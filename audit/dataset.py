@@ -613,7 +613,7 @@ def write_data_card(card, *, out_dir=None, images: bool = True, write_card: bool
 
 
 def report_section(data, *, images: bool = True) -> dict | None:
-    """The dataset section for ``audit run``'s ``index.html``, or None when the split is not a classification one.
+    """The dataset section for ``audit run``'s ``index.html`` (classification and COCO detection splits), else None.
 
     Image statistics are left out when some image file is absent (an audit of
     predictions made elsewhere does not need the images).
@@ -622,10 +622,13 @@ def report_section(data, *, images: bool = True) -> dict | None:
 
     from .data import load_split
 
-    from .detection.cards import DetectionDataCard, is_detection_data_card
+    if hasattr(data, "coco"):  # a COCO detection card: composition, co-occurrence and person boxes
+        return audit_dataset(data).section()
+    if not isinstance(data, DataCard):
+        from .detection.cards import is_detection_data_card
 
-    if isinstance(data, DetectionDataCard) or (isinstance(data, (str, Path)) and is_detection_data_card(data)):
-        return None  # COCO detection splits have no classification manifest; see `audit data-card`
+        if is_detection_data_card(data):
+            return audit_dataset(_load_any_card(data)).section()
     card = data if isinstance(data, DataCard) else load_data_card(data)
     if getattr(card, "segmentation", None) is not None:
         return None
