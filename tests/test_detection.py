@@ -360,3 +360,31 @@ def test_torchvision_detector_runs_and_caches(tmp_path, capsys):
     assert doc["provenance"]["predictions"]["source"] == "model"
     assert main(args) == 0
     assert json.loads((out / "results.json").read_text())["provenance"]["predictions"]["source"] == "cache"
+
+
+def test_inline_side_table_and_image_level_attributes(tmp_path):
+    from audit.pipeline import audit_split
+
+    # image 1 (dim): people 1 (f, found), 2 (m, missed); image 2 (bright): people 3 (f, found), 4 (m, found)
+    images = [{"id": 1, "file_name": "a.png", "height": 50, "width": 80, "attributes": {"lighting": "dim"}},
+              {"id": 2, "file_name": "b.png", "height": 50, "width": 80, "attributes": {"lighting": "bright"}}]
+    anns = [{"id": i + 1, "image_id": 1 + i // 2, "category_id": 1, "bbox": [40 * (i % 2), 0, 30, 40], "area": 1200,
+             "iscrowd": 0, "attributes": {"gender": "fm"[i % 2]}} for i in range(4)]
+    (tmp_path / "gt.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                  "categories": [{"id": 1, "name": "person"}]}))
+    pd.DataFrame({"annotation_id": [1, 2, 3, 4], "age": ["young", "older", "older", "young"]}).to_csv(
+        tmp_path / "people.csv", index=False)
+    found = [anns[0], anns[2], anns[3]]
+    (tmp_path / "dt.json").write_text(json.dumps([{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"],
+                                                   "score": 0.9} for a in found]))
+    (tmp_path / "card.md").write_text("""---
+split: {coco: gt.json, attributes: people.csv}
+min_group_size: 1
+attributes: {gender: {}, age: {}, lighting: {}}
+---
+""")
+    result = audit_split(data=tmp_path / "card.md", predictions=tmp_path / "dt.json", n_boot=20)
+    v = lambda grouping, group: result.value(metric="recall@0.50", grouping=grouping, group=group)  # noqa: E731
+    assert (v("gender", "f"), v("gender", "m")) == (1.0, 0.5)  # inline 'attributes'
+    assert (v("age", "young"), v("age", "older")) == (1.0, 0.5)  # side table keyed by annotation id
+    assert (v("lighting", "dim"), v("lighting", "bright")) == (0.5, 1.0)  # image-level
