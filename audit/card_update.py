@@ -120,8 +120,9 @@ def replace_section(text: str, name: str, content: str, *, command: str, heading
             return text[:where] + block + text[where:]
     if not text:
         return block
-    sep = "" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
-    return text + sep + block
+    # no blank line before the block: an HTML comment ends a paragraph anyway, and stripping the block
+    # then gives back the card byte for byte (what the cache keys hash)
+    return text + ("" if text.endswith("\n") else "\n") + block
 
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$", re.M)

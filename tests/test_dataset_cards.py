@@ -94,9 +94,14 @@ def generated_block(text: str) -> tuple[int, int]:
 
 
 def test_data_card_numbers_and_byte_identical_round_trip(project, capsys):
+    from audit.data import fingerprint_split, load_split
+
     card = project["card"]
     original = card.read_bytes()
+    data_hash = fingerprint_split(load_data_card(card), load_split(load_data_card(card)))
     assert main(["data-card", str(card), "--out", str(project["out"]), "-q"]) == 0
+    # the prediction cache key ignores the computed section
+    assert fingerprint_split(load_data_card(card), load_split(load_data_card(card))) == data_hash
     first = card.read_bytes()
     text = first.decode()
     start, end = generated_block(text)
@@ -258,6 +263,13 @@ def test_detection_card_box_statistics(tmp_path):
     md = section_markdown(result.section())
     assert "| gender | female | 1 | 0.040 [0.040, 0.040] | 0.000 [0.000, 0.000] |" in md
     assert "50.0% female" in md
+    # `audit data-card` on a detection card: section written, data hash (cache key) unchanged
+    from audit.detection.data import fingerprint_files
+
+    before = fingerprint_files(card, tmp_path / "gt.json")
+    assert main(["data-card", str(card), "-q"]) == 0
+    assert "Person boxes per group (REVISE)" in card.read_text()
+    assert fingerprint_files(card, tmp_path / "gt.json") == before
 
 
 def test_report_section_in_index_html(project):

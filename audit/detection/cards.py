@@ -170,7 +170,8 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
     v = _Validator(path, data)
     v.unknown_keys(data, {"task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "name",
                           "model_name", "description", "license", "version", "tags", "language", "library_name",
-                          "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold"})
+                          "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold",
+                          "model-index"})  # model-index: written by `audit run --update-model-card`
     task = data["task"]
     model = v.mapping(data, "model", expected="a mapping with 'architecture'")
     v.unknown_keys(model, {"architecture"}, "model.")

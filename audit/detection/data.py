@@ -443,6 +443,11 @@ def fingerprint_files(*paths) -> str:
         if p is None:
             continue
         digest.update(b"\0file\0" + str(Path(p).name).encode())
+        if str(p).endswith(".md"):  # a card, without the sections `audit data-card` writes into it
+            from ..card_update import card_bytes
+
+            digest.update(card_bytes(p))
+            continue
         with open(p, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
