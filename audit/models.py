@@ -106,13 +106,46 @@ def _state_dict(card: ModelCard, loaded, path: Path):
     raise ModelError(f"{path}: expected a state dict (parameter name -> tensor), found {type(loaded).__name__}")
 
 
-def build_model(card: ModelCard) -> torch.nn.Module:
-    """Construct the network a model card describes and load its weights.
+def fetch_enum_state(card: ModelCard) -> dict | None:
+    """The state dict of the card's torchvision weights enum, or ``None`` when it names none.
+
+    Checks ``num_classes`` against the enum's categories first. Fetching needs
+    the network or torch hub's cache; a failure is a :class:`ModelError`.
+    """
+    import torchvision.models
+
+    weights = card.weights
+    if weights is None or not weights.enum:
+        return None
+    enum = torchvision.models.get_weight(weights.enum)
+    n_enum = len(enum.meta.get("categories") or [])
+    if n_enum and n_enum != card.num_classes:
+        raise ModelError(
+            f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
+            f"'{weights.enum}', found {card.num_classes}"
+        )
+    try:
+        return enum.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, RuntimeError...
+        raise ModelError(
+            f"{card.path}: field 'weights.enum': cannot fetch weights '{weights.enum}' "
+            f"(no network and not in the torch hub cache?): {_one_line(exc)}"
+        ) from None
+
+
+def build_from_card(card: ModelCard, *, build_architecture) -> torch.nn.Module:
+    """Construct the network a model card describes and load its weights, for any task.
 
     Parameters
     ----------
     card : ModelCard
         A validated model card.
+    build_architecture : callable
+        ``build_architecture(card) -> nn.Module`` for ``model.architecture``
+        sources: builds the task's network and loads enum weights
+        (:func:`fetch_enum_state`). TorchScript files and entry points are
+        handled here, as is a local ``weights.path`` checkpoint, loaded with
+        ``weights_only=True`` unless the card trusts it.
 
     Returns
     -------
@@ -127,30 +160,7 @@ def build_model(card: ModelCard) -> torch.nn.Module:
     source = card.model
     weights = card.weights
     if source.kind == "architecture":
-        import torchvision.models
-
-        enum = None
-        if weights is not None and weights.enum:
-            enum = torchvision.models.get_weight(weights.enum)
-            n_enum = len(enum.meta.get("categories") or [])
-            if n_enum and n_enum != card.num_classes:
-                raise ModelError(
-                    f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
-                    f"'{weights.enum}', found {card.num_classes}"
-                )
-        try:
-            model = torchvision.models.get_model(source.architecture, weights=None, num_classes=card.num_classes)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{card.path}: cannot build '{source.architecture}': {_one_line(exc)}") from None
-        if enum is not None:
-            try:
-                state = enum.get_state_dict(progress=False, check_hash=True)
-            except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, RuntimeError...
-                raise ModelError(
-                    f"{card.path}: field 'weights.enum': cannot fetch weights '{weights.enum}' "
-                    f"(no network and not in the torch hub cache?): {_one_line(exc)}"
-                ) from None
-            _load_state(card, model, state, weights.enum)
+        model = build_architecture(card)
     elif source.kind == "torchscript":
         if not source.torchscript.is_file():
             raise ModelError(f"{card.path}: field 'model.torchscript': file not found: {source.torchscript}")
@@ -168,6 +178,24 @@ def build_model(card: ModelCard) -> torch.nn.Module:
         else:
             _load_state(card, model, loaded, weights.path)
     return model.eval()
+
+
+def _torchvision_classifier(card: ModelCard) -> torch.nn.Module:
+    import torchvision.models
+
+    state = fetch_enum_state(card)
+    try:
+        model = torchvision.models.get_model(card.model.architecture, weights=None, num_classes=card.num_classes)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{card.path}: cannot build '{card.model.architecture}': {_one_line(exc)}") from None
+    if state is not None:
+        _load_state(card, model, state, card.weights.enum)
+    return model
+
+
+def build_model(card: ModelCard) -> torch.nn.Module:
+    """Construct the classifier a model card describes and load its weights (see :func:`build_from_card`)."""
+    return build_from_card(card, build_architecture=_torchvision_classifier)
 
 
 def _load_state(card: ModelCard, model: torch.nn.Module, state, origin) -> None:

@@ -24,32 +24,27 @@ from ..errors import DataError, ModelError
 __all__ = ["build_detector", "category_mapping", "load_cached_results", "run_detector", "save_results"]
 
 
-def build_detector(card):
-    """The detector of a detection model card, in eval mode on the CPU. Raises ModelError."""
+def _torchvision_detector(card):
     import torchvision.models
 
-    from ..models import _load_checkpoint, _load_state, _one_line, _state_dict
+    from ..models import _load_state, _one_line, fetch_enum_state
 
+    state = fetch_enum_state(card)
     try:
         model = torchvision.models.get_model(card.model.architecture, weights=None, weights_backbone=None,
                                              num_classes=card.num_classes)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"{card.path}: cannot build '{card.model.architecture}': {_one_line(exc)}") from None
-    if card.weights is not None and card.weights.enum:
-        enum = torchvision.models.get_weight(card.weights.enum)
-        try:
-            state = enum.get_state_dict(progress=False, check_hash=True)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{card.path}: field 'weights.enum': cannot fetch weights '{card.weights.enum}' "
-                             f"(no network and not in the torch hub cache?): {_one_line(exc)}") from None
+    if state is not None:
         _load_state(card, model, state, card.weights.enum)
-    elif card.weights is not None and card.weights.path:
-        loaded = _state_dict(card, _load_checkpoint(card, card.weights.path), card.weights.path)
-        if not isinstance(loaded, dict):
-            model = loaded
-        else:
-            _load_state(card, model, loaded, card.weights.path)
-    return model.eval()
+    return model
+
+
+def build_detector(card):
+    """The detector of a detection model card, in eval mode on the CPU. Raises ModelError."""
+    from ..models import build_from_card
+
+    return build_from_card(card, build_architecture=_torchvision_detector)
 
 
 def category_mapping(card, gt, *, class_agnostic: bool, detection_classes=None) -> dict[int, int]:

@@ -91,8 +91,29 @@ def unet_small(num_classes: int = 21) -> UNet:
 SEGMENTATION_ARCHITECTURES = {"unet": unet, "unet_small": unet_small}
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _segmenter_architecture(card: ModelCard) -> nn.Module:
+    """A U-Net by name, or a torchvision segmentation builder (no download), with enum weights if named."""
+    from ..models import _load_state, _one_line, fetch_enum_state
+
+    source, weights = card.model, card.weights
+    if source.architecture in SEGMENTATION_ARCHITECTURES:
+        if weights is not None and weights.enum:
+            raise ModelError(f"{card.path}: field 'weights.enum': '{source.architecture}' has no torchvision weights")
+        return SEGMENTATION_ARCHITECTURES[source.architecture](num_classes=card.num_classes)
+    import torchvision.models
+
+    state = fetch_enum_state(card)
+    kwargs = {"weights": None, "weights_backbone": None, "num_classes": card.num_classes}
+    if not source.architecture.startswith("lraspp"):
+        # fcn / deeplabv3 checkpoints carry an auxiliary head; build it only when the weights have one
+        kwargs["aux_loss"] = bool(state and any(k.startswith("aux_classifier.") for k in state))
+    try:
+        model = torchvision.models.get_model(source.architecture, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{card.path}: cannot build segmenter '{source.architecture}': {_one_line(exc)}") from None
+    if state is not None:
+        _load_state(card, model, state, weights.enum)
+    return model
 
 
 def build_segmenter(card: ModelCard) -> nn.Module:
@@ -103,54 +124,9 @@ def build_segmenter(card: ModelCard) -> nn.Module:
     ModelError
         The model cannot be built or its weights cannot be loaded.
     """
-    from ..models import _from_entry_point, _load_checkpoint, _load_state, _state_dict
+    from ..models import build_from_card
 
-    source, weights = card.model, card.weights
-    if source.kind == "architecture" and source.architecture in SEGMENTATION_ARCHITECTURES:
-        if weights is not None and weights.enum:
-            raise ModelError(f"{card.path}: field 'weights.enum': '{source.architecture}' has no torchvision weights")
-        model = SEGMENTATION_ARCHITECTURES[source.architecture](num_classes=card.num_classes)
-    elif source.kind == "architecture":
-        import torchvision.models
-
-        state = None
-        if weights is not None and weights.enum:
-            enum = torchvision.models.get_weight(weights.enum)
-            n_enum = len(enum.meta.get("categories") or [])
-            if n_enum and n_enum != card.num_classes:
-                raise ModelError(f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
-                                 f"'{weights.enum}', found {card.num_classes}")
-            try:
-                state = enum.get_state_dict(progress=False, check_hash=True)
-            except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, RuntimeError...
-                raise ModelError(f"{card.path}: field 'weights.enum': cannot fetch weights '{weights.enum}' "
-                                 f"(no network and not in the torch hub cache?): {_one_line(exc)}") from None
-        kwargs = {"weights": None, "weights_backbone": None, "num_classes": card.num_classes}
-        if not source.architecture.startswith("lraspp"):
-            # fcn / deeplabv3 checkpoints carry an auxiliary head; build it only when the weights have one
-            kwargs["aux_loss"] = bool(state and any(k.startswith("aux_classifier.") for k in state))
-        try:
-            model = torchvision.models.get_model(source.architecture, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{card.path}: cannot build segmenter '{source.architecture}': {_one_line(exc)}") from None
-        if state is not None:
-            _load_state(card, model, state, weights.enum)
-    elif source.kind == "torchscript":
-        if not source.torchscript.is_file():
-            raise ModelError(f"{card.path}: field 'model.torchscript': file not found: {source.torchscript}")
-        try:
-            model = torch.jit.load(str(source.torchscript), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{source.torchscript}: cannot load TorchScript model: {_one_line(exc)}") from None
-    else:
-        model = _from_entry_point(card)
-    if weights is not None and weights.path is not None:
-        loaded = _state_dict(card, _load_checkpoint(card, weights.path), weights.path)
-        if isinstance(loaded, nn.Module):
-            model = loaded
-        else:
-            _load_state(card, model, loaded, weights.path)
-    return model.eval()
+    return build_from_card(card, build_architecture=_segmenter_architecture)
 
 
 def segmentation_logits(output) -> torch.Tensor:
