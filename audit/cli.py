@@ -7,6 +7,8 @@
     Generate a synthetic annotated split, train a tiny biased model and audit it.
 ``audit compare BASELINE CANDIDATE``
     Compare two audits against a regression policy; exit 1 on a regression.
+``audit report OUT [OUT ...]``
+    Re-render the HTML report from audit outputs, without rerunning anything.
 
 Errors caused by input (:class:`~audit.errors.AuditError`) print one line
 ``error: <message>`` to stderr and exit with code 2; anything else is a bug and
@@ -65,11 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
                           "and OUT/model_card.json")
     run.add_argument("--no-data-audit", action="store_true",
                      help="leave the dataset section (composition, image statistics) out of index.html")
+    run.add_argument("--no-thumbnails", action="store_true",
+                     help="leave the worst-error thumbnails out of index.html (privacy); sample ids are still listed")
     _common(run)
 
     demo = sub.add_parser("demo", help="generate a synthetic split, train a tiny biased model and audit it")
     demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
+    demo.add_argument("--no-thumbnails", action="store_true", help="leave the worst-error thumbnails out of index.html")
     _common(demo, n_boot=500)
+
+    report = sub.add_parser("report", help="re-render the HTML report from audit outputs (nothing is rerun)")
+    report.add_argument("sources", nargs="+", metavar="OUT",
+                        help="audit output directory or its results.json; several (one per task) make one page")
+    report.add_argument("-o", "--output", metavar="FILE",
+                        help="HTML file to write (default: index.html beside the first results.json)")
+    report.add_argument("--no-thumbnails", action="store_true", help="leave the worst-error thumbnails out")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
 
     from .cli_compare import add_compare_parser
 
@@ -122,6 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         except AuditError as exc:
             print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
             return exc.exit_code
+    if args.command == "report":
+        from pathlib import Path
+
+        from .report import write_report
+
+        try:
+            first = Path(args.sources[0])
+            target = Path(args.output) if args.output else (first if first.is_dir() else first.parent) / "index.html"
+            path = write_report(args.sources, target, thumbnails=not args.no_thumbnails)
+        except AuditError as exc:
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return exc.exit_code
+        logging.getLogger("audit").info("wrote %s", path)
+        return 0
     if args.command == "data-card":
         from .cli_data_card import run_data_card
 
@@ -137,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         n_boot=args.n_boot,
         n_perm=args.n_perm,
+        thumbnails=not args.no_thumbnails,
+        command=["audit", *(sys.argv[1:] if argv is None else argv)],
     )
     try:
         with warnings.catch_warnings(record=True) as caught:

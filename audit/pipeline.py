@@ -368,12 +368,16 @@ def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
     return evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options).result
 
 
-def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool = True, **options) -> AuditRun | None:
+def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool = True, thumbnails: bool = True,
+              command: list[str] | None = None, **options) -> AuditRun | None:
     """Audit and write ``results.json``, ``index.html`` and the prediction cache into ``out_dir``.
 
     Parameters are those of :func:`audit_split`; ``out_dir`` is required.
     ``data_audit`` (default True) adds the dataset section of ``audit
     data-card`` (composition, co-occurrence, image statistics) to ``index.html``.
+    ``thumbnails`` (default True) embeds thumbnails of the worst errors per
+    group in ``index.html``; ``command`` (the command line) is recorded in the
+    provenance for the report's reproducibility section.
 
     Returns
     -------
@@ -382,12 +386,21 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
     if run is None:
         return None  # a torchrun rank other than 0
+    if command is not None:
+        run.provenance["command"] = " ".join(str(c) for c in command)
     dataset = None
     if data_audit:
         from .dataset import report_section
 
         dataset = report_section(data)
-    run.paths = write_outputs(run.result, out_dir, provenance=run.provenance, dataset=dataset)
+    image_paths = None
+    if thumbnails and run.samples is not None:
+        from .report import image_paths_from_card
+
+        image_paths = image_paths_from_card(getattr(data, "path", data))
+    run.paths = write_outputs(run.result, out_dir, provenance=run.provenance, dataset=dataset,
+                              predictions=run.predictions if run.samples is not None else None, samples=run.samples,
+                              image_paths=image_paths, thumbnails=thumbnails)
     if run.samples is not None:
         from .compare import write_samples
 
@@ -415,11 +428,15 @@ def results_document(result, *, provenance: dict | None = None) -> dict:
     }
 
 
-def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None) -> dict:
+def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None,
+                  predictions: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
+                  image_paths: dict | None = None, thumbnails: bool = True) -> dict:
     """Write ``results.json`` (schema-validated) and ``index.html`` atomically.
 
     Both documents are fully built and checked before either file is
     written, and each is written to a temporary file then moved into place.
+    The dataset section, when given, is also kept as ``dataset_section.json``
+    so that ``audit report`` can re-render the page without recomputing it.
 
     Parameters
     ----------
@@ -429,6 +446,14 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
         Created if missing.
     provenance : dict, optional
         As in :attr:`AuditRun.provenance`.
+    dataset : dict, optional
+        :func:`audit.dataset.report_section`'s section.
+    predictions, samples : DataFrame, optional
+        Per-sample scores and groups (classification): the report's threshold sweep and worst errors.
+    image_paths : dict, optional
+        ``sample_id -> image file`` for the worst-error thumbnails.
+    thumbnails : bool
+        Embed the worst-error thumbnails (False: list sample ids only).
 
     Returns
     -------
@@ -436,13 +461,20 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     """
     import jsonschema
 
+    from .report import DATASET_FILE, render_document
+
     out_dir = Path(out_dir)
     document = results_document(result, provenance=provenance)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    html = render_html(document, dataset=dataset)
+    html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,
+                           image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir))
     paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
     atomic_write_text(paths["results"], text)
+    if dataset is not None:
+        paths["dataset_section"] = out_dir / DATASET_FILE
+        atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,
+                                                               ensure_ascii=False) + "\n")
     atomic_write_text(paths["html"], html)
     return paths
 
@@ -461,56 +493,12 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def render_html(document: dict, *, dataset: dict | None = None) -> str:
-    """Render the HTML report from a ``results.json`` document (Jinja2, autoescaped).
+def render_html(document: dict, *, dataset: dict | None = None, **kwargs) -> str:
+    """Render the HTML report from a ``results.json`` document (see :mod:`audit.report`).
 
-    ``dataset`` is the section of :meth:`audit.dataset.DatasetAudit.section`, shown after the metrics.
+    ``dataset`` is the section of :meth:`audit.dataset.DatasetAudit.section`; other keyword arguments go to
+    :func:`audit.report.render_document` (``predictions``, ``samples``, ``image_paths``, ``thumbnails``).
     """
-    from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
+    from .report import render_document
 
-    env = Environment(
-        loader=PackageLoader("audit", "templates"),
-        undefined=ChainableUndefined,  # missing provenance renders as empty, not an error
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = _fmt
-    results = document["results"]
-    metrics = results["metrics"]
-    groupings: dict[str, list] = {}
-    for row in metrics:
-        groupings.setdefault(row["grouping"], []).append(row)
-    group_sizes: dict[str, list] = {}
-    for row in results["groups"]:
-        group_sizes.setdefault(row["grouping"], []).append(row)
-    headline_metrics = [m for m in ("recall@0.50", "recall@0.75", "ar", "miss_rate@0.50", "mask_ar", "bbox_AP",
-                                    "segm_AP", "accuracy", "error_rate", "abstention_rate", "roc_auc", "ece",
-                                    "miou_pooled", "miou_per_image", "pixel_accuracy_pooled", "mdice_pooled",
-                                    "person_iou", "person_recall@0.50", "person_ar")
-                        if any(r["metric"] == m and r["class"] == "" for r in metrics)]
-    headline = {}
-    for name, rows in groupings.items():
-        table: dict[str, dict] = {}
-        for row in rows:
-            if row["class"] == "" and row["metric"] in headline_metrics:
-                table.setdefault(row["group"], {})[row["metric"]] = row
-        headline[name] = table
-    disparities = results["disparities"]
-    headline_kinds = ("between_groups", "to_reference")
-    significant = [d for d in disparities if d.get("significant") and d.get("kind") in headline_kinds]
-    significant_other = sum(1 for d in disparities if d.get("significant") and d.get("kind") not in headline_kinds)
-    template = env.get_template("report.html.j2")
-    return template.render(
-        section=dataset,
-        doc=document,
-        prov=document.get("provenance") or {},
-        results=results,
-        groupings=groupings,
-        group_sizes=group_sizes,
-        headline=headline,
-        headline_metrics=headline_metrics,
-        disparities=disparities,
-        significant=significant,
-        significant_other=significant_other,
-    )
+    return render_document(document, dataset=dataset, **kwargs)

@@ -1,0 +1,128 @@
+"""The HTML audit report: data first (:func:`build_report`), then templates (:func:`render_report`).
+
+One self-contained, deterministic page per audit (or several audits, one per
+task): inline CSS, charts as inline SVG drawn by a Jinja2 template with
+autoescaping, thumbnails as base64 ``data:`` URIs, nothing fetched at view
+time and no JavaScript. ``audit report OUT`` re-renders it from an output
+directory (:func:`load_output`) without rerunning anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import AuditError
+from ._data import Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors
+
+__all__ = [
+    "DATASET_FILE",
+    "Report",
+    "TaskInput",
+    "build_report",
+    "image_paths_from_card",
+    "load_output",
+    "render_document",
+    "render_report",
+    "threshold_sweep",
+    "worst_errors",
+    "write_report",
+]
+
+DATASET_FILE = "dataset_section.json"
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("audit", "templates"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = fmt
+    return env
+
+
+def render_report(report: Report) -> str:
+    """The page for a :class:`Report` (Jinja2, autoescaped; same report, same bytes)."""
+    return _environment().get_template("report.html.j2").render(report=report)
+
+
+def render_document(document: dict, *, predictions=None, samples=None, dataset=None, image_paths=None,
+                    thumbnails: bool = True, location: str | None = None) -> str:
+    """Render one ``results.json`` document (and what else is at hand) to the report's HTML."""
+    task = TaskInput(document=document, predictions=predictions, samples=samples, image_paths=image_paths,
+                     dataset=dataset, location=location)
+    return render_report(build_report(task, thumbnails=thumbnails))
+
+
+def image_paths_from_card(card_path) -> dict | None:
+    """``sample_id -> image path`` from a classification data card, or None when it cannot be read."""
+    if not card_path:
+        return None
+    try:
+        from ..cards import load_data_card
+        from ..data import load_split
+
+        card = load_data_card(card_path)
+        if getattr(card, "segmentation", None) is not None:
+            return None
+        try:
+            frame = load_split(card, verify_images=False, require_images=False)
+        except TypeError:
+            frame = load_split(card, verify_images=False)
+    except (AuditError, OSError, ValueError, KeyError):
+        return None
+    if "image_path" not in frame.columns:
+        return None
+    return {str(s): str(p) for s, p in zip(frame["sample_id"], frame["image_path"]) if Path(p).is_file()}
+
+
+def load_output(path, *, images: bool = True) -> TaskInput:
+    """An audit output directory (or its ``results.json``) as the report's input.
+
+    Reads ``results.json`` and, when present beside it, ``predictions.parquet``, ``samples.parquet`` and the
+    dataset section ``dataset_section.json``; image paths for thumbnails come from the data card named in the
+    provenance when it can still be read.
+    """
+    path = Path(path)
+    results = path / "results.json" if path.is_dir() else path
+    if not results.is_file():
+        raise AuditError(f"{path}: expected an audit output directory or a results.json file, found nothing there")
+    try:
+        document = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AuditError(f"{results}: expected a results.json document, found unreadable JSON ({exc})") from None
+    if not isinstance(document, dict) or "results" not in document:
+        raise AuditError(f"{results}: field 'results': expected the audit results, found none")
+    out_dir = results.parent
+    predictions = samples = dataset = None
+    try:
+        if (out_dir / "predictions.parquet").is_file() and (out_dir / "samples.parquet").is_file():
+            predictions = pd.read_parquet(out_dir / "predictions.parquet")
+            samples = pd.read_parquet(out_dir / "samples.parquet")
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"{out_dir}: expected readable predictions.parquet and samples.parquet, found {exc}") from None
+    if (out_dir / DATASET_FILE).is_file():
+        dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
+    card = ((document.get("provenance") or {}).get("data") or {}).get("card")
+    paths = image_paths_from_card(card) if images and predictions is not None else None
+    return TaskInput(document=document, predictions=predictions, samples=samples, image_paths=paths,
+                     dataset=dataset, location=str(out_dir))
+
+
+def write_report(sources, out_html, *, thumbnails: bool = True) -> Path:
+    """Render one or more audit outputs (directories or ``results.json`` files) into ``out_html``."""
+    from .._io import atomic_write_text
+
+    inputs = [load_output(s, images=thumbnails) for s in sources]
+    html = render_report(build_report(inputs, thumbnails=thumbnails))
+    out_html = Path(out_html)
+    atomic_write_text(out_html, html)
+    return out_html

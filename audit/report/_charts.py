@@ -1,0 +1,208 @@
+"""Chart data for the report's inline SVG: every coordinate is computed here, the template only draws.
+
+Nothing here produces markup. A chart is a plain dataclass of numbers (already
+rounded, so the output is byte-stable) and label strings, which the Jinja2
+template ``report/_svg.html.j2`` writes with autoescaping on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["Chart", "Series", "ForestPlot", "PALETTE", "DASHES", "line_chart", "forest_plot", "style_for"]
+
+# Okabe & Ito's colour-blind-safe qualitative palette (yellow last: low contrast on white).
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+DASHES = ["", "6 3", "2 2", "8 3 2 3"]
+
+
+def style_for(i: int) -> tuple[str, str]:
+    """Colour and dash pattern of the i-th series: 8 colours, then the same colours dashed."""
+    return PALETTE[i % len(PALETTE)], DASHES[(i // len(PALETTE)) % len(DASHES)]
+
+
+def _r(v: float) -> float:
+    return round(float(v), 1)
+
+
+@dataclass
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass
+class Series:
+    label: str
+    colour: str
+    dash: str
+    points: list  # [(x, y)] in pixels
+    whiskers: list = field(default_factory=list)  # [(x, y_lo, y_hi)] in pixels
+    width: float = 1.8
+
+    @property
+    def path(self) -> str:
+        return " ".join(f"{x},{y}" for x, y in self.points)
+
+
+@dataclass
+class Chart:
+    id: str
+    title: str
+    x_label: str
+    y_label: str
+    width: int
+    height: int
+    plot: tuple  # (left, top, right, bottom) in pixels
+    x_ticks: list
+    y_ticks: list
+    series: list
+    diagonal: tuple | None = None  # (x1, y1, x2, y2), e.g. perfect calibration
+    legend: list = field(default_factory=list)  # [(label, colour, dash)]
+    note: str = ""
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw), default=raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks, t = [], first
+    while t <= hi + 1e-9:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def _fmt_tick(v: float) -> str:
+    return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
+
+
+def line_chart(*, id: str, title: str, x_label: str, y_label: str, series: list[dict], x_domain=(0.0, 1.0),
+               y_domain=(0.0, 1.0), x_categories: list[str] | None = None, diagonal: bool = False,
+               width: int = 330, height: int = 240, note: str = "") -> Chart:
+    """A line chart from data coordinates.
+
+    ``series``: dicts with ``label``, ``points`` [(x, y)] (NaN/None skipped), optional ``lower``/``upper`` lists
+    (whiskers at each point), optional ``style`` index, ``width``, ``colour`` and ``dash``. With
+    ``x_categories`` the x values are category indices.
+    """
+    left, top, right, bottom = 44, 12, width - 10, height - 40
+    x0, x1 = x_domain if x_categories is None else (-0.5, len(x_categories) - 0.5)
+    y0, y1 = y_domain
+
+    def px(x):
+        return _r(left + (x - x0) / ((x1 - x0) or 1) * (right - left))
+
+    def py(y):
+        return _r(bottom - (y - y0) / ((y1 - y0) or 1) * (bottom - top))
+
+    out = []
+    legend = []
+    for i, s in enumerate(series):
+        colour, dash = style_for(s.get("style", i))
+        colour, dash = s.get("colour", colour), s.get("dash", dash)
+        pts, whiskers = [], []
+        lowers, uppers = s.get("lower"), s.get("upper")
+        for j, (x, y) in enumerate(s["points"]):
+            if y is None or x is None or not math.isfinite(y):
+                continue
+            pts.append((px(x), py(min(max(y, y0), y1))))
+            if lowers is not None and lowers[j] is not None and uppers[j] is not None \
+                    and math.isfinite(lowers[j]) and math.isfinite(uppers[j]):
+                whiskers.append((px(x), py(max(lowers[j], y0)), py(min(uppers[j], y1))))
+        out.append(Series(label=s["label"], colour=colour, dash=dash, points=pts, whiskers=whiskers,
+                          width=s.get("width", 1.8)))
+        if s.get("legend", True):
+            legend.append((s["label"], colour, dash))
+    if x_categories is None:
+        x_ticks = [Tick(px(t), _fmt_tick(t)) for t in _nice_ticks(x0, x1)]
+    else:
+        x_ticks = [Tick(px(i), c) for i, c in enumerate(x_categories)]
+    y_ticks = [Tick(py(t), _fmt_tick(t)) for t in _nice_ticks(y0, y1)]
+    diag = (px(max(x0, y0)), py(max(x0, y0)), px(min(x1, y1)), py(min(x1, y1))) if diagonal else None
+    return Chart(id=id, title=title, x_label=x_label, y_label=y_label, width=width, height=height,
+                 plot=(left, top, right, bottom), x_ticks=x_ticks, y_ticks=y_ticks, series=out, diagonal=diag,
+                 legend=legend, note=note)
+
+
+@dataclass
+class ForestRow:
+    y: float
+    label: str
+    header: bool = False
+    x: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    small: bool = False
+    text: str = ""  # the value and interval, printed at the right
+
+
+@dataclass
+class ForestPlot:
+    id: str
+    title: str
+    width: int
+    height: int
+    plot: tuple
+    rows: list
+    ticks: list
+    lines: list  # [(x, y1, y2, kind, label)] kind: overall | reference
+    note: str = ""
+
+
+def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | None, fmt, note: str = "") -> ForestPlot:
+    """Per-group point estimates with intervals, one block of rows per grouping.
+
+    ``blocks``: dicts with ``title``, ``rows`` (dicts ``label``, ``value``, ``lower``, ``upper``, ``small``, ``n``)
+    and ``reference`` (the reference group's value, or None).
+    """
+    values = [v for b in blocks for r in b["rows"] for v in (r["value"], r["lower"], r["upper"])
+              if v is not None and math.isfinite(v)]
+    if overall is not None and math.isfinite(overall):
+        values.append(overall)
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    if lo >= 0 and hi <= 1:
+        lo, hi = math.floor(lo * 10) / 10, math.ceil(hi * 10) / 10
+        if hi <= lo:
+            lo, hi = max(lo - 0.1, 0.0), min(hi + 0.1, 1.0)
+    else:
+        pad = (hi - lo) * 0.05 or 1.0
+        lo, hi = lo - pad, hi + pad
+    label_w, value_w, row_h = 210, 210, 17
+    width = 760
+    left, right = label_w, width - value_w
+    n_rows = sum(1 + len(b["rows"]) for b in blocks)
+    top = 8
+    height = top + n_rows * row_h + 34
+
+    def px(x):
+        return _r(left + (x - lo) / ((hi - lo) or 1) * (right - left))
+
+    rows, lines = [], []
+    y = top
+    for b in blocks:
+        rows.append(ForestRow(y=_r(y + row_h * 0.7), label=b["title"], header=True))
+        y += row_h
+        start = y
+        for r in b["rows"]:
+            ok = r["value"] is not None and math.isfinite(r["value"])
+            has_ci = ok and r["lower"] is not None and r["upper"] is not None \
+                and math.isfinite(r["lower"]) and math.isfinite(r["upper"])
+            rows.append(ForestRow(
+                y=_r(y + row_h / 2), label=r["label"] + (" (small)" if r["small"] else ""),
+                x=px(r["value"]) if ok else None, lo=px(r["lower"]) if has_ci else None,
+                hi=px(r["upper"]) if has_ci else None, small=r["small"],
+                text=f"{fmt(r['value'])} [{fmt(r['lower'])}, {fmt(r['upper'])}] n={r['n']}"))
+            y += row_h
+        ref = b.get("reference")
+        if ref is not None and math.isfinite(ref):
+            lines.append((px(ref), _r(start), _r(y), "reference", f"reference group of {b['title']}"))
+    if overall is not None and math.isfinite(overall):
+        lines.insert(0, (px(overall), _r(top), _r(y), "overall", "overall"))
+    ticks = [Tick(px(t), _fmt_tick(t)) for t in _nice_ticks(lo, hi)]
+    return ForestPlot(id=id, title=title, width=width, height=_r(height), plot=(left, top, right, _r(y)), rows=rows,
+                      ticks=ticks, lines=lines, note=note)

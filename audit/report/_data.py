@@ -1,0 +1,774 @@
+"""The report's data: everything the page shows, computed from the audit's outputs before any templating.
+
+Like coverage.py's ``HtmlDataGeneration``: :func:`build_report` turns one or
+more ``results.json`` documents (plus, when available, the per-sample tables
+``predictions.parquet`` / ``samples.parquet``, the dataset section and the
+image paths) into plain dataclasses. The templates only loop and format; every
+data-derived string reaches the page through Jinja2's autoescaping.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._charts import forest_plot, line_chart
+
+__all__ = ["TaskInput", "Report", "build_report", "threshold_sweep", "worst_errors", "fmt"]
+
+LOWER_IS_BETTER = {"error_rate", "fpr", "fnr", "fdr", "overall_error", "abstention_rate", "ece"}
+
+TASK_TITLES = {"classification": "Classification", "detection": "Detection",
+               "instance_segmentation": "Instance segmentation", "semantic_segmentation": "Semantic segmentation"}
+
+# Rows of the Gender Shades-style table, per task, in order (only those present are shown).
+TABLE_METRICS = {
+    "classification": ["accuracy", "error_rate", "overall_error", "abstention_rate", "tpr", "fpr", "ppv", "fnr",
+                       "roc_auc", "ece"],
+    "detection": ["recall@0.50", "recall@0.75", "ar", "miss_rate@0.50", "matched_iou@0.50", "mask_recall@0.50",
+                  "mask_recall@0.75", "mask_ar", "bbox_AP", "bbox_AP50", "segm_AP"],
+    "semantic_segmentation": ["miou_pooled", "miou_per_image", "mdice_pooled", "mdice_per_image",
+                              "pixel_accuracy_pooled", "pixel_accuracy_per_image", "person_iou", "person_iou_pooled",
+                              "person_recall@0.50", "person_ar"],
+}
+TABLE_METRICS["instance_segmentation"] = TABLE_METRICS["detection"]
+FOREST_METRICS = {"classification": ["error_rate", "tpr"], "detection": ["recall@0.50", "ar"],
+                  "instance_segmentation": ["mask_recall@0.50", "recall@0.50"],
+                  "semantic_segmentation": ["miou_pooled", "miou_per_image", "person_recall@0.50"]}
+
+METRIC_NAMES = {
+    "accuracy": "accuracy", "error_rate": "error rate (among processed samples)",
+    "overall_error": "overall error (abstentions count as errors)", "abstention_rate": "abstention rate",
+    "tpr": "true positive rate", "fpr": "false positive rate", "fnr": "false negative rate",
+    "ppv": "positive predictive value", "fdr": "false discovery rate (1 − PPV)", "tnr": "true negative rate",
+    "npv": "negative predictive value", "selection_rate": "selection rate", "roc_auc": "ROC AUC",
+    "ece": "expected calibration error", "recall@0.50": "recall at IoU 0.50", "recall@0.75": "recall at IoU 0.75",
+    "ar": "average recall (IoU 0.50:0.95)", "miss_rate@0.50": "miss rate at IoU 0.50",
+    "matched_iou@0.50": "IoU of found people (at 0.50)", "mask_recall@0.50": "mask recall at IoU 0.50",
+    "mask_recall@0.75": "mask recall at IoU 0.75", "mask_ar": "mask average recall", "bbox_AP": "box AP (per group)",
+    "bbox_AP50": "box AP50 (per group)", "segm_AP": "mask AP (per group)",
+    "miou_pooled": "mIoU, dataset-pooled", "miou_per_image": "mIoU, per-image mean",
+    "mdice_pooled": "mean Dice, dataset-pooled", "mdice_per_image": "mean Dice, per-image mean",
+    "pixel_accuracy_pooled": "pixel accuracy, pooled", "pixel_accuracy_per_image": "pixel accuracy, per-image mean",
+    "person_iou": "person IoU (per-person mean)", "person_iou_pooled": "person IoU, pooled",
+    "person_recall@0.50": "person recall at mask IoU 0.50", "person_ar": "person average recall",
+}
+CORRECTIONS = {"fdr_bh": "Benjamini–Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)"}
+SHADES = 5
+THUMB = 96
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number as the report prints it: fixed digits, '–' when undefined."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if abs(value) < 1e-12:
+            value = 0.0
+        if value != 0 and abs(value) < 10 ** (-digits):
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def metric_name(metric: str) -> str:
+    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+
+
+def _num(v):
+    return None if v is None else float(v)
+
+
+# ---------------------------------------------------------------------------
+# Inputs and the report's data classes
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class TaskInput:
+    """One audit's outputs: the ``results.json`` document and what else the report can use.
+
+    ``predictions`` / ``samples`` are the tables of ``predictions.parquet`` / ``samples.parquet``
+    (classification: for the threshold sweep and the worst errors); ``image_paths`` maps sample ids to image
+    files (for thumbnails); ``dataset`` is :func:`audit.dataset.report_section`'s dict; ``location`` is the
+    output directory shown in the re-render command.
+    """
+
+    document: dict
+    predictions: pd.DataFrame | None = None
+    samples: pd.DataFrame | None = None
+    image_paths: dict | None = None
+    dataset: dict | None = None
+    location: str | None = None
+
+
+@dataclass
+class Cell:
+    value: str
+    interval: str
+    n: str
+    shade: int | None  # 0..SHADES-1, darker = worse within the row; None = no colour
+    small: bool = False
+    missing: bool = False
+
+
+@dataclass
+class GroupTable:
+    title: str
+    spans: list  # [(grouping, number of columns)]
+    columns: list  # group labels
+    small_columns: list  # bool per column
+    rows: list  # [(metric code, metric name, [Cell])]
+
+
+@dataclass
+class DisparityRow:
+    grouping: str
+    metric: str
+    cls: str
+    kind: str
+    group: str
+    other: str
+    n: str
+    difference: str
+    ratio: str
+    test: str
+    p: str
+    p_adj: str
+    significant: bool
+    small: bool
+
+
+@dataclass
+class Headline:
+    sentence: str
+    significant: bool
+    small: bool
+
+
+@dataclass
+class Thumb:
+    sample_id: str
+    truth: str
+    predicted: str
+    confidence: str
+    src: str | None  # a data: URI, or None when left out or unavailable
+
+
+@dataclass
+class ErrorGroup:
+    grouping: str
+    group: str
+    n_errors: int
+    items: list
+
+
+@dataclass
+class TaskReport:
+    key: str
+    task: str
+    title: str
+    model: dict
+    data: dict
+    predictions: dict
+    n_samples: int
+    headlines: list
+    flags: list
+    tables: list
+    forests: list
+    significance: dict
+    disparities: list  # headline kinds
+    all_disparities: list
+    calibration: list = field(default_factory=list)
+    sweeps: list = field(default_factory=list)
+    sweep_note: str = ""
+    recall_iou: list = field(default_factory=list)
+    recall_size: list = field(default_factory=list)
+    worst: list = field(default_factory=list)
+    worst_note: str = ""
+    dataset: dict | None = None
+    methodology: list = field(default_factory=list)
+    reproducibility: list = field(default_factory=list)  # [(label, value)]
+    commands: list = field(default_factory=list)
+    small_groups: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    created: str
+    tasks: list
+    thumbnails: bool
+    has_classifier: bool
+    has_detection: bool
+    has_dataset: bool
+
+
+# ---------------------------------------------------------------------------
+# Builders
+# ---------------------------------------------------------------------------
+
+
+def _task(document: dict) -> str:
+    prov = document.get("provenance") or {}
+    return prov.get("task") or document["results"]["config"].get("task") or "classification"
+
+
+def _pick_class(metrics: pd.DataFrame, config: dict) -> str:
+    classes = [str(c) for c in config.get("classes") or []]
+    present = set(metrics["class"])
+    if "macro" in present:
+        return "macro"
+    if config.get("pos_label") is not None and str(config["pos_label"]) in present:
+        return str(config["pos_label"])
+    return classes[-1] if classes and classes[-1] in present else ""
+
+
+def _clean(row: dict) -> dict:
+    """A metric row with NaN as None and ``n`` as an int (pandas turns None into NaN)."""
+    out = dict(row)
+    for k in ("value", "lower", "upper"):
+        v = out.get(k)
+        out[k] = None if v is None or not math.isfinite(float(v)) else float(v)
+    n = out.get("n")
+    out["n"] = "–" if n is None or (isinstance(n, float) and not math.isfinite(n)) else int(n)
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [_clean(r) for r in frame.to_dict("records")]
+
+
+def _metric_rows(metrics: pd.DataFrame, metric: str, cls: str) -> pd.DataFrame:
+    rows = metrics[(metrics["metric"] == metric) & (metrics["class"] == "")]
+    if rows.empty:
+        rows = metrics[(metrics["metric"] == metric) & (metrics["class"] == cls)]
+    return rows
+
+
+def _groupings(results: dict) -> list[str]:
+    seen = []
+    for g in results["groups"]:
+        if g["grouping"] not in seen:
+            seen.append(g["grouping"])
+    for m in results["metrics"]:
+        if m["grouping"] not in seen:
+            seen.append(m["grouping"])
+    return seen
+
+
+def _blocks(groupings: list[str]) -> list[list[str]]:
+    """Gender Shades column blocks: each intersection with its parts; leftover attributes together."""
+    singles = [g for g in groupings if g != "overall" and " × " not in g]
+    blocks, used = [], set()
+    for g in groupings:
+        if " × " in g:
+            parts = [p for p in g.split(" × ") if p in singles]
+            blocks.append(["overall", *parts, g])
+            used.update(parts)
+    rest = [g for g in singles if g not in used]
+    if rest or not blocks:
+        blocks.insert(0, ["overall", *rest])
+    return blocks
+
+
+def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[GroupTable]:
+    cls = _pick_class(metrics, results["config"])
+    names = [m for m in TABLE_METRICS.get(task, []) if not _metric_rows(metrics, m, cls).empty]
+    lookup = {}
+    for m in names:
+        for r in _records(_metric_rows(metrics, m, cls)):
+            lookup[(m, r["grouping"], r["group"])] = r
+    sizes = {}
+    for g in results["groups"]:
+        sizes.setdefault(g["grouping"], []).append(g["group"])
+    for m in metrics.drop_duplicates(["grouping", "group"]).to_dict("records"):
+        if m["group"] not in sizes.setdefault(m["grouping"], []):
+            sizes[m["grouping"]].append(m["group"])
+    tables = []
+    for block in _blocks(_groupings(results)):
+        columns = [(grouping, group) for grouping in block for group in sizes.get(grouping, [])]
+        rows = []
+        for m in names:
+            cells = []
+            vals = [lookup[(m, *c)]["value"] for c in columns if (m, *c) in lookup]
+            vals = [v for v in vals if v is not None and math.isfinite(v)]
+            lo, hi = (min(vals), max(vals)) if vals else (0, 0)
+            for c in columns:
+                r = lookup.get((m, *c))
+                if r is None or r["value"] is None:
+                    cells.append(Cell("–", "", "" if r is None else f"n={r['n']}", None,
+                                      small=bool(r and r["small_group"]), missing=True))
+                    continue
+                v = r["value"]
+                rel = 0.0 if hi <= lo else (v - lo) / (hi - lo)
+                worse = rel if m in LOWER_IS_BETTER or m.startswith(("miss_rate", "mask_miss_rate")) else 1 - rel
+                interval = f"[{fmt(r['lower'])}, {fmt(r['upper'])}]" if r["lower"] is not None else "no interval"
+                cells.append(Cell(fmt(v), interval, f"n={r['n']}", min(int(worse * SHADES), SHADES - 1),
+                                  small=bool(r["small_group"])))
+            row_cls = str(_metric_rows(metrics, m, cls)["class"].iloc[0])
+            rows.append((m, metric_name(m) + (f" ({row_cls})" if row_cls else ""), cells))
+        small_cols = [any(row[2][i].small for row in rows) for i in range(len(columns))]
+        spans = []
+        for grouping, _ in columns:
+            if spans and spans[-1][0] == grouping:
+                spans[-1][1] += 1
+            else:
+                spans.append([grouping, 1])
+        title = block[-1] if len(block) > 1 and " × " in block[-1] else "single attributes"
+        tables.append(GroupTable(title=title, spans=[tuple(s) for s in spans],
+                                 columns=["all" if g == "overall" else grp for g, grp in columns],
+                                 small_columns=small_cols, rows=rows))
+    return tables
+
+
+def _forests(metrics: pd.DataFrame, results: dict, task: str, key: str) -> list:
+    cls = _pick_class(metrics, results["config"])
+    refs = results["config"].get("reference_groups") or {}
+    out = []
+    for m in FOREST_METRICS.get(task, []):
+        rows = _metric_rows(metrics, m, cls)
+        if rows.empty:
+            continue
+        overall = rows[rows["grouping"] == "overall"]
+        overall_v = _records(overall)[0]["value"] if len(overall) else None
+        blocks = []
+        for grouping in _groupings(results):
+            if grouping == "overall":
+                continue
+            part = rows[rows["grouping"] == grouping]
+            if part.empty:
+                continue
+            ref = refs.get(grouping)
+            ref_v = [r["value"] for r in _records(part[part["group"] == ref])] if ref is not None else []
+            blocks.append({"title": grouping, "reference": ref_v[0] if ref_v else None, "rows": [
+                {"label": r["group"] + (" (reference)" if r["group"] == ref else ""), "value": _num(r["value"]),
+                 "lower": _num(r["lower"]), "upper": _num(r["upper"]), "small": bool(r["small_group"]),
+                 "n": r["n"]} for r in _records(part)]})
+        if blocks:
+            label = metric_name(m) + (f" ({rows['class'].iloc[0]})" if rows["class"].iloc[0] else "")
+            out.append(forest_plot(id=f"forest-{key}-{m}", title=label, blocks=blocks, overall=overall_v, fmt=fmt,
+                                   note="Solid line: overall. Dashed line: the grouping's reference group."))
+    return out
+
+
+def _disparity_rows(disparities: list[dict], correction: str) -> list[DisparityRow]:
+    out = []
+    for d in disparities:
+        out.append(DisparityRow(
+            grouping=d["grouping"], metric=d["metric"], cls=d.get("class", ""), kind=d["kind"].replace("_", " "),
+            group=d.get("group") or "", other=d.get("other") or "",
+            n=f"{d.get('n_group', '–')} / {d.get('n_other', '–')}",
+            difference=f"{fmt(d['difference'])} [{fmt(d.get('difference_lower'))}, {fmt(d.get('difference_upper'))}]",
+            ratio=f"{fmt(d['ratio'])} [{fmt(d.get('ratio_lower'))}, {fmt(d.get('ratio_upper'))}]",
+            test=d.get("test") or "–", p=fmt(d.get("p_value")), p_adj=fmt(d.get(f"p_{correction}")),
+            significant=bool(d.get("significant")), small=bool(d.get("small_group"))))
+    return out
+
+
+def _headline_disparities(results: dict, task: str) -> list[dict]:
+    primary = set(results["config"].get("disparity_metrics") or []) | set(FOREST_METRICS.get(task, []))
+    rows = [d for d in results["disparities"] if d["kind"] in ("between_groups", "to_reference")
+            and d.get("class", "") in ("", "macro") and d["metric"] in primary and d["difference"] is not None]
+    rows.sort(key=lambda d: (not d.get("significant"), -abs(d["difference"]), d["grouping"], d["metric"],
+                             d.get("group") or ""))
+    return rows
+
+
+def _sentence(d: dict, correction: str) -> str:
+    diff = d["difference"]
+    direction = "higher" if diff > 0 else "lower"
+    what = metric_name(d["metric"])
+    cls = f" ({d['class']})" if d.get("class") else ""
+    other = d.get("other") or "the rest"
+    ref = " (the reference group)" if d["kind"] == "to_reference" else ""
+    s = (f"{what.capitalize()}{cls} is {fmt(abs(diff))} {direction} for {d.get('group')} than for {other}{ref} "
+         f"({d['grouping']}): difference {fmt(diff)}, 95% CI {fmt(d.get('difference_lower'))} to "
+         f"{fmt(d.get('difference_upper'))}; ratio {fmt(d.get('ratio'))}.")
+    if d.get("significant"):
+        s += f" Significant after {CORRECTIONS.get(correction, correction)} correction."
+    else:
+        s += " Not significant after correction."
+    if d.get("small_group"):
+        s += " A group in this comparison is small: treat it with caution."
+    return s
+
+
+def threshold_sweep(labels, scores: np.ndarray, classes: list[str], groups: pd.Series | np.ndarray,
+                    thresholds=None, pos_label: str | None = None) -> dict:
+    """TPR and FPR against the decision threshold, per group (pure: arrays in, numbers out).
+
+    Binary: the positive class's score (``pos_label``, else the second class). Multiclass: the macro average
+    over classes of each class's one-vs-rest TPR and FPR on its own score. Returns ``{group: {"tpr": [...],
+    "fpr": [...], "n": n}}`` plus ``"thresholds"`` and ``"how"``.
+    """
+    thresholds = np.round(np.linspace(0, 1, 21), 2) if thresholds is None else np.asarray(thresholds)
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=float)
+    groups = np.asarray(groups, dtype=object)
+    if len(classes) == 2:
+        pos = classes.index(pos_label) if pos_label in classes else 1
+        which = [pos]
+        how = f"score of '{classes[pos]}'"
+    else:
+        which = list(range(len(classes)))
+        how = "macro average over classes of one-vs-rest TPR and FPR, each on its class's score"
+    out = {"thresholds": [float(t) for t in thresholds], "how": how, "groups": {}}
+    for g in pd.unique(groups):
+        mask = groups == g
+        tprs, fprs = [], []
+        for c in which:
+            s = scores[mask, c]
+            pos_mask = labels[mask] == c
+            ge = s[:, None] >= thresholds[None, :]
+            n_pos, n_neg = pos_mask.sum(), (~pos_mask).sum()
+            tprs.append(ge[pos_mask].sum(0) / n_pos if n_pos else np.full(len(thresholds), np.nan))
+            fprs.append(ge[~pos_mask].sum(0) / n_neg if n_neg else np.full(len(thresholds), np.nan))
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                tpr, fpr = np.nanmean(tprs, axis=0), np.nanmean(fprs, axis=0)
+        out["groups"][str(g)] = {"tpr": [float(v) for v in tpr], "fpr": [float(v) for v in fpr],
+                                 "n": int(mask.sum())}
+    return out
+
+
+def _group_columns(samples: pd.DataFrame) -> list[str]:
+    return [c for c in samples.columns if c.startswith("group:")]
+
+
+def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
+    preds, samples = task_in.predictions, task_in.samples
+    classes = [str(c) for c in results["config"].get("classes") or []]
+    if preds is None or samples is None:
+        return [], ("Not available: the threshold sweep needs the per-sample scores (predictions.parquet) and "
+                    "groups (samples.parquet) in the output directory.")
+    score_cols = [f"score_{c}" for c in classes]
+    if not all(c in preds.columns for c in score_cols):
+        return [], "Not available: the predictions carry no class scores."
+    merged = samples[["sample_id", "label", *_group_columns(samples)]].merge(
+        preds[["sample_id", *score_cols]], on="sample_id", how="inner", validate="one_to_one")
+    scores = merged[score_cols].to_numpy(dtype=float)
+    if np.isnan(scores).any():
+        return [], "Not available: some predictions have no scores."
+    charts = []
+    how = ""
+    columns = {c[len("group:"):]: merged[c].astype(str) for c in _group_columns(samples)}
+    for parts in results["config"].get("intersections") or []:
+        if all(p in columns for p in parts):  # intersection labels as the engine writes them: "a × b"
+            label = columns[parts[0]]
+            for p in parts[1:]:
+                label = label + " × " + columns[p]
+            columns[" × ".join(parts)] = label
+    for grouping, values in columns.items():
+        sweep = threshold_sweep(merged["label"].to_numpy(), scores, classes, values.to_numpy(),
+                                pos_label=results["config"].get("pos_label"))
+        how = sweep["how"]
+        order = [g for g in _ordered_groups(results, grouping) if g in sweep["groups"]]
+        order += sorted(g for g in sweep["groups"] if g not in order)
+        series = []
+        for i, g in enumerate(order):
+            d = sweep["groups"][g]
+            series.append({"label": f"{g} TPR", "points": list(zip(sweep["thresholds"], d["tpr"])), "style": i,
+                           "dash": "", "legend": True})
+            series.append({"label": f"{g} FPR", "points": list(zip(sweep["thresholds"], d["fpr"])), "style": i,
+                           "dash": "5 3", "legend": True})
+        charts.append(line_chart(id=f"sweep-{key}-{_slug(grouping)}", title=grouping, x_label="threshold",
+                                 y_label="rate", series=series))
+    return charts, f"Solid: TPR; dashed: FPR; {how}."
+
+
+def _ordered_groups(results: dict, grouping: str) -> list[str]:
+    return [g["group"] for g in results["groups"] if g["grouping"] == grouping]
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-") or "x"
+
+
+def _calibration(results: dict, key: str) -> list:
+    rel = pd.DataFrame(results.get("reliability") or [])
+    if rel.empty:
+        return []
+    rel = rel[rel["count"] > 0]
+    overall = rel[rel["grouping"] == "overall"]
+    charts = []
+    for grouping in _groupings(results):
+        if grouping == "overall":
+            continue
+        part = rel[rel["grouping"] == grouping]
+        if part.empty:
+            continue
+        series = [{"label": "overall", "points": list(zip(overall["mean_confidence"], overall["accuracy"])),
+                   "colour": "#999999", "dash": "", "width": 3.0}]
+        for i, g in enumerate(_ordered_groups(results, grouping)):
+            rows = part[part["group"] == g].sort_values("bin")
+            if rows.empty:
+                continue
+            series.append({"label": g, "points": list(zip(rows["mean_confidence"], rows["accuracy"])), "style": i})
+        charts.append(line_chart(id=f"calibration-{key}-{_slug(grouping)}", title=grouping,
+                                 x_label="mean confidence", y_label="accuracy", series=series, diagonal=True))
+    return charts
+
+
+def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list, list]:
+    iou_charts, size_charts = [], []
+    for prefix, what in (("", "box"), ("mask_", "mask"), ("person_", "person mask")):
+        names = sorted({m for m in metrics["metric"] if m.startswith(f"{prefix}recall@")
+                        and "_" not in m[len(prefix) + len("recall@"):]})
+        thresholds = [float(m.split("@")[1]) for m in names]
+        sizes = [s for s in ("small", "medium", "large") if f"{prefix}recall@0.50_{s}" in set(metrics["metric"])]
+        for grouping in _groupings(results):
+            if grouping == "overall":
+                continue
+            part = metrics[(metrics["grouping"].isin([grouping, "overall"])) & (metrics["class"] == "")]
+            groups = ["all"] + _ordered_groups(results, grouping)
+            if len(names) >= 2:
+                series = []
+                for i, g in enumerate(groups):
+                    rows = part[(part["group"] == g) & part["metric"].isin(names)].set_index("metric")
+                    if rows.empty:
+                        continue
+                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else {"style": i - 1}
+                    series.append({"label": "overall" if g == "all" else g, **style,
+                                   "points": [(t, _num(rows["value"].get(m))) for t, m in zip(thresholds, names)],
+                                   "lower": [_num(rows["lower"].get(m)) for m in names],
+                                   "upper": [_num(rows["upper"].get(m)) for m in names]})
+                iou_charts.append(line_chart(
+                    id=f"recall-iou-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what} IoU)",
+                    x_label="IoU threshold", y_label="recall", series=series,
+                    x_domain=(min(thresholds) - 0.025, max(thresholds) + 0.025)))
+            if sizes:
+                series = []
+                for i, g in enumerate(groups):
+                    rows = part[part["group"] == g].set_index("metric")
+                    if rows.empty:
+                        continue
+                    ms = [f"{prefix}recall@0.50_{s}" for s in sizes]
+                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else {"style": i - 1}
+                    series.append({"label": "overall" if g == "all" else g, **style,
+                                   "points": [(j, _num(rows["value"].get(m))) for j, m in enumerate(ms)],
+                                   "lower": [_num(rows["lower"].get(m)) for m in ms],
+                                   "upper": [_num(rows["upper"].get(m)) for m in ms]})
+                size_charts.append(line_chart(
+                    id=f"recall-size-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what}, IoU 0.50)",
+                    x_label="object size (COCO area ranges)", y_label="recall", series=series, x_categories=sizes))
+    return iou_charts, size_charts
+
+
+def worst_errors(predictions: pd.DataFrame, samples: pd.DataFrame, classes: list[str], *, per_group: int = 4,
+                 groupings: list[str] | None = None) -> list[dict]:
+    """The highest-confidence mistakes per group: ``[{grouping, group, n_errors, items: [{sample_id, truth,
+    predicted, confidence}]}]`` (ties broken by sample id, so the choice is deterministic)."""
+    score_cols = [f"score_{c}" for c in classes]
+    cols = ["sample_id", *[c for c in score_cols if c in predictions.columns]]
+    merged = samples.merge(predictions[cols], on="sample_id", how="inner")
+    wrong = merged[(merged["pred"] != merged["label"]) & (merged["pred"] >= 0)].copy()
+    if all(c in wrong.columns for c in score_cols) and len(wrong):
+        s = wrong[score_cols].to_numpy(dtype=float)
+        wrong["confidence"] = s[np.arange(len(wrong)), wrong["pred"].to_numpy(dtype=int)]
+    else:
+        wrong["confidence"] = np.nan
+    wrong = wrong.sort_values(["confidence", "sample_id"], ascending=[False, True], na_position="last")
+    out = []
+    for col in _group_columns(samples):
+        grouping = col[len("group:"):]
+        if groupings is not None and grouping not in groupings:
+            continue
+        for g in sorted(merged[col].astype(str).unique()):
+            part = wrong[wrong[col].astype(str) == g]
+            out.append({"grouping": grouping, "group": g, "n_errors": int(len(part)), "items": [
+                {"sample_id": str(r["sample_id"]), "truth": classes[int(r["label"])], "predicted":
+                 classes[int(r["pred"])], "confidence": _num(r["confidence"])}
+                for r in part.head(per_group).to_dict("records")]})
+    return out
+
+
+def _thumbnail(path) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((THUMB, THUMB))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG", optimize=False)
+    except (OSError, ValueError):
+        return None
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _worst(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[list, str]:
+    preds, samples = task_in.predictions, task_in.samples
+    if preds is None or samples is None:
+        return [], ("Not available: the worst errors need predictions.parquet and samples.parquet in the output "
+                    "directory.")
+    classes = [str(c) for c in results["config"].get("classes") or []]
+    singles = [g for g in _groupings(results) if g != "overall" and " × " not in g]
+    groups = worst_errors(preds, samples, classes, groupings=singles)
+    paths = task_in.image_paths or {}
+    out = []
+    for g in groups:
+        items = [Thumb(sample_id=i["sample_id"], truth=i["truth"], predicted=i["predicted"],
+                       confidence=fmt(i["confidence"]),
+                       src=_thumbnail(paths[i["sample_id"]]) if thumbnails and i["sample_id"] in paths else None)
+                 for i in g["items"]]
+        out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items))
+    if not thumbnails:
+        note = "Thumbnails left out (--no-thumbnails): only the sample ids are listed."
+    elif not paths:
+        note = "Images not available (the data card's images could not be found): only the sample ids are listed."
+    else:
+        note = f"Thumbnails at most {THUMB}×{THUMB} pixels, embedded in this file. Leave them out with --no-thumbnails."
+    return out, ("The highest-confidence mistakes per group: wrong predictions with the largest score for the "
+                 "predicted class. " + note)
+
+
+def _methodology(results: dict, task: str, prov: dict) -> list[str]:
+    config, sig = results["config"], results["significance"]
+    interval = config.get("interval", "wilson")
+    out = []
+    if task == "classification":
+        out.append(f"Intervals: {interval} intervals (95%) for proportions; percentile bootstrap "
+                   f"({config.get('n_boot')} resamples, {config.get('bootstrap', 'plain')}, seed {config.get('seed')}) "
+                   "for every other metric and every disparity.")
+        out.append("Abstentions (a prediction of −1) are kept apart: abstention rate = NA/N, error rate is within "
+                   "processed samples (1 − TRUE/(N−NA)) and overall error counts abstentions as errors ((NA+FALSE)/N), "
+                   "as in Gender Shades' released code.")
+    else:
+        out.append(f"Intervals: {interval} (95%); cluster bootstrap over images ({config.get('n_boot')} resamples, "
+                   f"seed {config.get('seed')}), so people or pixels of one image are resampled together.")
+    out.append(f"Significance: {sig.get('tests', 'tests as listed in the disparity table')}. "
+               f"{CORRECTIONS.get(sig['correction'], sig['correction'])} correction at α = {sig['alpha']} over the "
+               f"family of all {sig['family_size']} tests this audit makes; both adjusted p-values are in results.json.")
+    out.append(f"Small groups: a group with fewer than {config.get('min_group_size')} "
+               f"{'samples' if task == 'classification' else 'units (images or people)'} on a metric's own "
+               "denominator keeps its figures but is marked 'small' wherever it appears, including every disparity "
+               "it takes part in; its interval is wide and a non-significant result says little.")
+    out.append("Missing attribute values form an explicit 'unknown' group. Undefined metrics (an empty group, no "
+               "positives) are shown as '–', never as 0.")
+    if config.get("recall_explanation"):
+        out.append("What cannot be attributed to a group: " + config["recall_explanation"])
+    pooling = config.get("pooling") or {}
+    if pooling:
+        out.append("Pooling convention (segmentation): each metric is named by its convention. "
+                   + " ".join(f"*_{k}: {v}." for k, v in pooling.items()))
+        out.append("False-positive pixels of a class are charged to the images they occur in, and so to those "
+                   "images' groups; pixels are never resampled on their own and small-group flags count images "
+                   "(people for person metrics), never pixels.")
+    return out
+
+
+def _command(prov: dict, task: str) -> str:
+    if prov.get("command"):
+        cmd = prov["command"]
+        return " ".join(cmd) if isinstance(cmd, list) else str(cmd)
+    parts = ["audit", "run"]
+    if (prov.get("model") or {}).get("card"):
+        parts += ["--model", prov["model"]["card"]]
+    if (prov.get("predictions") or {}).get("source") == "file":
+        parts += ["--predictions", prov["predictions"].get("file", "FILE")]
+    parts += ["--data", (prov.get("data") or {}).get("card", "DATA_CARD"), "--out", "OUT"]
+    settings = prov.get("settings") or {}
+    for k, flag in (("seed", "--seed"), ("n_boot", "--n-boot"), ("n_perm", "--n-perm")):
+        if k in settings:
+            parts += [flag, str(settings[k])]
+    return " ".join(parts) + "   (reconstructed from the provenance)"
+
+
+def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport:
+    doc = task_in.document
+    prov, results = doc.get("provenance") or {}, doc["results"]
+    task = _task(doc)
+    key = f"{_slug(task)}-{index}"
+    metrics = pd.DataFrame(results["metrics"])
+    sig = results["significance"]
+    correction = sig["correction"]
+    headline_d = _headline_disparities(results, task)
+    headlines = [Headline(_sentence(d, correction), bool(d.get("significant")), bool(d.get("small_group")))
+                 for d in headline_d[:5]]
+    small = [f"{g['grouping']}: {g['group']} (n={g['n']})" for g in results["groups"] if g["small_group"]]
+    n_sig = sum(1 for d in headline_d if d.get("significant"))
+    flags = []
+    if n_sig:
+        flags.append(f"{n_sig} comparison{'s' if n_sig != 1 else ''} between groups or against a reference group "
+                     f"{'are' if n_sig != 1 else 'is'} significant after "
+                     f"{CORRECTIONS.get(correction, correction)} correction (α = {sig['alpha']}, "
+                     f"{sig['family_size']} tests).")
+    else:
+        flags.append(f"No difference between groups or against a reference group is significant after "
+                     f"{CORRECTIONS.get(correction, correction)} correction (α = {sig['alpha']}, "
+                     f"{sig['family_size']} tests). That is not evidence of parity when groups are small.")
+    if small:
+        flags.append(f"{len(small)} group{'s are' if len(small) != 1 else ' is'} smaller than "
+                     f"{results['config'].get('min_group_size')}: {'; '.join(small[:8])}"
+                     f"{' …' if len(small) > 8 else ''}. Their figures are shown, marked 'small'.")
+    if results["config"].get("recall_explanation"):
+        flags.append("Detection disparities compare recall: false positives cannot be attributed to a group.")
+    for w in results.get("warnings") or []:
+        flags.append(str(w))
+    correction_name = CORRECTIONS.get(correction, correction)
+    repro = [("audit version", prov.get("audit_version", "–"))]
+    repro += [(k, str(v)) for k, v in (prov.get("environment") or {}).items()]
+    repro += [("seed", str((prov.get("settings") or {}).get("seed", results["config"].get("seed", "–"))))]
+    repro += [("settings", ", ".join(f"{k}={v}" for k, v in (prov.get("settings") or {}).items()) or "–")]
+    model = {k: (prov.get("model") or {}).get(k) for k in ("card", "name", "title", "sha256", "source", "weights",
+                                                          "weights_sha256")}
+    data = {k: (prov.get("data") or {}).get(k) for k in ("card", "name", "title", "sha256", "split", "n_samples")}
+    predictions = {k: (prov.get("predictions") or {}).get(k) for k in ("source", "file", "sha256")}
+    repro += [("model card", model.get("card") or "none"), ("model SHA-256", model.get("sha256") or "–"),
+              ("weights", model.get("weights") or "–"), ("weights SHA-256", model.get("weights_sha256") or "–"),
+              ("data card", data.get("card") or "–"), ("data SHA-256", data.get("sha256") or "–"),
+              ("predictions", predictions.get("source") or "–"),
+              ("predictions SHA-256", predictions.get("sha256") or "–"), ("created", prov.get("created") or "–")]
+    where = task_in.location or "OUT"
+    commands = [("audit", _command(prov, task)), ("re-render this page", f"audit report {where}")]
+    report = TaskReport(
+        key=key, task=task, title=TASK_TITLES.get(task, task), model=model, data=data, predictions=predictions,
+        n_samples=int(data.get("n_samples") or 0), headlines=headlines, flags=flags,
+        tables=_group_tables(metrics, results, task), forests=_forests(metrics, results, task, key),
+        significance={"method": correction_name, "code": correction, "alpha": sig["alpha"],
+                      "family_size": sig["family_size"], "tests": sig.get("tests", "")},
+        disparities=_disparity_rows([d for d in results["disparities"]
+                                     if d["kind"] in ("between_groups", "to_reference")], correction),
+        all_disparities=_disparity_rows(results["disparities"], correction),
+        dataset=task_in.dataset, methodology=_methodology(results, task, prov), reproducibility=repro,
+        commands=commands, small_groups=small, warnings=[str(w) for w in results.get("warnings") or []])
+    if task == "classification":
+        report.calibration = _calibration(results, key)
+        report.sweeps, report.sweep_note = _sweeps(task_in, results, key)
+        report.worst, report.worst_note = _worst(task_in, results, thumbnails)
+    else:
+        report.recall_iou, report.recall_size = _recall_charts(metrics, results, key)
+        report.worst_note = ("Not available for this task: worst-error thumbnails are shown for classifiers.")
+    return report
+
+
+def build_report(inputs: list[TaskInput] | TaskInput, *, thumbnails: bool = True) -> Report:
+    """Compute everything the page shows, from one or more audits (one per task)."""
+    if isinstance(inputs, TaskInput):
+        inputs = [inputs]
+    tasks = [_task_report(t, i, thumbnails) for i, t in enumerate(inputs)]
+    first = tasks[0]
+    model = first.model.get("title") or first.model.get("name") or "external predictions"
+    data = first.data.get("title") or first.data.get("name") or "a data split"
+    title = f"Fairness audit: {model} on {data}" if len(tasks) == 1 else \
+        "Fairness audit: " + ", ".join(t.title.lower() for t in tasks)
+    created = (inputs[0].document.get("provenance") or {}).get("created", "")
+    return Report(title=title, created=created, tasks=tasks, thumbnails=thumbnails,
+                  has_classifier=any(t.task == "classification" for t in tasks),
+                  has_detection=any(t.task != "classification" for t in tasks),
+                  has_dataset=any(t.dataset for t in tasks))
