@@ -115,6 +115,13 @@ class AttributeSpec:
     bins: dict[str, list] | None = None
     order: list | None = None
 
+    def engine_attribute(self, *, column: str | None = None):
+        """The statistics engine's :class:`~audit.stats.Attribute` for this spec (values read from ``column``)."""
+        from .stats import Attribute
+
+        return Attribute(name=self.name, column=column or self.column, scale=self.scale, bins=self.bins,
+                         order=self.order)
+
 
 @dataclass(frozen=True)
 class DataCard:

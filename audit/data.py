@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 
 from .card_update import card_bytes
 from .cards import DataCard
+from .stats import AttributeValueError, bin_attribute
 from .errors import DataError
 
 __all__ = ["ImageDataset", "IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]
@@ -151,6 +152,12 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
 
     source = split.table if split.kind == "manifest" else split.folder
     row_of = {sid: i for i, sid in enumerate(ids, start=1)}
+    for attr in card.attributes:  # bin now, so a bad value is reported with its file, row and id
+        try:
+            bin_attribute(frame[attr.name], attr.engine_attribute(column=attr.name))
+        except AttributeValueError as exc:
+            sid = frame["sample_id"].iat[exc.row]
+            raise DataError(f"{source}: {_where(row_of, sid, split.kind)}: field '{attr.column}': {exc.detail}") from None
     for sid, img in zip(frame["sample_id"], frame["image_path"]) if require_images else ():
         if not os.path.isfile(img):
             raise DataError(f"{source}: {_where(row_of, sid, split.kind)}: image file not found: {img}")

@@ -343,6 +343,15 @@ def vote_groups(counts: pd.DataFrame, mode: str):
     return pd.Series(out, index=counts.index, dtype=object)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages read ``3``, not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# the levels a vote distribution over an ordinal skin scale must have
+_SCALE_LEVELS = {"monk": list(range(1, 11)), "fitzpatrick": list(range(1, 7))}
+
+
 def _prefix_columns(table: pd.DataFrame, column: str) -> dict:
     found = {}
     for c in table.columns:
@@ -371,12 +380,12 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
                             f"{list(table.columns)[:12]}")
         if table[key_column].duplicated().any():
             dup = table.loc[table[key_column].duplicated(), key_column].iloc[0]
-            raise DataError(f"{table_path}: column '{key_column}': duplicate annotation id {dup!r}")
+            raise DataError(f"{table_path}: column '{key_column}': duplicate annotation id {_plain(dup)!r}")
         side = table.set_index(key_column)
         unknown = np.setdiff1d(side.index.to_numpy(), gt.boxes.ann_id)
         if unknown.size:
             raise DataError(f"{table_path}: column '{key_column}': expected annotation ids of {gt.path}, found "
-                            f"{unknown[0]!r} which is not one")
+                            f"{_plain(unknown[0])!r} which is not one")
         side = side.reindex(ann_ids)
     images = gt.images.set_index("image_id")
     im_attrs = images["attributes"].reindex(image_ids).tolist()
@@ -388,7 +397,7 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
         keyed = image_table.set_index(image_key)
         if keyed.index.duplicated().any():
             raise DataError(f"{image_table_path}: column '{image_key}': duplicate key "
-                            f"{keyed.index[keyed.index.duplicated()][0]!r}")
+                            f"{_plain(keyed.index[keyed.index.duplicated()][0])!r}")
         by = image_ids if image_key in ("image_id", "id") else images["file_name"].reindex(image_ids).to_numpy()
         im_side = keyed.reindex(by)
     out = {}
@@ -404,6 +413,14 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
             prefixed = _prefix_columns(source, col)
             if prefixed:
                 levels = {lv: c for lv, c in prefixed.items() if lv != "na"}
+                scale_levels = _SCALE_LEVELS.get(spec.scale)
+                if scale_levels is not None and set(levels) != set(scale_levels):
+                    missing = [f"{col}_{lv}" for lv in scale_levels if lv not in levels]
+                    extra = [levels[lv] for lv in levels if lv not in scale_levels]
+                    raise DataError(
+                        f"{table_path if source is side else image_table_path}: columns {col}_*: expected one vote "
+                        f"column per {spec.scale} level ({col}_{scale_levels[0]} .. {col}_{scale_levels[-1]}), "
+                        f"found {'missing ' + ', '.join(missing) if missing else 'extra ' + ', '.join(extra)}")
                 counts = source[list(levels.values())].copy()
                 counts.columns = list(levels)
                 if not all(pd.api.types.is_numeric_dtype(counts[c]) for c in counts.columns):

@@ -28,7 +28,7 @@ from ._segmentation import (
     segmentation_counts,
     segmentation_statistics,
 )
-from ._groups import SEPARATOR, UNKNOWN, Attribute, bin_attribute, build_groups
+from ._groups import SEPARATOR, UNKNOWN, Attribute, AttributeValueError, bin_attribute, build_groups
 from ._intervals import percentile_interval, proportion_interval
 from ._rates import CLASS_METRICS, DESCRIPTIONS, OVERALL_METRICS, RATE_METRICS, confusion_cells, rate_components
 from ._results import GroupedMetrics, UndefinedMetricWarning
@@ -37,6 +37,7 @@ from ._significance import adjust_p_values, permutation_range_test, two_proporti
 
 __all__ = [
     "Attribute",
+    "AttributeValueError",
     "CLASS_METRICS",
     "ComparePolicy",
     "Comparison",

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import StatsInputError
 
-__all__ = ["Attribute", "Grouping", "GroupStructure", "bin_attribute", "UNKNOWN", "SEPARATOR"]
+__all__ = ["Attribute", "AttributeValueError", "Grouping", "GroupStructure", "bin_attribute", "UNKNOWN", "SEPARATOR"]
 
 UNKNOWN = "unknown"
 SEPARATOR = " × "
@@ -108,6 +108,18 @@ class _BadValue(Exception):
     pass
 
 
+class AttributeValueError(StatsInputError):
+    """A raw attribute value that its scale or bins do not allow.
+
+    ``row`` is the 0-based position in the values; callers that know the file
+    and the sample id turn it into their own message.
+    """
+
+    def __init__(self, attribute: str, row: int, detail: str):
+        super().__init__(f"attribute '{attribute}': row {row}: {detail}")
+        self.attribute, self.row, self.detail = attribute, row, detail
+
+
 def _label(value) -> str:
     return str(value)
 
@@ -151,15 +163,15 @@ def bin_attribute(values: pd.Series | Sequence, attribute: Attribute) -> pd.Cate
         try:
             level = _normalise(value, attribute.scale)
         except _BadValue as exc:
-            raise StatsInputError(f"attribute '{attribute.name}': row {row}: {exc}") from None
+            raise AttributeValueError(attribute.name, int(row), str(exc)) from None
         unique_levels.append(level)
         if level is None:
             unique_labels.append(UNKNOWN)
         elif bins:
             if level not in lookup:
-                raise StatsInputError(
-                    f"attribute '{attribute.name}': row {row}: expected a value in the declared bins "
-                    f"({', '.join(map(str, lookup))}), found {value!r}"
+                raise AttributeValueError(
+                    attribute.name, int(row),
+                    f"expected a value in the declared bins ({', '.join(map(str, lookup))}), found {value!r}",
                 )
             unique_labels.append(lookup[level])
         else:

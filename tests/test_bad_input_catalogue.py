@@ -1,0 +1,456 @@
+"""The bad-input catalogue: every kind of malformed input gets one exact line, exit code 2, and no output.
+
+Each case builds a small valid project, breaks one thing, runs the ``audit`` CLI
+and checks that stderr is exactly one line (the expected message, with the
+case's paths filled in), that the exit code is 2 and that neither
+``results.json`` nor ``index.html`` (nor a temporary file) was left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from audit.cli import main
+from detection_helpers import make_facet_split, write_facet_card
+from slice_helpers import make_model, make_split
+
+FAST = ["--n-boot", "10", "--n-perm", "10", "-q"]
+
+
+def _classification(tmp):
+    split = make_split(tmp, n=24)
+    return {**split, "model": make_model(tmp), "out": tmp / "out"}
+
+
+def _run_args(p, *, model=True, predictions=None, data=None):
+    args = ["run", "--data", str(data or p["card"]), "--out", str(p["out"]), *FAST]
+    if model:
+        args += ["--model", str(p["model"])]
+    if predictions is not None:
+        args += ["--predictions", str(predictions)]
+    return args
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _manifest(p, fn):
+    frame = pd.read_csv(p["manifest"])
+    fn(frame)
+    frame.to_csv(p["manifest"], index=False)
+
+
+# --- data cards ------------------------------------------------------------------------------------------
+
+def data_card_bad_yaml(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "classes: [cat, dog]", "classes: [cat, dog")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_no_front_matter(tmp):
+    p = _classification(tmp)
+    p["card"].write_text("# Just prose\n\nNo front matter here.\n")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_unknown_field(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "min_group_size: 10", "min_group_size: 10\nlabel_colum: species")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_wrong_type(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "label_column: species", "label_column: 3")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_unknown_scale(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "scale: fitzpatrick", "scale: fitzpatrik")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_bin_out_of_scale(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "scale: fitzpatrick", "scale: fitzpatrick\n    bins: {lighter: [1, 2, 3], darker: [4, 5, 7]}")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_intersection_unknown_attribute(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "- [gender, skin_type]", "- [gender, skin_tone]")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_reference_unknown_grouping(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "skin_type: lighter", "skin: lighter")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+# --- manifests -------------------------------------------------------------------------------------------
+
+def manifest_missing(tmp):
+    p = _classification(tmp)
+    p["manifest"].unlink()
+    return _run_args(p), p["out"], {"manifest": p["manifest"]}
+
+
+def manifest_lacks_column(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.pop("gender"))
+    return _run_args(p), p["out"], {"manifest": p["manifest"], "card": p["card"]}
+
+
+def manifest_duplicate_id(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.__setitem__("id", f["id"].where(f.index != 5, "s002")))
+    return _run_args(p), p["out"], {"manifest": p["manifest"]}
+
+
+def manifest_unknown_label(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.__setitem__("species", f["species"].where(f.index != 3, "horse")))
+    return _run_args(p), p["out"], {"manifest": p["manifest"]}
+
+
+def manifest_path_escapes_root(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.__setitem__("file", f["file"].where(f.index != 1, "../../etc/passwd")))
+    return _run_args(p), p["out"], {"manifest": p["manifest"], "root": tmp / "data"}
+
+
+def manifest_bad_attribute_value(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.__setitem__("skin", f["skin"].where(f.index != 4, "VII")))
+    return _run_args(p), p["out"], {"manifest": p["manifest"]}
+
+
+# --- images ----------------------------------------------------------------------------------------------
+
+def image_missing(tmp):
+    p = _classification(tmp)
+    (p["images"] / "s007.png").unlink()
+    return _run_args(p), p["out"], {"manifest": p["manifest"], "image": p["images"] / "s007.png"}
+
+
+def image_unreadable(tmp):
+    p = _classification(tmp)
+    (p["images"] / "s004.png").write_bytes(b"this is not a png")
+    return _run_args(p), p["out"], {"manifest": p["manifest"], "image": p["images"] / "s004.png"}
+
+
+# --- model cards and checkpoints --------------------------------------------------------------------------
+
+def model_unknown_architecture(tmp):
+    p = _classification(tmp)
+    _edit(p["model"], 'entry_point: "audit.demo.model:tiny_cnn"', "architecture: resnet999")
+    return _run_args(p), p["out"], {"model": p["model"]}
+
+
+def model_entry_point_missing(tmp):
+    p = _classification(tmp)
+    _edit(p["model"], "audit.demo.model:tiny_cnn", "audit.demo.nowhere:tiny_cnn")
+    return _run_args(p), p["out"], {"model": p["model"]}
+
+
+def model_weights_missing(tmp):
+    p = _classification(tmp)
+    (tmp / "models" / "tiny.pth").unlink()
+    return _run_args(p), p["out"], {"model": p["model"], "weights": tmp / "models" / "tiny.pth"}
+
+
+def model_checkpoint_not_a_state_dict(tmp):
+    p = _classification(tmp)
+    torch.save([1, 2, 3], tmp / "models" / "tiny.pth")
+    return _run_args(p), p["out"], {"weights": tmp / "models" / "tiny.pth"}
+
+
+def model_label_map_mismatch(tmp):
+    p = _classification(tmp)
+    _edit(p["model"], "label_map: {0: cat, 1: dog}", "label_map: {0: cat, 1: wolf}")
+    return _run_args(p), p["out"], {"model": p["model"]}
+
+
+# --- prediction files ------------------------------------------------------------------------------------
+
+def _predictions(tmp, p, frame_fn, name="preds.csv"):
+    ids = pd.read_csv(p["manifest"])["id"]
+    frame = pd.DataFrame({"sample_id": ids, "score_cat": 0.3, "score_dog": 0.7})
+    frame = frame_fn(frame)
+    path = tmp / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def predictions_ids_do_not_match(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f.assign(sample_id=f["sample_id"].where(f.index != 0, "zzz")))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def predictions_missing_score_column(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f.drop(columns=["score_dog"]))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def predictions_unknown_label(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f[["sample_id"]].assign(pred=["cat"] * 5 + ["cow"] + ["dog"] * (len(f) - 6)))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def predictions_scores_not_numbers(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f.assign(score_dog=["high"] * len(f)))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def predictions_file_missing(tmp):
+    p = _classification(tmp)
+    return _run_args(p, model=False, predictions=tmp / "nope.csv"), p["out"], {"preds": tmp / "nope.csv"}
+
+
+# --- COCO JSON and FACET CSV -----------------------------------------------------------------------------
+
+def _facet(tmp):
+    root = make_facet_split(tmp / "facet", n_images=6)
+    return root, write_facet_card(root)
+
+
+def coco_not_json(tmp):
+    root, card = _facet(tmp)
+    (root / "coco_boxes.json").write_text("{not json")
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"coco": root / "coco_boxes.json"})
+
+
+def coco_annotation_unknown_image(tmp):
+    root, card = _facet(tmp)
+    coco = json.loads((root / "coco_boxes.json").read_text())
+    coco["annotations"][2]["image_id"] = 777
+    (root / "coco_boxes.json").write_text(json.dumps(coco))
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"coco": root / "coco_boxes.json"})
+
+
+def coco_results_bad_box(tmp):
+    root, card = _facet(tmp)
+    results = json.loads((root / "detections.json").read_text())
+    results[1]["bbox"] = [1, 2, 3]
+    (root / "detections.json").write_text(json.dumps(results))
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"results": root / "detections.json"})
+
+
+def facet_csv_missing_column(tmp):
+    root, card = _facet(tmp)
+    table = pd.read_csv(root / "annotations.csv")
+    table.drop(columns=["skin_tone_7"]).to_csv(root / "annotations.csv", index=False)
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"csv": root / "annotations.csv"})
+
+
+def facet_csv_duplicate_person(tmp):
+    root, card = _facet(tmp)
+    table = pd.read_csv(root / "annotations.csv")
+    table.loc[4, "person_id"] = table.loc[2, "person_id"]
+    table.to_csv(root / "annotations.csv", index=False)
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"csv": root / "annotations.csv"})
+
+
+# --- segmentation masks ----------------------------------------------------------------------------------
+
+def _segmentation(tmp):
+    from test_segmentation_e2e import make_split as make_segmentation_split
+
+    return make_segmentation_split(tmp)
+
+
+def _segmentation_args(tmp, seg):
+    return ["run", "--data", str(seg["card"]), "--predictions", str(seg["pred"]), "--out", str(tmp / "out"), *FAST]
+
+
+def mask_label_missing(tmp):
+    seg = _segmentation(tmp)
+    (seg["data"] / "masks" / "img03.png").unlink()
+    return _segmentation_args(tmp, seg), tmp / "out", {"mask": seg["data"] / "masks" / "img03.png",
+                                                      "manifest": seg["data"] / "manifest.csv"}
+
+
+def mask_label_value_not_a_class(tmp):
+    from PIL import Image
+
+    seg = _segmentation(tmp)
+    path = seg["data"] / "masks" / "img02.png"
+    label = np.array(Image.open(path))
+    label[5, 5] = 9
+    Image.fromarray(label).save(path)
+    return _segmentation_args(tmp, seg), tmp / "out", {"mask": path, "manifest": seg["data"] / "manifest.csv"}
+
+
+def mask_prediction_wrong_size(tmp):
+    from PIL import Image
+
+    seg = _segmentation(tmp)
+    path = seg["pred"] / "img01.png"
+    Image.fromarray(np.zeros((7, 9), dtype=np.uint8)).save(path)
+    return _segmentation_args(tmp, seg), tmp / "out", {"pred": path, "pred_dir": seg["pred"]}
+
+
+# --- compare policies ------------------------------------------------------------------------------------
+
+def _audit_dir(tmp):
+    p = _classification(tmp)
+    assert main(_run_args(p)) == 0
+    return p["out"]
+
+
+def policy_unknown_key(tmp):
+    audit_dir = _audit_dir(tmp / "a")
+    policy = tmp / "policy.yaml"
+    policy.write_text("max_drops: 0.1\n")
+    return (["compare", str(audit_dir), str(audit_dir), "--policy", str(policy), "--out", str(tmp / "cmp")],
+            tmp / "cmp", {"policy": policy})
+
+
+def policy_negative_drop(tmp):
+    audit_dir = _audit_dir(tmp / "a")
+    policy = tmp / "policy.yaml"
+    policy.write_text("max_drop:\n  accuracy: -0.5\n")
+    return (["compare", str(audit_dir), str(audit_dir), "--policy", str(policy), "--out", str(tmp / "cmp")],
+            tmp / "cmp", {"policy": policy})
+
+
+CASES = {
+    # data cards
+    "data_card_bad_yaml": (data_card_bad_yaml,
+                           "{card}: invalid YAML front matter (line 9): expected ',' or ']', but got ':'"),
+    "data_card_no_front_matter": (data_card_no_front_matter,
+                                  "{card}: expected YAML front matter between '---' lines at the top of the file, "
+                                  "found none"),
+    "data_card_unknown_field": (data_card_unknown_field,
+                                "{card}: field 'label_colum': expected one of the known fields "
+                                "(allow_paths_outside_root, annotations_creators, attributes, classes, compare_to, "
+                                "description, image_root, intersections, label_column, language, license, "
+                                "min_group_size, name, pretty_name, reference_groups, reference_population, "
+                                "segmentation, size_categories, source_datasets, split, tags, task_categories, "
+                                "version), found an unknown field"),
+    "data_card_wrong_type": (data_card_wrong_type, "{card}: field 'label_column': expected a string, found 3"),
+    "data_card_unknown_scale": (data_card_unknown_scale,
+                                "{card}: field 'attributes.skin_type.scale': expected one of nominal, ordinal, "
+                                "fitzpatrick, monk, found 'fitzpatrik'"),
+    "data_card_bin_out_of_scale": (data_card_bin_out_of_scale,
+                                   "{card}: field 'attributes.skin_type.bins.darker[2]': expected a fitzpatrick "
+                                   "value 1..6 or I..VI, found 7"),
+    "data_card_intersection_unknown_attribute": (data_card_intersection_unknown_attribute,
+                                                 "{card}: field 'intersections[0][1]': expected a declared attribute "
+                                                 "(skin_type, gender, age), found 'skin_tone'"),
+    "data_card_reference_unknown_grouping": (data_card_reference_unknown_grouping,
+                                             "{card}: field 'reference_groups.skin': expected a grouping name "
+                                             "(overall, skin_type, gender, age, gender × skin_type), found 'skin'"),
+    # manifests
+    "manifest_missing": (manifest_missing, "{manifest}: file not found"),
+    "manifest_lacks_column": (manifest_lacks_column,
+                              "{manifest}: missing column 'gender' declared by {card} field "
+                              "'attributes.gender.column'; found columns: id, file, species, skin, age"),
+    "manifest_duplicate_id": (manifest_duplicate_id,
+                              "{manifest}: row 6 (id 's002'): duplicate sample id (first seen in row 3)"),
+    "manifest_unknown_label": (manifest_unknown_label,
+                               "{manifest}: row 4 (id 's003'): field 'species': unknown label 'horse'; "
+                               "expected one of: cat, dog"),
+    "manifest_path_escapes_root": (manifest_path_escapes_root,
+                                   "{manifest}: row 2 (id 's001'): field 'file': image path '../../etc/passwd' is "
+                                   "outside the image root {root}; set 'allow_paths_outside_root: true' in the data "
+                                   "card to allow it"),
+    "manifest_bad_attribute_value": (manifest_bad_attribute_value,
+                                     "{manifest}: row 5 (id 's004'): field 'skin': expected a fitzpatrick value in "
+                                     "1..6, found 'VII'"),
+    # images
+    "image_missing": (image_missing, "{manifest}: row 8 (id 's007'): image file not found: {image}"),
+    "image_unreadable": (image_unreadable,
+                         "{manifest}: row 5 (id 's004'): cannot read image {image}: not a recognised image format"),
+    # model cards and checkpoints
+    "model_unknown_architecture": (model_unknown_architecture,
+                                   "{model}: field 'model.architecture': expected a torchvision model name "
+                                   "(see torchvision.models.list_models()), found 'resnet999'"),
+    "model_entry_point_missing": (model_entry_point_missing,
+                                  "{model}: field 'model.entry_point': cannot import 'audit.demo.nowhere': "
+                                  "No module named 'audit.demo.nowhere'"),
+    "model_weights_missing": (model_weights_missing, "{model}: file not found: {weights}"),
+    "model_checkpoint_not_a_state_dict": (model_checkpoint_not_a_state_dict,
+                                          "{weights}: expected a state dict (parameter name -> tensor), found list"),
+    "model_label_map_mismatch": (model_label_map_mismatch,
+                                 "{model}: field 'label_map': expected the data card's classes (cat, dog), "
+                                 "found ['cat', 'wolf']"),
+    # prediction files
+    "predictions_ids_do_not_match": (predictions_ids_do_not_match,
+                                     "{preds}: sample ids do not match the split: 1 split ids missing ('s000'); "
+                                     "1 ids not in the split ('zzz')"),
+    "predictions_missing_score_column": (predictions_missing_score_column,
+                                         "{preds}: expected a score column for every class, missing: score_dog"),
+    "predictions_unknown_label": (predictions_unknown_label,
+                                  "{preds}: sample 's005': field 'pred': expected a class name (cat, dog) or index "
+                                  "0..1, found 'cow'"),
+    "predictions_scores_not_numbers": (predictions_scores_not_numbers,
+                                       "{preds}: score columns must be numbers: Unable to parse string 'high' at "
+                                       "position 0"),
+    "predictions_file_missing": (predictions_file_missing, "{preds}: predictions file not found"),
+    # COCO JSON and FACET CSV
+    "coco_not_json": (coco_not_json,
+                      "{coco}: invalid JSON at line 1 column 2: Expecting property name enclosed in double quotes"),
+    "coco_annotation_unknown_image": (coco_annotation_unknown_image,
+                                      "{coco}: annotations[2]: field 'image_id': expected an id listed in 'images', "
+                                      "found 777"),
+    "coco_results_bad_box": (coco_results_bad_box,
+                             "{results}: detection [1]: field 'bbox': expected [x, y, width, height], found [1, 2, 3]"),
+    "facet_csv_missing_column": (facet_csv_missing_column,
+                                 "{csv}: columns skin_tone_*: expected one vote column per monk level (skin_tone_1 .. "
+                                 "skin_tone_10), found missing skin_tone_7"),
+    "facet_csv_duplicate_person": (facet_csv_duplicate_person,
+                                   "{csv}: column 'person_id': duplicate annotation id 3"),
+    # segmentation masks
+    "mask_label_missing": (mask_label_missing, "{manifest}: row 4 (id 'img03'): label mask file not found: {mask}"),
+    "mask_label_value_not_a_class": (mask_label_value_not_a_class,
+                                     "{mask}: label mask of sample 'img02': expected label values in 0..2 or "
+                                     "ignore_index 255, found 9"),
+    "mask_prediction_wrong_size": (mask_prediction_wrong_size,
+                                   "{pred}: expected a predicted mask of the label mask's size (16, 16) "
+                                   "(width, height) for sample 'img01', found (9, 7)"),
+    # compare policies
+    "policy_unknown_key": (policy_unknown_key,
+                           "policy '{policy}': unknown key 'max_drops', expected one of max_drop, "
+                           "max_disparity_growth, min_n, significant_only, alpha, correction, confidence, n_boot, "
+                           "seed, metrics, disparity_kinds, higher_is_better, lower_is_better"),
+    "policy_negative_drop": (policy_negative_drop,
+                             "policy '{policy}': max_drop['accuracy']: expected a finite number >= 0, found -0.5"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input(name, tmp_path, capsys):
+    build, expected = CASES[name]
+    args, out, paths = build(tmp_path)
+    capsys.readouterr()
+    code = main(args)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert code == 2, captured.err
+    assert lines == ["error: " + expected.format(**paths)]
+    leftovers = [p.name for p in out.rglob("*") if p.name in ("results.json", "index.html", "comparison.json")
+                 or p.name.endswith(".tmp")] if out.exists() else []
+    assert leftovers == []
