@@ -742,8 +742,8 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
         tables=_group_tables(metrics, results, task), forests=_forests(metrics, results, task, key),
         significance={"method": correction_name, "code": correction, "alpha": sig["alpha"],
                       "family_size": sig["family_size"], "tests": sig.get("tests", "")},
-        disparities=_disparity_rows([d for d in results["disparities"]
-                                     if d["kind"] in ("between_groups", "to_reference")], correction),
+        disparities=_disparity_rows([d for d in results["disparities"] if d["kind"] in ("between_groups", "to_reference")
+                                     and d.get("class", "") in ("", "macro")], correction),
         all_disparities=_disparity_rows(results["disparities"], correction),
         dataset=task_in.dataset, methodology=_methodology(results, task, prov), reproducibility=repro,
         commands=commands, small_groups=small, warnings=[str(w) for w in results.get("warnings") or []])
