@@ -11,6 +11,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -169,3 +170,33 @@ def test_audit_report_cli_rerenders_output_dir(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "missing" in err
+
+
+def test_audit_run_thumbnails_and_no_thumbnails(tmp_path):
+    """`audit run` embeds the worst errors' thumbnails from the data card's images; --no-thumbnails leaves them
+    out (ids still listed); `audit report OUT` then gives the same page as the run."""
+    from slice_helpers import CLASSES, make_split
+
+    split = make_split(tmp_path, n=40)
+    frame = split["frame"]
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, len(frame))
+    preds = tmp_path / "preds.csv"
+    pd.DataFrame({"sample_id": frame["id"], "pred": (p > 0.5).astype(int),
+                  f"score_{CLASSES[0]}": 1 - p, f"score_{CLASSES[1]}": p}).to_csv(preds, index=False)
+    common = ["--predictions", str(preds), "--data", str(split["card"]), "--n-boot", "10", "--n-perm", "10", "-q",
+              "--no-data-audit"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["run", *common, "--out", str(tmp_path / "a")]) == 0
+        assert main(["run", *common, "--out", str(tmp_path / "b"), "--no-thumbnails"]) == 0
+    with_thumbs = (tmp_path / "a" / "index.html").read_text(encoding="utf-8")
+    without = (tmp_path / "b" / "index.html").read_text(encoding="utf-8")
+    assert with_thumbs.count('src="data:image/png;base64,') >= 4
+    assert "data:image/png" not in without and "--no-thumbnails" in without
+    assert re.search(r"<code>s0\d\d</code>", without)
+    assert "audit run --predictions" in with_thumbs  # the command line, from the provenance
+    page = tmp_path / "a" / "index.html"
+    before = page.read_bytes()
+    assert main(["report", str(tmp_path / "a"), "-q"]) == 0
+    assert page.read_bytes() == before  # re-rendering reruns nothing and changes nothing

@@ -107,6 +107,12 @@ def load_output(path, *, images: bool = True) -> TaskInput:
         if (out_dir / "predictions.parquet").is_file() and (out_dir / "samples.parquet").is_file():
             predictions = pd.read_parquet(out_dir / "predictions.parquet")
             samples = pd.read_parquet(out_dir / "samples.parquet")
+        elif (out_dir / "samples.parquet").is_file():  # predictions made elsewhere: read the file named in the provenance
+            source = Path(str(((document.get("provenance") or {}).get("predictions") or {}).get("file") or ""))
+            if source.suffix.lower() in (".csv", ".parquet", ".pq") and source.is_file():
+                predictions = (pd.read_csv(source, dtype={"sample_id": str}) if source.suffix.lower() == ".csv"
+                               else pd.read_parquet(source))
+                samples = pd.read_parquet(out_dir / "samples.parquet")
     except (OSError, ValueError) as exc:
         raise AuditError(f"{out_dir}: expected readable predictions.parquet and samples.parquet, found {exc}") from None
     if (out_dir / DATASET_FILE).is_file():

@@ -444,6 +444,13 @@ def threshold_sweep(labels, scores: np.ndarray, classes: list[str], groups: pd.S
     return out
 
 
+def _ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``sample_id`` as strings, so that tables read from CSV and Parquet join."""
+    frame = frame.copy()
+    frame["sample_id"] = frame["sample_id"].astype(str)
+    return frame
+
+
 def _group_columns(samples: pd.DataFrame) -> list[str]:
     return [c for c in samples.columns if c.startswith("group:")]
 
@@ -457,8 +464,8 @@ def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
     score_cols = [f"score_{c}" for c in classes]
     if not all(c in preds.columns for c in score_cols):
         return [], "Not available: the predictions carry no class scores."
-    merged = samples[["sample_id", "label", *_group_columns(samples)]].merge(
-        preds[["sample_id", *score_cols]], on="sample_id", how="inner", validate="one_to_one")
+    merged = _ids(samples[["sample_id", "label", *_group_columns(samples)]]).merge(
+        _ids(preds[["sample_id", *score_cols]]), on="sample_id", how="inner", validate="one_to_one")
     scores = merged[score_cols].to_numpy(dtype=float)
     if np.isnan(scores).any():
         return [], "Not available: some predictions have no scores."
@@ -575,7 +582,7 @@ def worst_errors(predictions: pd.DataFrame, samples: pd.DataFrame, classes: list
     predicted, confidence}]}]`` (ties broken by sample id, so the choice is deterministic)."""
     score_cols = [f"score_{c}" for c in classes]
     cols = ["sample_id", *[c for c in score_cols if c in predictions.columns]]
-    merged = samples.merge(predictions[cols], on="sample_id", how="inner")
+    merged = _ids(samples).merge(_ids(predictions[cols]), on="sample_id", how="inner")
     wrong = merged[(merged["pred"] != merged["label"]) & (merged["pred"] >= 0)].copy()
     if all(c in wrong.columns for c in score_cols) and len(wrong):
         s = wrong[score_cols].to_numpy(dtype=float)
