@@ -133,11 +133,12 @@ def evaluate(
     if isinstance(data, DetectionDataCard) or (isinstance(data, (str, Path)) and is_detection_data_card(data)):
         from .detection.pipeline import evaluate_detection
 
-        return evaluate_detection(
+        run = evaluate_detection(
             data=data, model=model, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
             batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
-            correction=correction, interval=interval, progress=progress,
+            correction=correction, interval=interval, progress=progress, chunk_size=chunk_size, context=context,
         )
+        return run if context.is_main else None
     data_card = _as_card(data, load_data_card, "data")
     model_card = _as_card(model, load_model_card, "model")
     if (model_card.task if model_card is not None else None) == "semantic_segmentation" or (
@@ -145,11 +146,12 @@ def evaluate(
     ):
         from .segmentation.pipeline import evaluate_segmentation
 
-        return evaluate_segmentation(
+        run = evaluate_segmentation(
             data=data_card, model=model_card, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
             batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
-            correction=correction, progress=progress,
+            correction=correction, progress=progress, chunk_size=chunk_size, context=context,
         )
+        return run if context.is_main else None
     if model_card is None and predictions is None:
         raise AuditError("expected a model card or a predictions file, found neither")
     if model_card is not None and predictions is None:

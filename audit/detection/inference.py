@@ -67,8 +67,8 @@ def category_mapping(card, gt, *, class_agnostic: bool, detection_classes=None) 
 
 
 def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size: int = 4, masks: bool = False,
-                 score_threshold: float = 0.0, progress: bool | None = None) -> list[dict]:
-    """Detections on every ground-truth image as COCO results dicts."""
+                 score_threshold: float = 0.0, progress: bool | None = None, images=None) -> list[dict]:
+    """Detections on every ground-truth image (or the rows of ``images``) as COCO results dicts."""
     import torch
     from PIL import Image, UnidentifiedImageError
     from pycocotools import mask as mask_utils
@@ -77,7 +77,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
 
     net = net.to(device)
     results = []
-    rows = list(gt.images.itertuples(index=False))
+    rows = list((gt.images if images is None else images).itertuples(index=False))
     bar = tqdm(total=len(rows), unit="img", disable=progress is False or (progress is None and not _tty()))
     with torch.inference_mode():
         for start in range(0, len(rows), batch_size):

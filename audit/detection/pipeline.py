@@ -30,16 +30,19 @@ disparities and their tests are on recall.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import platform
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..distributed import context_from_env, discard_chunks, predict_in_chunks
+
 from ..errors import AuditError
-from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, Boxes, accumulate, match, summarize
+from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, Boxes, Matches, accumulate, match, summarize
 
 __all__ = ["RECALL_EXPLANATION", "audit_detections", "evaluate_detection", "person_statistics", "recall_metrics"]
 
@@ -197,17 +200,40 @@ def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, 
     return result
 
 
+def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context):
+    """Run ``detect(images=...)`` chunk by chunk of images, committing each chunk (resumable, shardable).
+
+    Returns the COCO results of all images, in image order, on rank 0, and ``None`` on other ranks.
+    """
+    images = gt.images.reset_index(drop=True)
+    frame = pd.DataFrame({"sample_id": images["image_id"].astype(str)})
+
+    def predict(part):
+        subset = images.iloc[part.index.to_numpy()]
+        by_image: dict = {}
+        for det in detect(images=subset):
+            by_image.setdefault(det["image_id"], []).append(det)
+        return pd.DataFrame({"sample_id": part["sample_id"].to_numpy(),
+                             "detections": [json.dumps(by_image.get(i, [])) for i in subset["image_id"]]})
+
+    merged = predict_in_chunks(predict, frame, out_dir=out_dir, key=key, chunk_size=chunk_size, context=context)
+    if merged is None:
+        return None
+    return [det for text in merged["detections"] for det in json.loads(text)]
+
+
 def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_cache: bool = True,
                        batch_size: int = 4, num_workers: int = 0, device: str | None = None, seed: int = 0,
                        n_boot: int = 1000, n_perm: int = 1000, interval: str = "wilson", bootstrap: str = "plain",
                        alpha: float = 0.05, correction: str = "fdr_bh", verify_images: bool = True,
-                       progress: bool | None = None, per_group_ap: bool = True):
+                       progress: bool | None = None, per_group_ap: bool = True, chunk_size: int = 1024,
+                       context=None):
     """The detection counterpart of :func:`audit.pipeline.evaluate`; returns an ``AuditRun``."""
     import torch
 
     from .. import __version__
     from ..cards import ModelCard, load_model_card
-    from ..pipeline import AuditRun, _model_provenance
+    from ..pipeline import AuditRun, _created, _model_provenance
     from ..stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
     from .data import fingerprint_files, load_ground_truth, load_results, person_attributes, _read_table
@@ -263,9 +289,17 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                                        detection_classes=card.detection_classes)
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
-            results = run_detector(net, gt, image_root=card.image_root, mapping=mapping, device=torch_device,
-                                   batch_size=batch_size, masks=masks, progress=progress,
-                                   score_threshold=float(model_card.front_matter.get("score_threshold", 0.0)))
+            detect = functools.partial(
+                run_detector, net, gt, image_root=card.image_root, mapping=mapping, device=torch_device,
+                batch_size=batch_size, masks=masks, progress=progress,
+                score_threshold=float(model_card.front_matter.get("score_threshold", 0.0)))
+            if out_dir is None:
+                results = detect()
+            else:
+                results = _detect_in_chunks(detect, gt, out_dir=out_dir, key=f"{model_sha}{data_sha}",
+                                            chunk_size=chunk_size, context=context or context_from_env())
+                if results is None:
+                    return None  # not rank 0: rank 0 merges the chunks and computes the audit
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is None:
                 import tempfile
@@ -276,6 +310,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                 results_path = save_results(out_dir, results, {"model_card": str(model_card.path),
                                                                "model_sha256": model_sha, "data_card": str(card.path),
                                                                "data_sha256": data_sha, "n_detections": len(results)})
+                discard_chunks(out_dir)
     dt = load_results(results_path, gt, need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
@@ -290,7 +325,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         table_out[c] = groups[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, tuple) else v).astype(object)
     provenance = {
         "audit_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": _created(),
         "task": task,
         "model": _model_provenance(model_card, model_sha),
         "data": {

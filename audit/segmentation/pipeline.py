@@ -11,6 +11,7 @@ rest.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_write_text, atomic_write_with
+from ..distributed import context_from_env, discard_chunks, predict_in_chunks
 from ..errors import AuditError, CardError, DataError, PredictionError
 
 __all__ = ["evaluate_segmentation", "image_counts", "run_segmenter"]
@@ -130,7 +132,8 @@ def _cached_masks(out_dir, *, model_sha, data_sha, images) -> list[str] | None:
 
 def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, use_cache: bool = True,
                           batch_size: int = 8, num_workers: int = 0, device=None, seed: int = 0, n_boot: int = 1000,
-                          alpha: float = 0.05, correction: str = "fdr_bh", progress=None, **_ignored):
+                          alpha: float = 0.05, correction: str = "fdr_bh", progress=None, chunk_size: int = 1024,
+                          context=None, **_ignored):
     """Audit a semantic segmenter (or predicted masks) on a split; returns an :class:`audit.pipeline.AuditRun`.
 
     ``data`` and ``model`` are loaded cards. Options that only apply to
@@ -140,7 +143,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
 
     from .. import __version__
     from ..inference import class_permutation, file_sha256
-    from ..pipeline import AuditRun, _model_provenance
+    from ..pipeline import AuditRun, _created, _model_provenance
     from ..stats import Attribute, audit_segmentation
     from .data import fingerprint_segmentation_split, load_segmentation_split, predicted_mask_paths, read_mask
 
@@ -186,9 +189,20 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
             target = Path(out_dir) / CACHE_DIR if out_dir is not None else Path(tempfile.mkdtemp(prefix="audit-seg-"))
-            pred_paths = run_segmenter(net, images, transform=build_transform(model_card), permutation=permutation,
-                                       out_dir=target, batch_size=batch_size, num_workers=num_workers,
-                                       device=torch_device, progress=progress)
+            segment = functools.partial(run_segmenter, net, transform=build_transform(model_card),
+                                        permutation=permutation, out_dir=target, batch_size=batch_size,
+                                        num_workers=num_workers, device=torch_device, progress=progress)
+            if out_dir is None:
+                pred_paths = segment(images)
+            else:
+                # masks are written per image; a chunk is committed once all of its masks are on disk
+                done = predict_in_chunks(
+                    lambda part: pd.DataFrame({"sample_id": part["sample_id"].to_numpy(), "mask": segment(part)}),
+                    images, out_dir=out_dir, key=f"{model_sha}{data_sha}", chunk_size=chunk_size,
+                    context=context or context_from_env())
+                if done is None:
+                    return None  # not rank 0: rank 0 merges the chunks and computes the audit
+                pred_paths = done["mask"].tolist()
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is not None:
                 atomic_write_text(Path(out_dir) / CACHE_META, json.dumps({
@@ -196,6 +210,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                     "data_sha256": data_sha, "classes": classes, "n_images": len(images),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }, indent=2) + "\n")
+                discard_chunks(out_dir)
 
     person_class = classes.index(seg.person_class) if seg.person_class is not None else None
     by_image = {} if people is None else {sid: rows for sid, rows in people.groupby("sample_id", sort=False)}
@@ -247,7 +262,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                           "miou": per_image_miou})
     provenance = {
         "audit_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": _created(),
         "task": "semantic_segmentation",
         "model": _model_provenance(model_card, model_sha),
         "data": {

@@ -1,0 +1,68 @@
+"""Detection and segmentation predictions go through the same committed chunks: resumable and shardable.
+
+Ranks are simulated one after another in this process (their barrier is a
+no-op), which exercises the same code paths as ``torchrun`` without spawning
+process groups; ``tests/test_distributed.py`` runs real gloo ranks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from audit.distributed import CHUNK_DIR, DistContext
+from audit.pipeline import run_audit
+from detection_helpers import make_facet_split, write_facet_card
+from test_detection import TORCHVISION_CARD
+from test_segmentation_e2e import make_model_card, make_split as make_segmentation_split
+
+OPTIONS = {"n_boot": 20, "seed": 0, "batch_size": 2, "chunk_size": 2, "device": "cpu", "progress": False}
+
+
+class _Rank(DistContext):
+    def barrier(self) -> None:
+        pass
+
+
+def _results(out):
+    document = json.loads((out / "results.json").read_text())
+    return document["results"]
+
+
+def _run(data, model, out, **extra):
+    torch.manual_seed(0)  # the untrained detector's weights come from the global RNG
+    return run_audit(data=data, model=model, out_dir=out, **{**OPTIONS, **extra})
+
+
+def test_detection_rank_shards_then_resume_equal_single_process(tmp_path):
+    root = make_facet_split(tmp_path / "facet", n_images=5, with_images=True)
+    card = write_facet_card(root)
+    model = tmp_path / "det.md"
+    model.write_text(TORCHVISION_CARD)
+    single = _run(card, model, tmp_path / "single")
+    # 5 images in chunks of 2 -> 3 chunks; rank 1 of 2 commits chunk 1 only and leaves the audit to rank 0
+    sharded = tmp_path / "sharded"
+    assert _run(card, model, sharded, context=_Rank(rank=1, world_size=2)) is None
+    assert len(list((sharded / CHUNK_DIR).glob("*/chunk-*.parquet"))) == 1
+    assert not (sharded / "results.json").exists()
+    # a single process then resumes: it computes the two missing chunks and merges all three
+    resumed = _run(card, model, sharded)
+    assert resumed.provenance["predictions"]["source"] == "model"
+    assert json.loads((sharded / "detections.json").read_text()) == json.loads(
+        (tmp_path / "single" / "detections.json").read_text())
+    assert _results(sharded)["metrics"] == _results(tmp_path / "single")["metrics"]
+    assert not (sharded / CHUNK_DIR).exists() and single is not None
+
+
+def test_segmentation_rank_shards_then_resume_equal_single_process(tmp_path):
+    seg = make_segmentation_split(tmp_path, n=6)
+    model = make_model_card(tmp_path)
+    _run(seg["card"], model, tmp_path / "single")
+    # 6 images in chunks of 2 -> 3 chunks, one per rank; ranks 1 and 2 commit theirs, then rank 0 merges
+    for rank in (1, 2):
+        assert _run(seg["card"], model, tmp_path / "ranks", context=_Rank(rank=rank, world_size=3)) is None
+    assert len(list((tmp_path / "ranks" / CHUNK_DIR).glob("*/chunk-*.parquet"))) == 2
+    merged = _run(seg["card"], model, tmp_path / "ranks", context=_Rank(rank=0, world_size=3))
+    assert merged is not None
+    assert _results(tmp_path / "ranks")["metrics"] == _results(tmp_path / "single")["metrics"]
