@@ -497,28 +497,8 @@ def load_data_card(path: str | Path) -> DataCard:
 
         segmentation = parse_segmentation(v, data["segmentation"], classes=classes)
 
-    attributes: list[AttributeSpec] = []
     attrs_raw = v.mapping(data, "attributes", required=False, expected="a mapping of attribute name to its spec")
-    for name, spec in (attrs_raw or {}).items():
-        prefix = f"attributes.{name}."
-        if not isinstance(name, str) or not name:
-            raise v.fail(f"attributes.{name}", "an attribute name (string) as key", name)
-        if spec is None:
-            spec = {}
-        if not isinstance(spec, dict):
-            raise v.fail(f"attributes.{name}", "a mapping with column, scale, bins, order", spec)
-        v.unknown_keys(spec, {"column", "scale", "bins", "order", "description"}, prefix)
-        column = v.string(spec, "column", prefix, required=False, default=name)
-        scale = spec.get("scale", "nominal")
-        if scale not in SCALES:
-            raise v.fail(prefix + "scale", f"one of {', '.join(SCALES)}", scale)
-        bins = _parse_bins(v, spec, prefix, scale)
-        order = spec.get("order")
-        if order is not None:
-            if not isinstance(order, list) or not order:
-                raise v.fail(prefix + "order", "a non-empty list of values", order)
-            order = [_normalise_level(x, scale) for x in order]
-        attributes.append(AttributeSpec(name=name, column=column, scale=scale, bins=bins, order=order))
+    attributes = parse_attribute_specs(v, attrs_raw)
     names = [a.name for a in attributes]
 
     intersections: list[tuple[str, ...]] = []
@@ -571,6 +551,32 @@ def load_data_card(path: str | Path) -> DataCard:
         front_matter=data,
         segmentation=segmentation,
     )
+
+
+def parse_attribute_specs(v: _Validator, raw: Mapping | None, prefix: str = "") -> list[AttributeSpec]:
+    """Attribute specs from a card's ``attributes`` mapping (fields reported under ``prefix + "attributes."``)."""
+    attributes: list[AttributeSpec] = []
+    for name, spec in (raw or {}).items():
+        where = f"{prefix}attributes.{name}."
+        if not isinstance(name, str) or not name:
+            raise v.fail(f"{prefix}attributes.{name}", "an attribute name (string) as key", name)
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise v.fail(f"{prefix}attributes.{name}", "a mapping with column, scale, bins, order", spec)
+        v.unknown_keys(spec, {"column", "scale", "bins", "order", "description"}, where)
+        column = v.string(spec, "column", where, required=False, default=name)
+        scale = spec.get("scale", "nominal")
+        if scale not in SCALES:
+            raise v.fail(where + "scale", f"one of {', '.join(SCALES)}", scale)
+        bins = _parse_bins(v, spec, where, scale)
+        order = spec.get("order")
+        if order is not None:
+            if not isinstance(order, list) or not order:
+                raise v.fail(where + "order", "a non-empty list of values", order)
+            order = [_normalise_level(x, scale) for x in order]
+        attributes.append(AttributeSpec(name=name, column=column, scale=scale, bins=bins, order=order))
+    return attributes
 
 
 def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str, list] | None:

@@ -53,29 +53,11 @@ class SegmentationSpec:
 
 def _attributes(v, raw, prefix):
     """Attribute specs in the data card's own format (see :func:`audit.cards.load_data_card`)."""
-    from ..cards import SCALES, AttributeSpec, _normalise_level, _parse_bins
+    from ..cards import parse_attribute_specs
 
-    out = []
     raw = v.mapping({"attributes": raw}, "attributes", prefix, required=False,
                     expected="a mapping of attribute name to its spec") if raw is not None else None
-    for name, spec in (raw or {}).items():
-        where = f"{prefix}attributes.{name}."
-        spec = {} if spec is None else spec
-        if not isinstance(spec, dict):
-            raise v.fail(f"{prefix}attributes.{name}", "a mapping with column, scale, bins, order", spec)
-        v.unknown_keys(spec, {"column", "scale", "bins", "order", "description"}, where)
-        column = v.string(spec, "column", where, required=False, default=name)
-        scale = spec.get("scale", "nominal")
-        if scale not in SCALES:
-            raise v.fail(where + "scale", f"one of {', '.join(SCALES)}", scale)
-        bins = _parse_bins(v, spec, where, scale)
-        order = spec.get("order")
-        if order is not None:
-            if not isinstance(order, list) or not order:
-                raise v.fail(where + "order", "a non-empty list of values", order)
-            order = [_normalise_level(x, scale) for x in order]
-        out.append(AttributeSpec(name=str(name), column=column, scale=scale, bins=bins, order=order))
-    return out
+    return parse_attribute_specs(v, raw, prefix)
 
 
 def _intersections(v, raw, names, prefix):
