@@ -378,8 +378,9 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
     ``data_audit`` (default True) adds the dataset section of ``audit
     data-card`` (composition, co-occurrence, image statistics) to ``index.html``.
     ``thumbnails`` (default True) embeds thumbnails of the worst errors per
-    group in ``index.html``; ``command`` (the command line) is recorded in the
-    provenance for the report's reproducibility section.
+    group in ``index.html``; ``command`` (the command line) is shown in the
+    report's reproducibility section and kept in ``command.txt`` (not in
+    ``results.json``, which stays the same whatever the output directory).
 
     Returns
     -------
@@ -388,8 +389,6 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
     if run is None:
         return None  # a torchrun rank other than 0
-    if command is not None:
-        run.provenance["command"] = " ".join(str(c) for c in command)
     dataset = None
     if data_audit:
         from .dataset import report_section
@@ -402,7 +401,8 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
         image_paths = image_paths_from_card(getattr(data, "path", data))
     run.paths = write_outputs(run.result, out_dir, provenance=run.provenance, dataset=dataset,
                               predictions=run.predictions if run.samples is not None else None, samples=run.samples,
-                              image_paths=image_paths, thumbnails=thumbnails)
+                              image_paths=image_paths, thumbnails=thumbnails,
+                              command=None if command is None else " ".join(str(c) for c in command))
     if run.samples is not None:
         from .compare import write_samples
 
@@ -432,7 +432,7 @@ def results_document(result, *, provenance: dict | None = None) -> dict:
 
 def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None,
                   predictions: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
-                  image_paths: dict | None = None, thumbnails: bool = True) -> dict:
+                  image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None) -> dict:
     """Write ``results.json`` (schema-validated) and ``index.html`` atomically.
 
     Both documents are fully built and checked before either file is
@@ -456,6 +456,8 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
         ``sample_id -> image file`` for the worst-error thumbnails.
     thumbnails : bool
         Embed the worst-error thumbnails (False: list sample ids only).
+    command : str, optional
+        The command line, shown in the report and kept in ``command.txt`` for ``audit report``.
 
     Returns
     -------
@@ -463,20 +465,23 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     """
     import jsonschema
 
-    from .report import DATASET_FILE, render_document
+    from .report import COMMAND_FILE, DATASET_FILE, render_document
 
     out_dir = Path(out_dir)
     document = results_document(result, provenance=provenance)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,
-                           image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir))
+                           image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir), command=command)
     paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
     atomic_write_text(paths["results"], text)
     if dataset is not None:
         paths["dataset_section"] = out_dir / DATASET_FILE
         atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,
                                                                ensure_ascii=False) + "\n")
+    if command is not None:
+        paths["command"] = out_dir / COMMAND_FILE
+        atomic_write_text(paths["command"], command + "\n")
     atomic_write_text(paths["html"], html)
     return paths
 

@@ -18,6 +18,7 @@ from ..errors import AuditError
 from ._data import Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors
 
 __all__ = [
+    "COMMAND_FILE",
     "DATASET_FILE",
     "Report",
     "TaskInput",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 DATASET_FILE = "dataset_section.json"
+COMMAND_FILE = "command.txt"
 
 
 def _environment():
@@ -55,10 +57,10 @@ def render_report(report: Report) -> str:
 
 
 def render_document(document: dict, *, predictions=None, samples=None, dataset=None, image_paths=None,
-                    thumbnails: bool = True, location: str | None = None) -> str:
+                    thumbnails: bool = True, location: str | None = None, command: str | None = None) -> str:
     """Render one ``results.json`` document (and what else is at hand) to the report's HTML."""
     task = TaskInput(document=document, predictions=predictions, samples=samples, image_paths=image_paths,
-                     dataset=dataset, location=location)
+                     dataset=dataset, location=location, command=command)
     return render_report(build_report(task, thumbnails=thumbnails))
 
 
@@ -117,10 +119,13 @@ def load_output(path, *, images: bool = True) -> TaskInput:
         raise AuditError(f"{out_dir}: expected readable predictions.parquet and samples.parquet, found {exc}") from None
     if (out_dir / DATASET_FILE).is_file():
         dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
+    command = None
+    if (out_dir / COMMAND_FILE).is_file():
+        command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8").strip() or None
     card = ((document.get("provenance") or {}).get("data") or {}).get("card")
     paths = image_paths_from_card(card) if images and predictions is not None else None
     return TaskInput(document=document, predictions=predictions, samples=samples, image_paths=paths,
-                     dataset=dataset, location=str(out_dir))
+                     dataset=dataset, location=str(out_dir), command=command)
 
 
 def write_report(sources, out_html, *, thumbnails: bool = True) -> Path:

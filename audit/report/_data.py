@@ -108,6 +108,7 @@ class TaskInput:
     image_paths: dict | None = None
     dataset: dict | None = None
     location: str | None = None
+    command: str | None = None
 
 
 @dataclass
@@ -679,10 +680,9 @@ def _methodology(results: dict, task: str, prov: dict) -> list[str]:
     return out
 
 
-def _command(prov: dict, task: str) -> str:
-    if prov.get("command"):
-        cmd = prov["command"]
-        return " ".join(cmd) if isinstance(cmd, list) else str(cmd)
+def _command(prov: dict, command: str | None) -> str:
+    if command:
+        return command
     parts = ["audit", "run"]
     if (prov.get("model") or {}).get("card"):
         parts += ["--model", prov["model"]["card"]]
@@ -742,7 +742,7 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
               ("predictions", predictions.get("source") or "–"),
               ("predictions SHA-256", predictions.get("sha256") or "–"), ("created", prov.get("created") or "–")]
     where = task_in.location or "OUT"
-    commands = [("audit", _command(prov, task)), ("re-render this page", f"audit report {where}")]
+    commands = [("audit", _command(prov, task_in.command)), ("re-render this page", f"audit report {where}")]
     report = TaskReport(
         key=key, task=task, title=TASK_TITLES.get(task, task), model=model, data=data, predictions=predictions,
         n_samples=int(data.get("n_samples") or 0), headlines=headlines, flags=flags,
