@@ -515,18 +515,10 @@ def _groups_of(other, names: list[str], card) -> pd.DataFrame:
 
 def _detection_people(card):
     """People (non-crowd ground truth) of a detection data card: attributes, category labels, boxes."""
-    from .detection.data import _read_table, load_ground_truth, person_attributes
+    from .detection.data import card_people, load_ground_truth
 
     gt = load_ground_truth(card.coco)
-    people = np.flatnonzero(~np.asarray(gt.boxes.iscrowd, dtype=bool))
-    table = _read_table(card.attributes_table) if card.attributes_table else None
-    key = card.annotation_id_column
-    if table is not None and key is None:
-        key = "annotation_id" if "annotation_id" in table.columns or "person_id" not in table.columns else "person_id"
-    image_table = _read_table(card.image_attributes) if card.image_attributes else None
-    groups = person_attributes(gt, people, card.attributes, table=table, table_path=card.attributes_table,
-                               key_column=key, image_table=image_table, image_table_path=card.image_attributes,
-                               image_key=card.image_id_column, card_path=card.path)
+    people, groups = card_people(card, gt)
     cat_ids = sorted(gt.categories)
     classes = [str(gt.categories[c]) for c in cat_ids]
     labels = np.searchsorted(np.asarray(cat_ids), gt.boxes.category[people])

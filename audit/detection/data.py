@@ -453,6 +453,25 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
     return pd.DataFrame(out)
 
 
+def card_people(card, gt: GroundTruth) -> tuple[np.ndarray, pd.DataFrame]:
+    """The people of a detection data card (non-crowd ground truth indices) and their raw attribute values.
+
+    Attributes come from the annotations' ``attributes``, the card's side
+    table keyed by annotation id (``person_id`` in FACET) and its image-level
+    table, as :func:`person_attributes` reads them.
+    """
+    people = np.flatnonzero(~np.asarray(gt.boxes.iscrowd, dtype=bool))
+    table = _read_table(card.attributes_table) if card.attributes_table else None
+    key = card.annotation_id_column
+    if table is not None and key is None:
+        key = "annotation_id" if "annotation_id" in table.columns or "person_id" not in table.columns else "person_id"
+    image_table = _read_table(card.image_attributes) if card.image_attributes else None
+    groups = person_attributes(gt, people, card.attributes, table=table, table_path=card.attributes_table,
+                               key_column=key, image_table=image_table, image_table_path=card.image_attributes,
+                               image_key=card.image_id_column, card_path=card.path)
+    return people, groups
+
+
 def fingerprint_files(*paths) -> str:
     """SHA-256 over the bytes of the given files (None entries skipped)."""
     digest = hashlib.sha256()

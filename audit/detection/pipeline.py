@@ -236,7 +236,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from ..pipeline import AuditRun, _created, _model_provenance
     from ..stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
-    from .data import fingerprint_files, load_ground_truth, load_results, person_attributes, _read_table
+    from .data import card_people, fingerprint_files, load_ground_truth, load_results
     from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
 
     card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
@@ -249,16 +249,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     task = model_card.task if model_card is not None else card.front_matter.get("task", "detection")
     masks = task == "instance_segmentation"
     gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
-    crowd = gt.boxes.iscrowd
-    people = np.flatnonzero(~crowd)
-    table = _read_table(card.attributes_table) if card.attributes_table else None
-    key = card.annotation_id_column
-    if table is not None and key is None:
-        key = "annotation_id" if "annotation_id" in table.columns or "person_id" not in table.columns else "person_id"
-    image_table = _read_table(card.image_attributes) if card.image_attributes else None
-    groups = person_attributes(gt, people, card.attributes, table=table, table_path=card.attributes_table,
-                               key_column=key, image_table=image_table, image_table_path=card.image_attributes,
-                               image_key=card.image_id_column, card_path=card.path)
+    people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
                             multi=(a.votes == "any")) for a in card.attributes]
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
