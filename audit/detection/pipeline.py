@@ -87,6 +87,8 @@ def recall_metrics(prefix: str = "") -> dict[str, list[tuple[str, str]]]:
         m[f"{p}ar_{size}"] = [(f"{p}matched_{size}@{lab}", f"{p}total_{size}") for lab in THRESHOLD_LABELS]
     for size in SIZES:
         m[f"{p}recall@0.50_{size}"] = [(f"{p}matched_{size}@0.50", f"{p}total_{size}")]
+    for lab in THRESHOLD_LABELS:  # the recall-against-IoU curve of the report (0.50 and 0.75 are above)
+        m.setdefault(f"{p}recall@{lab}", [(f"{p}matched@{lab}", "total")])
     return m
 
 
