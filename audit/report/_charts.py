@@ -59,7 +59,7 @@ class Chart:
     y_ticks: list
     series: list
     diagonal: tuple | None = None  # (x1, y1, x2, y2), e.g. perfect calibration
-    legend: list = field(default_factory=list)  # [(label, colour, dash)]
+    legend: list = field(default_factory=list)  # [(label, colour, dash, width)]
     note: str = ""
 
 
@@ -117,7 +117,7 @@ def line_chart(*, id: str, title: str, x_label: str, y_label: str, series: list[
         out.append(Series(label=s["label"], colour=colour, dash=dash, points=pts, whiskers=whiskers,
                           width=s.get("width", 1.8)))
         if s.get("legend", True):
-            legend.append((s["label"], colour, dash))
+            legend.append((s["label"], colour, dash, min(s.get("width", 1.8), 3.2)))
     if x_categories is None:
         x_ticks = [Tick(px(t), _fmt_tick(t)) for t in _nice_ticks(x0, x1)]
     else:

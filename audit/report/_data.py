@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._charts import forest_plot, line_chart
+from ._charts import PALETTE, forest_plot, line_chart
 
 __all__ = ["TaskInput", "Report", "build_report", "threshold_sweep", "worst_errors", "fmt"]
 
@@ -488,10 +488,11 @@ def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
         series = []
         for i, g in enumerate(order):
             d = sweep["groups"][g]
+            width = 1.8 if i < len(PALETTE) else 3.2  # past 8 groups the colours repeat, drawn thicker
             series.append({"label": f"{g} TPR", "points": list(zip(sweep["thresholds"], d["tpr"])), "style": i,
-                           "dash": "", "legend": True})
+                           "dash": "", "width": width})
             series.append({"label": f"{g} FPR", "points": list(zip(sweep["thresholds"], d["fpr"])), "style": i,
-                           "dash": "5 3", "legend": True})
+                           "dash": "5 3", "width": width})
         charts.append(line_chart(id=f"sweep-{key}-{_slug(grouping)}", title=grouping, x_label="threshold",
                                  y_label="rate", series=series))
     return charts, f"Solid: TPR; dashed: FPR; {how}."
