@@ -579,6 +579,33 @@ def parse_attribute_specs(v: _Validator, raw: Mapping | None, prefix: str = "") 
     return attributes
 
 
+def parse_weights(v: _Validator, data: Mapping, *, architecture: bool,
+                  example: str = "ResNet18_Weights.IMAGENET1K_V1") -> tuple[WeightsSpec | None, bool]:
+    """A model card's ``weights`` (a torchvision enum or a local file) and ``trust_checkpoint``."""
+    weights: WeightsSpec | None = None
+    raw = data.get("weights")
+    if raw is not None:
+        if not isinstance(raw, dict) or len(raw) != 1 or not ({"enum", "path"} & set(raw)):
+            raise v.fail("weights", "null or a mapping with exactly one of 'enum' or 'path'", raw)
+        if "enum" in raw:
+            enum = v.string(raw, "enum", "weights.")
+            if not architecture:
+                raise v.fail("weights.enum", "a weights enum only together with 'model.architecture'", enum)
+            import torchvision.models
+
+            try:
+                torchvision.models.get_weight(enum)
+            except Exception:  # noqa: BLE001 - torchvision raises several kinds here
+                raise v.fail("weights.enum", f"a torchvision weights enum such as '{example}'", enum) from None
+            weights = WeightsSpec(enum=enum)
+        else:
+            weights = WeightsSpec(path=v.resolve(v.string(raw, "path", "weights.")))
+    trust = data.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise v.fail("trust_checkpoint", "true or false", trust)
+    return weights, trust
+
+
 def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str, list] | None:
     raw = spec.get("bins", _MISSING)
     if raw is _MISSING or raw is None:
@@ -686,30 +713,7 @@ def load_model_card(path: str | Path) -> ModelCard:
             raise v.fail("model.entry_point", "'package.module:function'", value)
         source = ModelSource(kind=kind, entry_point=value)
 
-    weights: WeightsSpec | None = None
-    weights_raw = data.get("weights")
-    if weights_raw is not None:
-        if not isinstance(weights_raw, dict) or len(weights_raw) != 1 or not ({"enum", "path"} & set(weights_raw)):
-            raise v.fail("weights", "null or a mapping with exactly one of 'enum' or 'path'", weights_raw)
-        if "enum" in weights_raw:
-            enum = v.string(weights_raw, "enum", "weights.")
-            if kind != "architecture":
-                raise v.fail("weights.enum", "a weights enum only together with 'model.architecture'", enum)
-            import torchvision.models
-
-            try:
-                torchvision.models.get_weight(enum)
-            except Exception:  # noqa: BLE001 - torchvision raises several kinds here
-                raise v.fail(
-                    "weights.enum", "a torchvision weights enum such as 'ResNet18_Weights.IMAGENET1K_V1'", enum
-                ) from None
-            weights = WeightsSpec(enum=enum)
-        else:
-            weights = WeightsSpec(path=v.resolve(v.string(weights_raw, "path", "weights.")))
-
-    trust = data.get("trust_checkpoint", False)
-    if not isinstance(trust, bool):
-        raise v.fail("trust_checkpoint", "true or false", trust)
+    weights, trust = parse_weights(v, data, architecture=kind == "architecture")
 
     num_classes = v.integer(data, "num_classes", minimum=1)
 

@@ -33,8 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, WeightsSpec, _parse_bins, _Validator, \
-    _normalise_level, read_front_matter
+from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
+    _normalise_level, parse_weights, read_front_matter
 from ..errors import CardError
 from .data import VOTE_MODES
 
@@ -183,24 +183,7 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
                      "ssd*, ssdlite*, maskrcnn_*)", arch)
     if task == "instance_segmentation" and not arch.startswith("maskrcnn_"):
         raise v.fail("model.architecture", "a maskrcnn_* model for instance_segmentation", arch)
-    weights = None
-    raw = data.get("weights")
-    if raw is not None:
-        if not isinstance(raw, dict) or len(raw) != 1 or not ({"enum", "path"} & set(raw)):
-            raise v.fail("weights", "null or a mapping with exactly one of 'enum' or 'path'", raw)
-        if "enum" in raw:
-            enum = v.string(raw, "enum", "weights.")
-            try:
-                torchvision.models.get_weight(enum)
-            except Exception:  # noqa: BLE001
-                raise v.fail("weights.enum", "a torchvision weights enum such as "
-                             "'FasterRCNN_ResNet50_FPN_Weights.COCO_V1'", enum) from None
-            weights = WeightsSpec(enum=enum)
-        else:
-            weights = WeightsSpec(path=v.resolve(v.string(raw, "path", "weights.")))
-    trust = data.get("trust_checkpoint", False)
-    if not isinstance(trust, bool):
-        raise v.fail("trust_checkpoint", "true or false", trust)
+    weights, trust = parse_weights(v, data, architecture=True, example="FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
     num_classes = v.integer(data, "num_classes", minimum=2)
     label_map = data.get("label_map")
     if isinstance(label_map, dict):
