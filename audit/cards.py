@@ -218,7 +218,7 @@ class ModelCard:
     name : str
         Card name (the file stem).
     task : str
-        Always ``"classification"`` for now.
+        ``classification``, ``detection``, ``instance_segmentation`` or ``semantic_segmentation``.
     model : ModelSource
         How to build the network.
     weights : WeightsSpec or None
@@ -501,34 +501,10 @@ def load_data_card(path: str | Path) -> DataCard:
     attributes = parse_attribute_specs(v, attrs_raw)
     names = [a.name for a in attributes]
 
-    intersections: list[tuple[str, ...]] = []
-    inter_raw = data.get("intersections")
-    if inter_raw is not None:
-        if not isinstance(inter_raw, list):
-            raise v.fail("intersections", "a list of lists of attribute names", inter_raw)
-        for i, combo in enumerate(inter_raw):
-            if not isinstance(combo, list) or len(combo) < 2:
-                raise v.fail(f"intersections[{i}]", "a list of two or more attribute names", combo)
-            for j, item in enumerate(combo):
-                if item not in names:
-                    raise v.fail(
-                        f"intersections[{i}][{j}]",
-                        f"a declared attribute ({', '.join(names) or 'none declared'})",
-                        item,
-                    )
-            if len(set(combo)) != len(combo):
-                raise v.fail(f"intersections[{i}]", "distinct attribute names", combo)
-            intersections.append(tuple(combo))
-
+    intersections = parse_intersections(v, data.get("intersections"), names)
     groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
-    reference_groups: dict[str, str] = {}
     ref_raw = v.mapping(data, "reference_groups", required=False, expected="a mapping of grouping name to group label")
-    for key, label in (ref_raw or {}).items():
-        if key not in groupings:
-            raise v.fail(f"reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
-        if not isinstance(label, (str, int)) or isinstance(label, bool):
-            raise v.fail(f"reference_groups.{key}", "a group label (string)", label)
-        reference_groups[str(key)] = str(label)
+    reference_groups = parse_reference_groups(v, ref_raw, groupings)
 
     min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
     allow_outside = data.get("allow_paths_outside_root", False)
@@ -577,6 +553,38 @@ def parse_attribute_specs(v: _Validator, raw: Mapping | None, prefix: str = "") 
             order = [_normalise_level(x, scale) for x in order]
         attributes.append(AttributeSpec(name=name, column=column, scale=scale, bins=bins, order=order))
     return attributes
+
+
+def parse_intersections(v: _Validator, raw, names: list[str], prefix: str = "") -> list[tuple[str, ...]]:
+    """A card's ``intersections``: lists of two or more distinct declared attribute names."""
+    intersections: list[tuple[str, ...]] = []
+    if raw is None:
+        return intersections
+    if not isinstance(raw, list):
+        raise v.fail(prefix + "intersections", "a list of lists of attribute names", raw)
+    for i, combo in enumerate(raw):
+        if not isinstance(combo, list) or len(combo) < 2:
+            raise v.fail(f"{prefix}intersections[{i}]", "a list of two or more attribute names", combo)
+        for j, item in enumerate(combo):
+            if item not in names:
+                raise v.fail(f"{prefix}intersections[{i}][{j}]",
+                             f"a declared attribute ({', '.join(names) or 'none declared'})", item)
+        if len(set(combo)) != len(combo):
+            raise v.fail(f"{prefix}intersections[{i}]", "distinct attribute names", combo)
+        intersections.append(tuple(combo))
+    return intersections
+
+
+def parse_reference_groups(v: _Validator, raw: Mapping | None, groupings: list[str], prefix: str = "") -> dict:
+    """A card's ``reference_groups``: grouping name (one of ``groupings``) to its reference group label."""
+    reference_groups: dict[str, str] = {}
+    for key, label in (raw or {}).items():
+        if key not in groupings:
+            raise v.fail(f"{prefix}reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
+        if not isinstance(label, (str, int)) or isinstance(label, bool):
+            raise v.fail(f"{prefix}reference_groups.{key}", "a group label (string)", label)
+        reference_groups[str(key)] = str(label)
+    return reference_groups
 
 
 def parse_weights(v: _Validator, data: Mapping, *, architecture: bool,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
-    _normalise_level, parse_weights, read_front_matter
+    _normalise_level, parse_intersections, parse_reference_groups, parse_weights, read_front_matter
 from ..errors import CardError
 from .data import VOTE_MODES
 
@@ -139,20 +139,9 @@ def load_detection_data_card(path) -> DetectionDataCard:
         attributes.append(DetectionAttribute(name=name, column=column, scale=scale, bins=_parse_bins(v, spec, prefix, scale),
                                              order=order, votes=votes))
         names.append(name)
-    intersections = []
-    for i, combo in enumerate(data.get("intersections") or []):
-        if not isinstance(combo, list) or len(combo) < 2 or len(set(map(str, combo))) != len(combo):
-            raise v.fail(f"intersections[{i}]", "a list of two or more distinct attribute names", combo)
-        for j, item in enumerate(combo):
-            if item not in names:
-                raise v.fail(f"intersections[{i}][{j}]", f"a declared attribute ({', '.join(names) or 'none'})", item)
-        intersections.append(tuple(combo))
+    intersections = parse_intersections(v, data.get("intersections"), names)
     groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
-    reference_groups = {}
-    for key, label in (v.mapping(data, "reference_groups", required=False) or {}).items():
-        if key not in groupings:
-            raise v.fail(f"reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
-        reference_groups[str(key)] = str(label)
+    reference_groups = parse_reference_groups(v, v.mapping(data, "reference_groups", required=False), groupings)
     min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
     return DetectionDataCard(
         path=path, name=path.stem, coco=coco, masks=masks, attributes_table=v.resolve(table) if table else None,

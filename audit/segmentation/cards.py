@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cards import parse_intersections, parse_reference_groups
+
 __all__ = ["PeopleSpec", "SegmentationSpec", "parse_segmentation"]
 
 
@@ -60,35 +62,6 @@ def _attributes(v, raw, prefix):
     return parse_attribute_specs(v, raw, prefix)
 
 
-def _intersections(v, raw, names, prefix):
-    out = []
-    if raw is None:
-        return out
-    if not isinstance(raw, list):
-        raise v.fail(prefix + "intersections", "a list of lists of attribute names", raw)
-    for i, combo in enumerate(raw):
-        if not isinstance(combo, list) or len(combo) < 2 or len(set(combo)) != len(combo):
-            raise v.fail(f"{prefix}intersections[{i}]", "a list of two or more distinct attribute names", combo)
-        for j, item in enumerate(combo):
-            if item not in names:
-                raise v.fail(f"{prefix}intersections[{i}][{j}]", f"a declared attribute ({', '.join(names) or 'none'})", item)
-        out.append(tuple(combo))
-    return out
-
-
-def _references(v, raw, groupings, prefix):
-    out = {}
-    raw = v.mapping({"reference_groups": raw}, "reference_groups", prefix, required=False,
-                    expected="a mapping of grouping name to group label") if raw is not None else None
-    for key, label in (raw or {}).items():
-        if key not in groupings:
-            raise v.fail(f"{prefix}reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
-        if not isinstance(label, (str, int)) or isinstance(label, bool):
-            raise v.fail(f"{prefix}reference_groups.{key}", "a group label (string)", label)
-        out[str(key)] = str(label)
-    return out
-
-
 def parse_segmentation(v, raw, *, classes) -> SegmentationSpec:
     """Validate a data card's ``segmentation`` block; ``v`` is the card's validator."""
     if not isinstance(raw, dict):
@@ -117,14 +90,16 @@ def parse_segmentation(v, raw, *, classes) -> SegmentationSpec:
             raise v.fail(pp + "table", "a .csv or .parquet file", table)
         attributes = _attributes(v, pr.get("attributes"), pp)
         names = [a.name for a in attributes]
-        intersections = _intersections(v, pr.get("intersections"), names, pp)
+        intersections = parse_intersections(v, pr.get("intersections"), names, pp)
         groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
         people = PeopleSpec(
             table=v.resolve(table), image_column=v.string(pr, "image_column", pp),
             mask_column=v.string(pr, "mask_column", pp),
             instance_column=v.string(pr, "instance_column", pp, required=False),
             attributes=attributes, intersections=intersections,
-            reference_groups=_references(v, pr.get("reference_groups"), groupings, pp),
+            reference_groups=parse_reference_groups(
+                v, v.mapping(pr, "reference_groups", pp, required=False,
+                             expected="a mapping of grouping name to group label"), groupings, pp),
         )
     return SegmentationSpec(mask_column=mask_column, ignore_index=ignore_index, person_class=person_class,
                             people=people)
