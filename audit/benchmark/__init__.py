@@ -1,0 +1,217 @@
+"""The planted-bias benchmark: synthetic people with a known disparity, for all three tasks.
+
+:func:`write_benchmark` draws, from one seed, a training and a balanced test
+split for each task and writes them with their data cards::
+
+    portraits/{train,test}/images/*.png, manifest.csv     classification: the sticker's shape
+    scenes/{train,test}/images/*.png                      detection, instance and semantic segmentation
+    scenes/{train,test}/instances.json                    COCO: person boxes and RLE masks
+    scenes/{train,test}/people.csv, images.csv            per-person and per-image attributes
+    scenes/{train,test}/masks/*.png, instances/*.png      semantic label masks, person instance ids
+    data_cards/benchmark_{classification,detection,segmentation}_{train,test}.md
+
+Every person has a Monk Skin Tone (1-10, drawn in the published palette's
+colours) and an age group; every image has its lighting (``well_lit`` or
+``underexposed``). Two knobs (:class:`Knobs`) plant the bias:
+
+``train_darker_share``
+    Representation: the share of Monk 6-10 people in the training splits
+    (0.5 is balanced; 0.165 mirrors LFW's 83.5% white).
+``underexposure_darker``
+    Acquisition: the extra probability that a picture of a Monk 6-10 person
+    is underexposed (30% of the light, amplified sensor noise), on top of
+    ``underexposure_base`` for everyone.
+
+Test splits always have every Monk tone equally often. With both knobs off
+(:meth:`Knobs.off`) nothing about the data differs between tones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_write_text, atomic_write_with
+from . import _draw
+
+__all__ = ["BenchmarkPaths", "Knobs", "write_benchmark"]
+
+GENERATOR_VERSION = 1
+SEGMENTATION_CLASSES = ("background", "person", "ball")
+LIGHTING = ("well_lit", "underexposed")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The planted bias (see the module docstring). The defaults turn both knobs on."""
+
+    train_darker_share: float = 0.165
+    underexposure_base: float = 0.1
+    underexposure_darker: float = 0.5
+
+    @classmethod
+    def off(cls) -> "Knobs":
+        """Balanced training data, and lighting independent of skin tone."""
+        return cls(train_darker_share=0.5, underexposure_darker=0.0)
+
+    def __post_init__(self):
+        for name in ("train_darker_share", "underexposure_base", "underexposure_darker"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name}: expected a probability in [0, 1], found {value}")
+        if self.underexposure_base + self.underexposure_darker > 1:
+            raise ValueError("underexposure_base + underexposure_darker: expected at most 1, found "
+                             f"{self.underexposure_base + self.underexposure_darker}")
+
+
+@dataclass(frozen=True)
+class BenchmarkPaths:
+    """The data cards :func:`write_benchmark` wrote, by task and split."""
+
+    root: Path
+
+    def card(self, task: str, split: str) -> Path:
+        """``task`` is ``classification``, ``detection`` or ``segmentation``; ``split`` ``train`` or ``test``."""
+        return self.root / "data_cards" / f"benchmark_{task}_{split}.md"
+
+
+def _monk_probabilities(darker_share: float) -> np.ndarray:
+    return np.r_[np.full(5, (1 - darker_share) / 5), np.full(5, darker_share / 5)]
+
+
+def _balanced_tones(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Every Monk tone ``n // 10`` times (the rest uniformly), shuffled."""
+    tones = np.r_[np.repeat(np.arange(1, 11), n // 10), rng.choice(np.arange(1, 11), n % 10, replace=False)]
+    return rng.permutation(tones)
+
+
+def _underexposed(darker_fraction, knobs: Knobs, rng: np.random.Generator):
+    p = knobs.underexposure_base + knobs.underexposure_darker * np.asarray(darker_fraction, float)
+    return rng.random(np.shape(p)) < p
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(array).save(path, optimize=False, compress_level=1)
+
+
+def _write_portraits(out: Path, n: int, *, train: bool, knobs: Knobs, rng: np.random.Generator) -> dict:
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    monk = rng.choice(np.arange(1, 11), n, p=_monk_probabilities(knobs.train_darker_share)) if train \
+        else _balanced_tones(n, rng)
+    age = rng.choice(_draw.AGE_GROUPS, n, p=[0.4, 0.4, 0.2])
+    shape = rng.choice(_draw.SHAPES, n)
+    under = _underexposed(monk >= 6, knobs, rng)
+    rows = []
+    for i in range(n):
+        sid = f"p{i:05d}"
+        pixels = _draw.expose(_draw.draw_portrait(int(monk[i]), age[i], shape[i], rng), bool(under[i]), rng)
+        _save_png(out / "images" / f"{sid}.png", pixels)
+        rows.append({"sample_id": sid, "image": f"images/{sid}.png", "sticker": shape[i], "monk": int(monk[i]),
+                     "age_group": age[i], "lighting": LIGHTING[int(under[i])]})
+    table = pd.DataFrame(rows)
+    atomic_write_with(out / "manifest.csv", lambda tmp: table.to_csv(tmp, index=False))
+    return {"images": n, "darker_share": round(float(np.mean(monk >= 6)), 4),
+            "underexposed": round(float(np.mean(under)), 4)}
+
+
+def _write_scenes(out: Path, n: int, *, train: bool, knobs: Knobs, rng: np.random.Generator) -> dict:
+    from pycocotools import mask as mask_utils
+
+    for sub in ("images", "masks", "instances"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    counts = rng.integers(1, 4, n)
+    n_people = int(counts.sum())
+    monk = rng.choice(np.arange(1, 11), n_people, p=_monk_probabilities(knobs.train_darker_share)) if train \
+        else _balanced_tones(n_people, rng)
+    age = rng.choice(_draw.AGE_GROUPS, n_people, p=[0.4, 0.4, 0.2])
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    under = _underexposed([np.mean(monk[s:s + c] >= 6) for s, c in zip(starts, counts)], knobs, rng)
+    images, annotations, people, image_rows = [], [], [], []
+    for i in range(n):
+        sid = f"s{i:05d}"
+        members = range(starts[i], starts[i] + counts[i])
+        image, instances, balls, boxes = _draw.draw_scene(
+            [{"monk": int(monk[j]), "age_group": age[j]} for j in members], int(rng.integers(0, 3)), rng)
+        _save_png(out / "images" / f"{sid}.png", _draw.expose(image, bool(under[i]), rng))
+        semantic = np.where(instances > 0, 1, np.where(balls, 2, 0)).astype(np.uint8)
+        _save_png(out / "masks" / f"{sid}.png", semantic)
+        _save_png(out / "instances" / f"{sid}.png", instances.astype(np.uint8))
+        images.append({"id": i + 1, "file_name": f"images/{sid}.png", "height": _draw.SIZE, "width": _draw.SIZE})
+        image_rows.append({"image_id": i + 1, "sample_id": sid, "lighting": LIGHTING[int(under[i])]})
+        for k, j in enumerate(members):
+            rle = mask_utils.encode(np.asfortranarray((instances == k + 1).astype(np.uint8)))
+            annotations.append({"id": int(j) + 1, "image_id": i + 1, "category_id": 1, "bbox": boxes[k],
+                                "area": float(mask_utils.area(rle)), "iscrowd": 0,
+                                "segmentation": {"size": rle["size"], "counts": rle["counts"].decode("ascii")}})
+            people.append({"annotation_id": int(j) + 1, "image": sid, "instances": f"instances/{sid}.png",
+                           "instance": k + 1, "monk": int(monk[j]),
+                           "age_group": age[j], "lighting": LIGHTING[int(under[i])]})
+    coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+    atomic_write_text(out / "instances.json", json.dumps(coco))
+    for name, rows in (("people.csv", people), ("images.csv", image_rows)):
+        table = pd.DataFrame(rows)
+        atomic_write_with(out / name, lambda tmp, t=table: t.to_csv(tmp, index=False))
+    manifest = pd.DataFrame({"sample_id": [r["sample_id"] for r in image_rows],
+                             "image": [f"images/{r['sample_id']}.png" for r in image_rows],
+                             "mask": [f"masks/{r['sample_id']}.png" for r in image_rows],
+                             "instances": [f"instances/{r['sample_id']}.png" for r in image_rows],
+                             "lighting": [r["lighting"] for r in image_rows]})
+    atomic_write_with(out / "manifest.csv", lambda tmp: manifest.to_csv(tmp, index=False))
+    return {"images": n, "people": n_people, "darker_share": round(float(np.mean(monk >= 6)), 4),
+            "underexposed_people": round(float(np.mean(np.repeat(under, counts))), 4)}
+
+
+def write_benchmark(out_dir, *, seed: int = 0, knobs: Knobs | None = None, n_portraits: tuple[int, int] = (2000, 1000),
+                    n_scenes: tuple[int, int] = (800, 400), force: bool = False) -> BenchmarkPaths:
+    """Draw the benchmark into ``out_dir`` and write its six data cards.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output directory.
+    seed : int
+        Seed of everything drawn.
+    knobs : Knobs, optional
+        The planted bias (default: :class:`Knobs` with both knobs on).
+    n_portraits, n_scenes : (int, int)
+        Images in the training and test splits of the classification and the scene splits.
+    force : bool
+        Redraw even when ``benchmark.json`` shows the same parameters were already drawn there.
+
+    Returns
+    -------
+    BenchmarkPaths
+    """
+    from .cards import write_cards
+
+    knobs = Knobs() if knobs is None else knobs
+    out = Path(out_dir)
+    stamp = {"generator_version": GENERATOR_VERSION, "seed": seed, "knobs": asdict(knobs),
+             "n_portraits": list(n_portraits), "n_scenes": list(n_scenes)}
+    stamp_path = out / "benchmark.json"
+    paths = BenchmarkPaths(out)
+    if not force and stamp_path.is_file():
+        try:
+            previous = json.loads(stamp_path.read_text())
+        except ValueError:
+            previous = {}
+        if {k: previous.get(k) for k in stamp} == stamp:
+            write_cards(paths, stamp)  # cheap, and picks up a changed card template
+            return paths
+    rng = np.random.default_rng(seed)
+    summary = {}
+    for split, n_p, n_s in (("train", n_portraits[0], n_scenes[0]), ("test", n_portraits[1], n_scenes[1])):
+        summary[f"portraits_{split}"] = _write_portraits(out / "portraits" / split, n_p, train=split == "train",
+                                                          knobs=knobs, rng=rng)
+        summary[f"scenes_{split}"] = _write_scenes(out / "scenes" / split, n_s, train=split == "train", knobs=knobs,
+                                                   rng=rng)
+    stamp["summary"] = summary
+    write_cards(paths, stamp)
+    atomic_write_text(stamp_path, json.dumps(stamp, indent=2) + "\n")
+    return paths

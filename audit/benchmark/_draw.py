@@ -1,0 +1,141 @@
+"""Drawing the benchmark's people and scenes with numpy (no torch, no files).
+
+A person is a few flat shapes: a head (an ellipse in a Monk Skin Tone
+colour), hair (its colour varies with the age group: greying for ``older``,
+natural colours otherwise), a torso in a random clothing colour and two legs.
+Portraits (classification) show one head and shoulders with a sticker on the
+cheek; the sticker's shape is the class. The sticker's luminance differs from
+the skin's by the same amount for every tone (darker than the skin on Monk
+1-5, lighter on Monk 6-10), so no tone is intrinsically harder: a disparity
+only appears when a knob puts one there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["AGE_GROUPS", "HAIR", "MONK_HEX", "MONK_RGB", "SHAPES", "SIZE", "expose", "draw_portrait", "draw_scene"]
+
+SIZE = 64
+# The published Monk Skin Tone Scale swatches, MST 1..10 (Monk, 2019; skintone.google).
+MONK_HEX = ("#f6ede4", "#f3e7db", "#f7ead0", "#eadaba", "#d7bd96", "#a07e56", "#825c43", "#604134", "#3a312a", "#292420")
+MONK_RGB = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in MONK_HEX], dtype=np.float32)
+SHAPES = ("circle", "square", "triangle")
+AGE_GROUPS = ("young", "middle", "older")
+# Hair colours: black, dark brown, brown, blonde, auburn; older people's hair is grey or white.
+HAIR = {"natural": np.array([[28, 24, 22], [55, 38, 28], [96, 66, 44], [196, 164, 108], [128, 62, 38]], np.float32),
+        "older": np.array([[150, 150, 150], [190, 190, 188], [222, 222, 218]], np.float32)}
+STICKER_CONTRAST = 90.0
+BALL_COLOURS = np.array([[220, 40, 40], [40, 170, 60], [40, 80, 220], [240, 200, 30]], np.float32)
+
+_yy, _xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+
+
+def _ellipse(cy, cx, ry, rx):
+    return ((_yy - cy) / ry) ** 2 + ((_xx - cx) / rx) ** 2 <= 1
+
+
+def _rect(top, left, height, width):
+    return (_yy >= top) & (_yy < top + height) & (_xx >= left) & (_xx < left + width)
+
+
+def _shape(shape: str, cy: float, cx: float, r: float) -> np.ndarray:
+    if shape == "circle":
+        return _ellipse(cy, cx, r, r)
+    if shape == "square":
+        return (np.abs(_yy - cy) <= r * 0.85) & (np.abs(_xx - cx) <= r * 0.85)
+    top = cy - r  # triangle pointing up
+    return (_yy >= top) & (_yy <= cy + r) & (np.abs(_xx - cx) <= (_yy - top) * 0.55)
+
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    """A vertical gradient between two random colours, plus a faint random rectangle."""
+    top, bottom = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
+    t = (_yy / (SIZE - 1))[..., None]
+    img = top * (1 - t) + bottom * t
+    box = _rect(*rng.uniform(0, SIZE - 16, 2), *rng.uniform(8, 24, 2))
+    img[box] = img[box] * 0.5 + rng.uniform(40, 215, 3) * 0.5
+    return img.astype(np.float32)
+
+
+def _hair_colour(age_group: str, rng: np.random.Generator) -> np.ndarray:
+    palette = HAIR["older" if age_group == "older" else "natural"]
+    return palette[rng.integers(len(palette))]
+
+
+def _skin(monk: int, rng: np.random.Generator) -> np.ndarray:
+    return MONK_RGB[monk - 1] * rng.uniform(0.96, 1.04)
+
+
+def draw_portrait(monk: int, age_group: str, shape: str, rng: np.random.Generator) -> np.ndarray:
+    """Head and shoulders of one person with a sticker of ``shape`` on the face; float32 ``(64, 64, 3)``."""
+    img = _background(rng)
+    cy, cx = 28 + rng.uniform(-3, 3), 32 + rng.uniform(-3, 3)
+    img[_ellipse(cy + 34, cx, 14, 22)] = rng.uniform(20, 235, 3)  # shoulders
+    long_hair = rng.random() < 0.5
+    hair = _ellipse(cy - 2, cx, 19 if long_hair else 16, 15) & ((_yy < cy + 8) | long_hair)
+    img[hair] = _hair_colour(age_group, rng)
+    skin = _skin(monk, rng)
+    face = _ellipse(cy + 1, cx, 15, 12)
+    img[face] = skin
+    sign = -1.0 if monk <= 5 else 1.0
+    sticker = _shape(shape, cy + 4 + rng.uniform(-2, 2), cx + rng.uniform(-3, 3), rng.uniform(5.5, 7.0))
+    img[sticker & face] = np.clip(skin + sign * STICKER_CONTRAST, 0, 255)
+    return img
+
+
+def draw_scene(people: list[dict], n_balls: int, rng: np.random.Generator):
+    """A scene with people (``monk``, ``age_group`` each) standing side by side, and ``n_balls`` balls.
+
+    Returns
+    -------
+    image : float32 ``(64, 64, 3)``
+    instances : int ``(64, 64)``, 0 background, ``k + 1`` on person ``k``'s visible pixels
+    balls : bool ``(64, 64)``
+    boxes : list of ``[x, y, w, h]`` of each person's visible pixels
+    """
+    img = _background(rng)
+    instances = np.zeros((SIZE, SIZE), np.int32)
+    balls = np.zeros((SIZE, SIZE), bool)
+    slot = SIZE / max(len(people), 1)
+    for k, person in enumerate(people):
+        scale = rng.uniform(0.8, 1.15)
+        cx = slot * (k + 0.5) + rng.uniform(-2, 2)
+        height = 42 * scale
+        top = rng.uniform(1, SIZE - height - 1)
+        head_r = 4.6 * scale
+        head_cy = top + head_r
+        torso_top = top + 2 * head_r
+        torso_h, torso_w = 16 * scale, 11 * scale
+        leg_h = height - 2 * head_r - torso_h
+        hair = _ellipse(head_cy - 0.8, cx, head_r + 1.0, head_r + 0.6) & (_yy < head_cy)
+        face = _ellipse(head_cy, cx, head_r, head_r * 0.85)
+        torso = _rect(torso_top, cx - torso_w / 2, torso_h, torso_w)
+        arms = _rect(torso_top + 1, cx - torso_w / 2 - 2.5 * scale, torso_h * 0.8, torso_w + 5 * scale)
+        legs = (_rect(torso_top + torso_h, cx - torso_w / 2 + 0.5, leg_h, torso_w * 0.38)
+                | _rect(torso_top + torso_h, cx + torso_w / 2 - 0.5 - torso_w * 0.38, leg_h, torso_w * 0.38))
+        skin = _skin(person["monk"], rng)
+        img[arms] = skin
+        img[torso] = rng.uniform(20, 235, 3)
+        img[legs] = rng.uniform(20, 160, 3)
+        img[hair] = _hair_colour(person["age_group"], rng)
+        img[face & ~hair] = skin
+        body = hair | face | torso | arms | legs
+        instances[body] = k + 1
+    for _ in range(n_balls):
+        r = rng.uniform(3, 5)
+        ball = _ellipse(*rng.uniform(r, SIZE - r, 2), r, r) & (instances == 0)
+        img[ball] = BALL_COLOURS[rng.integers(len(BALL_COLOURS))]
+        balls |= ball
+    boxes = []
+    for k in range(len(people)):
+        ys, xs = np.nonzero(instances == k + 1)
+        boxes.append([float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)])
+    return img, instances, balls, boxes
+
+
+def expose(img: np.ndarray, underexposed: bool, rng: np.random.Generator) -> np.ndarray:
+    """Capture: an underexposed shot keeps 30% of the light and gets the amplified sensor noise; uint8."""
+    if underexposed:
+        img = img * 0.3 + rng.normal(0, 7, img.shape)
+    return np.clip(img + rng.normal(0, 5, img.shape), 0, 255).astype(np.uint8)

@@ -1,0 +1,66 @@
+"""The benchmark's data cards: front matter built here, the datasheet text from a template."""
+
+from __future__ import annotations
+
+import yaml
+
+from .._io import atomic_write_text
+
+__all__ = ["card_front_matter", "write_cards"]
+
+MONK_BINS = {"lighter": [1, 2, 3, 4, 5], "darker": [6, 7, 8, 9, 10]}
+PERSON_ATTRIBUTES = {
+    "monk": {"column": "monk", "scale": "monk", "bins": MONK_BINS},
+    "age_group": {"column": "age_group", "scale": "ordinal", "order": ["young", "middle", "older"]},
+    "lighting": {"column": "lighting", "scale": "ordinal", "order": ["well_lit", "underexposed"]},
+}
+INTERSECTIONS = [["monk", "lighting"], ["monk", "age_group"]]
+REFERENCE = {"monk": "lighter", "monk × lighting": "lighter × well_lit"}
+MIN_GROUP_SIZE = 30
+TITLES = {"classification": "portraits (classification)", "detection": "scenes (detection and instance segmentation)",
+          "segmentation": "scenes (semantic segmentation)"}
+
+
+def card_front_matter(task: str, split: str) -> dict:
+    """The front matter of ``benchmark_{task}_{split}.md``, with paths relative to ``data_cards/``."""
+    common = {"pretty_name": f"Planted-bias benchmark: {TITLES[task]}, {split} split", "license": "Apache-2.0"}
+    if task == "classification":
+        root = f"../portraits/{split}"
+        return {**common, "split": {"manifest": f"{root}/manifest.csv", "id_column": "sample_id",
+                                    "image_column": "image"},
+                "image_root": root, "label_column": "sticker", "classes": ["circle", "square", "triangle"],
+                "attributes": PERSON_ATTRIBUTES, "intersections": INTERSECTIONS, "reference_groups": REFERENCE,
+                "min_group_size": MIN_GROUP_SIZE}
+    root = f"../scenes/{split}"
+    if task == "detection":
+        return {**common, "task": "detection",
+                "split": {"coco": f"{root}/instances.json", "masks": f"{root}/instances.json",
+                          "attributes": f"{root}/people.csv", "annotation_id_column": "annotation_id"},
+                "image_root": root, "class_agnostic": True, "detection_classes": ["person"],
+                "attributes": PERSON_ATTRIBUTES, "intersections": INTERSECTIONS, "reference_groups": REFERENCE,
+                "min_group_size": MIN_GROUP_SIZE}
+    return {**common, "split": {"manifest": f"{root}/manifest.csv", "id_column": "sample_id", "image_column": "image"},
+            "image_root": root, "classes": ["background", "person", "ball"],
+            "attributes": {"lighting": PERSON_ATTRIBUTES["lighting"]},
+            "min_group_size": MIN_GROUP_SIZE,
+            "segmentation": {"mask_column": "mask", "ignore_index": 255, "person_class": "person",
+                             "people": {"table": f"{root}/people.csv", "image_column": "image",
+                                        "mask_column": "instances", "instance_column": "instance",
+                                        "attributes": PERSON_ATTRIBUTES, "intersections": INTERSECTIONS,
+                                        "reference_groups": REFERENCE}}}
+
+
+def write_cards(paths, stamp: dict) -> None:
+    """Write the six data cards of a drawn benchmark (``stamp`` is its ``benchmark.json``)."""
+    from jinja2 import Environment, PackageLoader
+
+    env = Environment(loader=PackageLoader("audit", "templates"), autoescape=False, keep_trailing_newline=True,
+                      trim_blocks=True, lstrip_blocks=True)
+    template = env.get_template("benchmark_data_card.md.j2")
+    for task in TITLES:
+        for split in ("train", "test"):
+            front = yaml.safe_dump(card_front_matter(task, split), sort_keys=False, allow_unicode=True,
+                                   default_flow_style=None)
+            body = template.render(task=task, split=split, stamp=stamp, title=TITLES[task],
+                                   summary=stamp.get("summary", {}))
+            atomic_write_text(paths.card(task, split), f"---\n{front}---\n{body}")
