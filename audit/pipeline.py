@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_text
+from ._io import atomic_write_bytes, atomic_write_text
 from .distributed import context_from_env, discard_chunks, predict_in_chunks
 from .cards import DataCard, ModelCard, load_data_card, load_model_card
 from .errors import AuditError
@@ -72,6 +72,10 @@ class AuditRun:
         Per-sample statistics for paired comparisons (``audit compare``):
         ``sample_id``, ``label``, ``pred`` and one ``group:<attribute>``
         column per attribute holding the sample's binned group label.
+    people : DataFrame, optional
+        Per-person outcomes (detection, instance segmentation, semantic segmentation with person masks),
+        written as ``people.parquet``: where each person is, whether they were found, and their binned
+        groups; the report's worst errors come from it.
     """
 
     result: object
@@ -79,6 +83,7 @@ class AuditRun:
     predictions: pd.DataFrame
     paths: dict = field(default_factory=dict)
     samples: pd.DataFrame | None = None
+    people: pd.DataFrame | None = None
 
 
 def _as_card(value, loader, kind):
@@ -394,15 +399,20 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
         from .dataset import report_section
 
         dataset = report_section(data)
-    image_paths = None
+    image_paths = image_root = None
     if thumbnails and run.samples is not None:
         from .report import image_paths_from_card
 
         image_paths = image_paths_from_card(getattr(data, "path", data))
+    if thumbnails and run.people is not None:
+        from .report import image_root_from_card
+
+        image_root = image_root_from_card(getattr(data, "path", data))
     run.paths = write_outputs(run.result, out_dir, provenance=run.provenance, dataset=dataset,
                               predictions=run.predictions if run.samples is not None else None, samples=run.samples,
                               image_paths=image_paths, thumbnails=thumbnails,
-                              command=None if command is None else " ".join(str(c) for c in command))
+                              command=None if command is None else " ".join(str(c) for c in command),
+                              people=run.people, image_root=image_root)
     if run.samples is not None:
         from .compare import write_samples
 
@@ -432,7 +442,8 @@ def results_document(result, *, provenance: dict | None = None) -> dict:
 
 def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None,
                   predictions: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
-                  image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None) -> dict:
+                  image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None,
+                  people: pd.DataFrame | None = None, image_root=None) -> dict:
     """Write ``results.json`` (schema-validated) and ``index.html`` atomically.
 
     Both documents are fully built and checked before either file is
@@ -458,6 +469,11 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
         Embed the worst-error thumbnails (False: list sample ids only).
     command : str, optional
         The command line, shown in the report and kept in ``command.txt`` for ``audit report``.
+    people : DataFrame, optional
+        Per-person outcomes (:attr:`AuditRun.people`), kept as ``people.parquet``: the worst errors of
+        detection and segmentation audits.
+    image_root : str or Path, optional
+        Directory the ``file_name`` of ``people`` is relative to, for their thumbnails.
 
     Returns
     -------
@@ -465,16 +481,27 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     """
     import jsonschema
 
-    from .report import COMMAND_FILE, DATASET_FILE, render_document
+    from .report import COMMAND_FILE, DATASET_FILE, PEOPLE_FILE, render_document
 
     out_dir = Path(out_dir)
     document = results_document(result, provenance=provenance)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,
-                           image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir), command=command)
+                           image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir), command=command,
+                           people=people, image_root=image_root)
     paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
+    people_bytes = None
+    if people is not None:
+        import io
+
+        buffer = io.BytesIO()
+        people.to_parquet(buffer, index=False)
+        people_bytes = buffer.getvalue()
     atomic_write_text(paths["results"], text)
+    if people_bytes is not None:
+        paths["people"] = out_dir / PEOPLE_FILE
+        atomic_write_bytes(paths["people"], people_bytes)
     if dataset is not None:
         paths["dataset_section"] = out_dir / DATASET_FILE
         atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,

@@ -138,6 +138,9 @@ class Matches:
         Ground truth matched by some detection at that threshold.
     gt_iou : ndarray of float, (A, T, n_gt)
         IoU with the detection that matched it (0 when unmatched).
+    gt_best_iou : ndarray of float, (n_gt,)
+        Highest IoU with any kept detection of its unit, matched or not (0 when there is none):
+        how close a missed person came to being found.
     gt_ignore : ndarray of bool, (A, n_gt)
         Crowd, ``extra_ignore`` or outside the area range.
     det_index : ndarray of int, (n_kept,)
@@ -169,6 +172,7 @@ class Matches:
     gt_category: np.ndarray
     gt_ann_id: np.ndarray
     categories: np.ndarray
+    gt_best_iou: np.ndarray | None = None
 
 
 def box_iou(dt: np.ndarray, gt: np.ndarray, iscrowd: np.ndarray) -> np.ndarray:
@@ -278,6 +282,7 @@ def match(
     gt_iou = np.zeros((n_a, n_t, n_gt))
     det_gt = np.full((n_a, n_t, n_kept), -1, dtype=np.int64)
     det_iou_ign = np.zeros((n_a, n_t, n_kept), bool)
+    gt_best_iou = np.zeros(n_gt)
 
     # slot of each GT / kept detection inside its padded unit
     g_unit_pos = np.searchsorted(units, g_unit)
@@ -361,6 +366,7 @@ def match(
             det_gt[a_i, t_i, k] = gmap[u_i, g_i]
             det_iou_ign[a_i, t_i, k] = pad_ign[a_i, u_i, g_i]
         gv_u, gv_g = np.nonzero(valid_g)
+        gt_best_iou[gmap[gv_u, gv_g]] = np.maximum(iou.max(axis=1), 0.0)[gv_u, gv_g]
         gt_matched[:, :, gmap[gv_u, gv_g]] = matched[:, :, gv_u, gv_g]
         gt_iou[:, :, gmap[gv_u, gv_g]] = m_iou[:, :, gv_u, gv_g]
 
@@ -378,7 +384,7 @@ def match(
         det_score=dt.score[det_index], det_category=det_cat,
         gt_category=np.zeros(n_gt, np.int64) if class_agnostic else gt.category,
         gt_ann_id=gt.ann_id if gt.ann_id is not None else np.arange(1, n_gt + 1),
-        categories=np.zeros(1, np.int64) if class_agnostic else categories,
+        categories=np.zeros(1, np.int64) if class_agnostic else categories, gt_best_iou=gt_best_iou,
     )
 
 

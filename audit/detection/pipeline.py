@@ -44,7 +44,8 @@ from ..distributed import context_from_env, discard_chunks, predict_in_chunks
 from ..errors import AuditError
 from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, Boxes, Matches, accumulate, match, summarize
 
-__all__ = ["RECALL_EXPLANATION", "audit_detections", "evaluate_detection", "person_statistics", "recall_metrics"]
+__all__ = ["RECALL_EXPLANATION", "audit_detections", "evaluate_detection", "person_statistics", "person_table",
+           "recall_metrics"]
 
 log = logging.getLogger("audit")
 
@@ -155,6 +156,15 @@ def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, 
         per-group AP rows and the overall COCO numbers (``bbox_AP`` ... in
         the ``overall`` grouping).
     """
+    return _audit_detections(gt=gt, dt=dt, groups=groups, attributes=attributes, intersections=intersections,
+                             reference_groups=reference_groups, class_agnostic=class_agnostic, masks=masks,
+                             per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha,
+                             correction=correction, min_group_size=min_group_size, categories=categories)[0]
+
+
+def _audit_detections(*, gt, dt, groups, attributes, intersections, reference_groups, class_agnostic, masks,
+                      per_group_ap, n_boot, seed, interval, alpha, correction, min_group_size, categories):
+    """:func:`audit_detections`, also returning the matchings (``{"bbox": Matches, "segm": Matches}``)."""
     from ..stats import audit_ratio_metrics
 
     crowd = gt.iscrowd if gt.iscrowd is not None else np.zeros(len(gt), bool)
@@ -199,7 +209,64 @@ def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, 
         "per_group_ap": "Wilson et al.: images containing the group, other people ignored (not crowd); no interval",
         "coco": "overall *_coco rows: COCOeval.summarize numbers" + (" with useCats=0" if class_agnostic else ""),
     })
-    return result
+    return result, matches
+
+
+def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, intersections=(), *,
+                 file_names: dict | None = None) -> pd.DataFrame:
+    """One row per person (non-crowd ground truth): where they are, whether they were found, their groups.
+
+    The table written as ``people.parquet`` beside ``results.json``; the report picks the worst errors from it.
+
+    Parameters
+    ----------
+    gt : Boxes
+        Ground truth, as matched.
+    matches : dict of str to Matches
+        ``"bbox"`` (and ``"segm"`` for instance segmentation) matchings of ``gt``.
+    groups : DataFrame
+        Raw attribute values, one row per person in ``gt`` order (as given to :func:`audit_detections`).
+    attributes, intersections
+        As given to :func:`audit_detections`; the groups are binned by the engine's own
+        :func:`audit.stats.build_groups`, so the labels are those of ``results.json``.
+    file_names : dict, optional
+        ``image_id -> file name`` relative to the image root.
+
+    Returns
+    -------
+    DataFrame
+        ``annotation_id``, ``image_id``, ``file_name``, ``x``, ``y``, ``w``, ``h`` (the ground-truth box),
+        ``matched@0.50`` and ``best_iou`` (box IoU; ``mask_matched@0.50`` and ``mask_best_iou`` with masks), and
+        ``group:<attribute>`` per single attribute: the binned label, or for a multi-valued attribute the list
+        of every group the person is in.
+    """
+    from ..stats import build_groups
+
+    crowd = gt.iscrowd if gt.iscrowd is not None else np.zeros(len(gt), bool)
+    people = np.flatnonzero(~crowd)
+    ann = gt.ann_id if gt.ann_id is not None else np.arange(1, len(gt) + 1)
+    table = pd.DataFrame({"annotation_id": np.asarray(ann)[people].astype(np.int64),
+                          "image_id": np.asarray(gt.image)[people].astype(np.int64)})
+    names = file_names or {}
+    table["file_name"] = [str(names.get(i, "")) for i in table["image_id"].tolist()]
+    box = np.asarray(gt.bbox, dtype=float)[people]
+    for k, c in enumerate("xywh"):
+        table[c] = box[:, k]
+    t50 = THRESHOLD_LABELS.index("0.50")
+    for kind, prefix in (("bbox", ""), ("segm", "mask_")):
+        if kind in matches:
+            m = matches[kind]
+            table[f"{prefix}matched@0.50"] = m.gt_matched[0, t50, people].astype(bool)
+            table[f"{prefix}best_iou"] = m.gt_best_iou[people]
+    structure, binned = build_groups(groups.reset_index(drop=True), attributes, intersections)
+    for a in attributes:
+        grouping = structure.grouping(a.name)
+        if grouping.membership is None:
+            table[f"group:{a.name}"] = np.asarray(binned[a.name].astype(str), dtype=object)
+        else:  # a person is in every group one of their levels falls in
+            member = grouping.membership[structure.cell_of_sample]
+            table[f"group:{a.name}"] = [[grouping.labels[j] for j in np.flatnonzero(row)] for row in member]
+    return table
 
 
 def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context):
@@ -307,12 +374,14 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     dt = load_results(results_path, gt, need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
-    result = audit_detections(
+    result, matches = _audit_detections(
         gt=gt.boxes, dt=dt, groups=groups, attributes=attributes, intersections=card.intersections,
         reference_groups=card.reference_groups or None, class_agnostic=card.class_agnostic, masks=masks,
         per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha, correction=correction,
         min_group_size=card.min_group_size, categories=[gt.categories[c] for c in sorted(gt.categories)],
     )
+    people_out = person_table(gt.boxes, matches, groups, attributes, card.intersections,
+                              file_names=dict(zip(gt.images["image_id"], gt.images["file_name"])))
     table_out = pd.DataFrame({"annotation_id": gt.boxes.ann_id[people], "image_id": gt.boxes.image[people]})
     for c in groups.columns:
         table_out[c] = groups[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, tuple) else v).astype(object)
@@ -335,4 +404,4 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                         "pandas": pd.__version__},
     }
-    return AuditRun(result=result, provenance=provenance, predictions=table_out)
+    return AuditRun(result=result, provenance=provenance, predictions=table_out, people=people_out)

@@ -15,25 +15,29 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import AuditError
-from ._data import Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors
+from ._data import Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors, worst_people
 
 __all__ = [
     "COMMAND_FILE",
     "DATASET_FILE",
+    "PEOPLE_FILE",
     "Report",
     "TaskInput",
     "build_report",
     "image_paths_from_card",
+    "image_root_from_card",
     "load_output",
     "render_document",
     "render_report",
     "threshold_sweep",
     "worst_errors",
+    "worst_people",
     "write_report",
 ]
 
 DATASET_FILE = "dataset_section.json"
 COMMAND_FILE = "command.txt"
+PEOPLE_FILE = "people.parquet"
 
 
 def _environment():
@@ -57,10 +61,12 @@ def render_report(report: Report) -> str:
 
 
 def render_document(document: dict, *, predictions=None, samples=None, dataset=None, image_paths=None,
-                    thumbnails: bool = True, location: str | None = None, command: str | None = None) -> str:
+                    thumbnails: bool = True, location: str | None = None, command: str | None = None,
+                    people=None, image_root=None) -> str:
     """Render one ``results.json`` document (and what else is at hand) to the report's HTML."""
     task = TaskInput(document=document, predictions=predictions, samples=samples, image_paths=image_paths,
-                     dataset=dataset, location=location, command=command)
+                     dataset=dataset, location=location, command=command, people=people,
+                     image_root=None if image_root is None else str(image_root))
     return render_report(build_report(task, thumbnails=thumbnails))
 
 
@@ -86,12 +92,30 @@ def image_paths_from_card(card_path) -> dict | None:
     return {str(s): str(p) for s, p in zip(frame["sample_id"], frame["image_path"]) if Path(p).is_file()}
 
 
+def image_root_from_card(card_path) -> str | None:
+    """The image directory of a detection or segmentation data card, or None when it cannot be read."""
+    if not card_path:
+        return None
+    try:
+        from ..detection.cards import is_detection_data_card, load_detection_data_card
+
+        if is_detection_data_card(card_path):
+            root = load_detection_data_card(card_path).image_root
+        else:
+            from ..cards import load_data_card
+
+            root = getattr(load_data_card(card_path), "image_root", None)
+    except (AuditError, OSError, ValueError, KeyError):
+        return None
+    return str(root) if root is not None and Path(root).is_dir() else None
+
+
 def load_output(path, *, images: bool = True) -> TaskInput:
     """An audit output directory (or its ``results.json``) as the report's input.
 
-    Reads ``results.json`` and, when present beside it, ``predictions.parquet``, ``samples.parquet`` and the
-    dataset section ``dataset_section.json``; image paths for thumbnails come from the data card named in the
-    provenance when it can still be read.
+    Reads ``results.json`` and, when present beside it, ``predictions.parquet``, ``samples.parquet``,
+    ``people.parquet`` and the dataset section ``dataset_section.json``; image paths for thumbnails come from
+    the data card named in the provenance when it can still be read.
     """
     path = Path(path)
     results = path / "results.json" if path.is_dir() else path
@@ -117,6 +141,12 @@ def load_output(path, *, images: bool = True) -> TaskInput:
                 samples = pd.read_parquet(out_dir / "samples.parquet")
     except (OSError, ValueError) as exc:
         raise AuditError(f"{out_dir}: expected readable predictions.parquet and samples.parquet, found {exc}") from None
+    people = None
+    if (out_dir / PEOPLE_FILE).is_file():
+        try:
+            people = pd.read_parquet(out_dir / PEOPLE_FILE)
+        except (OSError, ValueError) as exc:
+            raise AuditError(f"{out_dir / PEOPLE_FILE}: expected the per-person table, found {exc}") from None
     if (out_dir / DATASET_FILE).is_file():
         dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
     command = None
@@ -124,8 +154,9 @@ def load_output(path, *, images: bool = True) -> TaskInput:
         command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8").strip() or None
     card = ((document.get("provenance") or {}).get("data") or {}).get("card")
     paths = image_paths_from_card(card) if images and predictions is not None else None
+    root = image_root_from_card(card) if images and people is not None else None
     return TaskInput(document=document, predictions=predictions, samples=samples, image_paths=paths,
-                     dataset=dataset, location=str(out_dir), command=command)
+                     dataset=dataset, location=str(out_dir), command=command, people=people, image_root=root)
 
 
 def write_report(sources, out_html, *, thumbnails: bool = True) -> Path:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ._charts import PALETTE, forest_plot, line_chart
 
-__all__ = ["TaskInput", "Report", "build_report", "threshold_sweep", "worst_errors", "fmt"]
+__all__ = ["TaskInput", "Report", "build_report", "threshold_sweep", "worst_errors", "worst_people", "fmt"]
 
 LOWER_IS_BETTER = {"error_rate", "fpr", "fnr", "fdr", "overall_error", "abstention_rate", "ece"}
 
@@ -61,6 +61,7 @@ METRIC_NAMES = {
 CORRECTIONS = {"fdr_bh": "Benjamini–Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)"}
 SHADES = 5
 THUMB = 96
+OUTLINE = (230, 97, 1)  # the person's box on a crop: orange, visible on most photographs
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -99,7 +100,9 @@ class TaskInput:
     ``predictions`` / ``samples`` are the tables of ``predictions.parquet`` / ``samples.parquet``
     (classification: for the threshold sweep and the worst errors); ``image_paths`` maps sample ids to image
     files (for thumbnails); ``dataset`` is :func:`audit.dataset.report_section`'s dict; ``location`` is the
-    output directory shown in the re-render command.
+    output directory shown in the re-render command. ``people`` is ``people.parquet`` (detection and
+    segmentation: one row per person, for the worst errors) and ``image_root`` the directory its
+    ``file_name`` column is relative to.
     """
 
     document: dict
@@ -109,6 +112,8 @@ class TaskInput:
     dataset: dict | None = None
     location: str | None = None
     command: str | None = None
+    people: pd.DataFrame | None = None
+    image_root: str | None = None
 
 
 @dataclass
@@ -162,6 +167,8 @@ class Thumb:
     predicted: str
     confidence: str
     src: str | None  # a data: URI, or None when left out or unavailable
+    lines: list = field(default_factory=list)  # caption lines (people); empty: truth / predicted (classifiers)
+    alt: str = ""
 
 
 @dataclass
@@ -170,6 +177,7 @@ class ErrorGroup:
     group: str
     n_errors: int
     items: list
+    unit: str = "errors"
 
 
 @dataclass
@@ -646,6 +654,125 @@ def _worst(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[list, s
                  "predicted class. " + note)
 
 
+def _member(values: pd.Series, group: str) -> np.ndarray:
+    """Rows of a ``group:<attribute>`` column in ``group``: a label, or a list of labels (multi-valued)."""
+    return np.array([group in [str(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else str(v) == group
+                     for v in values], dtype=bool)
+
+
+def worst_people(people: pd.DataFrame, *, matched: str = "matched@0.50", score: str = "best_iou",
+                 per_group: int = 4, groupings: list[str] | None = None,
+                 order: dict | None = None) -> list[dict]:
+    """The worst-localised missed people per group (pure: a table in, rows out).
+
+    A person is an error when ``people[matched]`` is false; errors are ranked by ``people[score]`` (IoU: lowest
+    first), ties broken by image id then annotation id, so the choice is deterministic. Returns
+    ``[{grouping, group, n_errors, items: [row dicts]}]`` for each ``group:<attribute>`` column, groups in the
+    order of ``order[grouping]`` (the audit's display order) then sorted.
+    """
+    missed = people[~people[matched].astype(bool)]
+    keys = [score, "image_id"] + (["annotation_id"] if "annotation_id" in people.columns else [])
+    missed = missed.sort_values(keys, kind="mergesort", na_position="first")
+    out = []
+    for col in _group_columns(people):
+        grouping = col[len("group:"):]
+        if groupings is not None and grouping not in groupings:
+            continue
+        seen = set()
+        for v in people[col]:
+            seen.update(str(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else seen.add(str(v))
+        groups = [g for g in (order or {}).get(grouping, []) if g in seen]
+        groups += sorted(seen - set(groups))
+        for g in groups:
+            part = missed[_member(missed[col], g)]
+            out.append({"grouping": grouping, "group": g, "n_errors": int(len(part)),
+                        "items": part.head(per_group).to_dict("records")})
+    return out
+
+
+def _crop_thumbnail(path, box) -> str | None:
+    """A crop around ``box`` (x, y, w, h in pixels) with a quarter of its size (at least 4 px) as margin, at most
+    :data:`THUMB` pixels a side, the box outlined; a PNG ``data:`` URI (same inputs, same bytes)."""
+    from PIL import Image, ImageDraw
+
+    x, y, w, h = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        return None
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            mx, my = max(0.25 * w, 4.0), max(0.25 * h, 4.0)
+            x0, y0 = max(math.floor(x - mx), 0), max(math.floor(y - my), 0)
+            x1, y1 = min(math.ceil(x + w + mx), im.width), min(math.ceil(y + h + my), im.height)
+            if x1 <= x0 or y1 <= y0:
+                return None
+            crop = im.crop((x0, y0, x1, y1))
+            crop.thumbnail((THUMB, THUMB))
+            sx, sy = crop.width / (x1 - x0), crop.height / (y1 - y0)
+            ImageDraw.Draw(crop).rectangle(
+                [round((x - x0) * sx), round((y - y0) * sy),
+                 max(round((x + w - x0) * sx) - 1, 0), max(round((y + h - y0) * sy) - 1, 0)], outline=OUTLINE)
+            buf = io.BytesIO()
+            crop.save(buf, format="PNG", optimize=False)
+    except (OSError, ValueError):
+        return None
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# what decides a miss, per task: (matched column, IoU column, what the IoU is, caption)
+_PERSON_ERRORS = {
+    "detection": ("matched@0.50", "best_iou", "box IoU",
+                  "Missed people per group: ground truth no detection matched at box IoU 0.50 (COCO matching), the "
+                  "lowest best IoU with any detection first."),
+    "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "mask IoU",
+                              "Missed people per group: ground truth no detection matched at mask IoU 0.50 (COCO "
+                              "matching on masks, as mask recall decides), the lowest best mask IoU first; the crop "
+                              "outlines the person's box."),
+    "semantic_segmentation": ("matched@0.50", "best_iou", "mask IoU",
+                              "Missed people per group: people whose mask IoU with the predicted person region is "
+                              "below 0.50 (as person recall at 0.50 counts them), the lowest IoU first; the crop "
+                              "outlines the bounding box of the person's mask."),
+}
+
+
+def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool) -> tuple[list, str]:
+    people = task_in.people
+    if people is None:
+        return [], ("Not available: the worst errors need the per-person table people.parquet in the output "
+                    "directory (written by audit run for detection, and for segmentation with person masks).")
+    matched, score, what, caption = _PERSON_ERRORS[task]
+    if matched not in people.columns:  # instance segmentation without mask columns: boxes decide
+        matched, score, what = "matched@0.50", "best_iou", "box IoU"
+        caption = _PERSON_ERRORS["detection"][3]
+    singles = [g for g in _groupings(results) if g != "overall" and " × " not in g]
+    groupings = [g for g in singles if f"group:{g}" in people.columns]
+    order = {g: _ordered_groups(results, g) for g in groupings}
+    root = task_in.image_root
+    out = []
+    for g in worst_people(people, matched=matched, score=score, groupings=groupings, order=order):
+        items = []
+        for r in g["items"]:
+            ident = str(r.get("annotation_id", r.get("person", "")))
+            src = None
+            if thumbnails and root and r.get("file_name"):
+                from pathlib import Path
+
+                src = _crop_thumbnail(Path(root) / str(r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
+            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=fmt(_num(r[score])), src=src,
+                               lines=[f"image {r.get('file_name') or r['image_id']}", f"best {what} {fmt(_num(r[score]))}"],
+                               alt=f"person {ident}"))
+        out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
+                              unit="people missed"))
+    if not thumbnails:
+        note = "Thumbnails left out (--no-thumbnails): only the people's ids are listed."
+    elif not root:
+        note = "Images not available (the data card's image directory could not be found): only the ids are listed."
+    else:
+        note = (f"Crops at most {THUMB}×{THUMB} pixels around each person (the box outlined), embedded in this "
+                "file. Leave them out with --no-thumbnails.")
+    return out, caption + " " + note
+
+
 def _methodology(results: dict, task: str, prov: dict) -> list[str]:
     config, sig = results["config"], results["significance"]
     interval = config.get("interval", "wilson")
@@ -761,7 +888,7 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
         report.worst, report.worst_note = _worst(task_in, results, thumbnails)
     else:
         report.recall_iou, report.recall_size = _recall_charts(metrics, results, key)
-        report.worst_note = ("Not available for this task: worst-error thumbnails are shown for classifiers.")
+        report.worst, report.worst_note = _worst_people(task_in, results, task, thumbnails)
     return report
 
 
