@@ -149,3 +149,92 @@ def test_worst_people_by_hand_and_escaped():
         doc = json.loads(json.dumps(detection_example(n_images=20, n_boot=10)))
     html = render_report(build_report(TaskInput(doc, people=people)))
     assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in _worst_section(html)
+
+
+def _segmentation_run(tmp_path, *extra):
+    """The segmentation fixture with two darker people missed: img01 wholly (IoU 0), img03 by 3/4 (IoU 8/32)."""
+    from PIL import Image
+
+    from test_segmentation_e2e import make_split
+
+    split = make_split(tmp_path)
+    for sid, keep_rows in (("img01", 0), ("img03", 2)):
+        pred = np.array(Image.open(split["pred"] / f"{sid}.png"))
+        person = np.array(Image.open(split["data"] / "people" / f"{sid}_p0.png")) > 0
+        ys = np.flatnonzero(person.any(1))
+        drop = person.copy()
+        drop[ys[len(ys) - keep_rows:]] = False  # the person's last rows stay found
+        pred[drop] = 0
+        Image.fromarray(pred).save(split["pred"] / f"{sid}.png")
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["run", "-q", "--n-boot", "10", "--predictions", str(split["pred"]), "--data",
+                     str(split["card"]), "--out", str(out), *extra])
+    assert code == 0
+    return split, out
+
+
+def test_semantic_segmentation_worst_people_and_recall_by_size(tmp_path):
+    import jsonschema
+    from PIL import Image
+
+    from audit.pipeline import load_results_schema
+
+    split, out = _segmentation_run(tmp_path)
+    people = pd.read_parquet(out / "people.parquet")
+    assert people["image_id"].tolist()[:4] == ["img00", "img01", "img02", "img03"]
+    assert people["file_name"].iloc[1] == "images/img01.png"  # relative to the card's image_root
+    mask = np.array(Image.open(split["data"] / "people" / "img03_p0.png")) > 0
+    ys, xs = np.nonzero(mask)
+    assert people[["x", "y", "w", "h"]].iloc[3].tolist() == [xs.min(), ys.min(), 4.0, 8.0]
+    assert people["area"].iloc[3] == 32
+    assert people["best_iou"].iloc[:4].tolist() == pytest.approx([1.0, 0.0, 1.0, 8 / 32])
+    assert people["matched@0.50"].iloc[:4].tolist() == [True, False, True, False]
+
+    report = build_report(load_output(out))
+    worst = {(g.grouping, g.group): g for g in report.tasks[0].worst}
+    darker = worst[("skin_type", "darker")]
+    assert darker.n_errors == 2 and [i.sample_id for i in darker.items] == ["2", "4"]  # IoU 0 before 0.25
+    assert worst[("skin_type", "lighter")].n_errors == 0
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "mask IoU with the predicted person region is below 0.50" in _worst_section(html)
+    # the crop: the 4x8 mask box with 4 px of margin, clipped to the 16x16 image
+    x, y = int(xs.min()), int(ys.min())
+    expected = (min(x + 8, 16) - max(x - 4, 0), min(y + 12, 16) - max(y - 4, 0))
+    assert _pngs(html)[1].size == expected
+
+    # recall by person size: every mask is 32 px (< 32²), so tertiles; all fall in the lower third
+    document = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, load_results_schema())
+    bins = document["results"]["config"]["people"]["size_bins"]
+    assert bins["method"] == "tertiles" and bins["labels"] == ["lower_third"] and bins["edges"] == [32.0, 32.0]
+    rows = pd.DataFrame(document["results"]["metrics"]).query("metric == 'person_recall@0.50_lower_third'")
+    assert rows.set_index("group")["value"].to_dict() == pytest.approx({"all": 14 / 16, "lighter": 1.0,
+                                                                         "darker": 6 / 8})
+    chart = report.tasks[0].recall_size[0]
+    assert [len(s.points) for s in chart.series] == [1, 1, 1] and "person mask area (tertiles)" in html
+    assert "area tertiles instead of COCO" in html
+
+
+def test_semantic_segmentation_no_thumbnails(tmp_path):
+    _, out = _segmentation_run(tmp_path, "--no-thumbnails")
+    section = _worst_section((out / "index.html").read_text(encoding="utf-8"))
+    assert "data:image" not in section and "--no-thumbnails" in section and "<code>2</code>" in section
+
+
+def test_person_size_bins_by_hand():
+    from audit.stats import person_size_bins, person_statistics
+
+    bins, info = person_size_bins([500, 1023, 1024, 9215, 9216, 20000])
+    assert info["method"] == "coco" and bins.tolist() == [0, 0, 1, 1, 2, 2]  # 32² = 1024 is medium, 96² large
+    bins, info = person_size_bins([10, 20, 30, 40, 50, 60])
+    assert info["method"] == "tertiles" and info["edges"] == pytest.approx([80 / 3, 130 / 3])
+    assert bins.tolist() == [0, 0, 1, 1, 2, 2]
+    # IoUs 0.6, 0.4 | 0.9, 0.2 | 0.5, 0.0 by COCO size -> recall@0.50 of 1/2 per size; an empty union is left out
+    stats, metrics, info = person_statistics([6, 4, 9, 2, 5, 0, 0], [10, 10, 10, 10, 10, 10, 0],
+                                             area=[100, 200, 2000, 3000, 10000, 12000, 50])
+    assert info["present"] == ["small", "medium", "large"]
+    for size in info["present"]:
+        (num, den), = metrics[f"person_recall@0.50_{size}"]
+        assert stats[num].sum() / stats[den].sum() == pytest.approx(0.5) and stats[den].sum() == 2

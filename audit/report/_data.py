@@ -543,15 +543,25 @@ def _calibration(results: dict, key: str) -> list:
 
 def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list, list]:
     iou_charts, size_charts = [], []
+    # semantic segmentation: the person-size bins the audit used (COCO ranges, or tertiles when all are small)
+    person_bins = ((results["config"].get("people") or {}).get("size_bins") or {})
     for prefix, what in (("", "box"), ("mask_", "mask"), ("person_", "person mask")):
         names = sorted({m for m in metrics["metric"] if m.startswith(f"{prefix}recall@")
                         and "_" not in m[len(prefix) + len("recall@"):]})
         thresholds = [float(m.split("@")[1]) for m in names]
-        sizes = [s for s in ("small", "medium", "large") if f"{prefix}recall@0.50_{s}" in set(metrics["metric"])]
+        labels, x_label, note = ["small", "medium", "large"], "object size (COCO area ranges)", ""
+        if prefix == "person_" and person_bins:
+            labels = list(person_bins.get("labels") or [])
+            x_label = ("person mask area (COCO ranges)" if person_bins.get("method") == "coco"
+                       else "person mask area (tertiles)")
+            note = f"Size bins: {person_bins.get('description', '')}."
+        sizes = [s for s in labels if f"{prefix}recall@0.50_{s}" in set(metrics["metric"])]
         for grouping in _groupings(results):
             if grouping == "overall":
                 continue
             part = metrics[(metrics["grouping"].isin([grouping, "overall"])) & (metrics["class"] == "")]
+            if not (part["metric"].str.startswith(f"{prefix}recall@") & (part["grouping"] == grouping)).any():
+                continue  # e.g. person metrics by an image attribute: nothing but the overall line
             groups = ["all"] + _ordered_groups(results, grouping)
             if len(names) >= 2:
                 series = []
@@ -582,7 +592,8 @@ def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list
                                    "upper": [_num(rows["upper"].get(m)) for m in ms]})
                 size_charts.append(line_chart(
                     id=f"recall-size-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what}, IoU 0.50)",
-                    x_label="object size (COCO area ranges)", y_label="recall", series=series, x_categories=sizes))
+                    x_label=x_label, y_label="recall", series=series,
+                    x_categories=[z.replace("_", " ") for z in sizes], note=note))
     return iou_charts, size_charts
 
 
@@ -762,7 +773,7 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
                                lines=[f"image {r.get('file_name') or r['image_id']}", f"best {what} {fmt(_num(r[score]))}"],
                                alt=f"person {ident}"))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
-                              unit="people missed"))
+                              unit="person missed" if g["n_errors"] == 1 else "people missed"))
     if not thumbnails:
         note = "Thumbnails left out (--no-thumbnails): only the people's ids are listed."
     elif not root:

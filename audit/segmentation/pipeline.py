@@ -26,7 +26,7 @@ from .._io import atomic_write_text, atomic_write_with
 from ..distributed import context_from_env, discard_chunks, predict_in_chunks
 from ..errors import AuditError, CardError, DataError, PredictionError
 
-__all__ = ["evaluate_segmentation", "image_counts", "run_segmenter"]
+__all__ = ["evaluate_segmentation", "image_counts", "person_table", "run_segmenter"]
 
 log = logging.getLogger("audit")
 
@@ -67,6 +67,51 @@ def _person_masks(people_rows):
         raw = read_mask(row["mask_path"], what="person mask")
         out.append((raw == row["instance"] if row["instance"] is not None else raw > 0, row["mask_path"]))
     return out
+
+
+def _mask_box(mask) -> dict:
+    """The bounding box (x, y, w, h in pixels) of a boolean mask; NaN when it is empty."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return {"x": np.nan, "y": np.nan, "w": np.nan, "h": np.nan}
+    return {"x": float(xs.min()), "y": float(ys.min()), "w": float(xs.max() - xs.min() + 1),
+            "h": float(ys.max() - ys.min() + 1)}
+
+
+def _relative(path, root) -> str:
+    """``path`` relative to ``root`` when it lies under it, else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def person_table(people: pd.DataFrame, stats: pd.DataFrame, images: pd.DataFrame, *, attributes,
+                 intersections=(), image_root=None) -> pd.DataFrame:
+    """One row per person, written as ``people.parquet``: where the person is, their mask IoU, their groups.
+
+    Columns: ``annotation_id`` (the row of the people table, 1-based), ``image_id`` (sample id),
+    ``file_name`` (the image, relative to ``image_root``), ``x``, ``y``, ``w``, ``h`` (the bounding box of the
+    person's mask), ``area`` (mask pixels), ``best_iou`` (the person's mask IoU with the predicted person
+    region), ``matched@0.50`` (that IoU reaches 0.50, as ``person_recall@0.50`` counts) and
+    ``group:<attribute>``, binned by the engine's :func:`audit.stats.build_groups`.
+    """
+    from ..stats import build_groups
+
+    image_of = dict(zip(images["sample_id"], images["image_path"]))
+    union = stats["union"].to_numpy(dtype=float)
+    iou = np.where(union > 0, stats["intersection"].to_numpy(dtype=float) / np.maximum(union, 1), np.nan)
+    table = pd.DataFrame({
+        "annotation_id": people["row"].to_numpy(dtype=np.int64), "image_id": stats["image_id"].astype(str),
+        "file_name": [_relative(image_of[s], image_root) if image_root else str(image_of[s])
+                      for s in stats["image_id"]],
+        "x": stats["x"], "y": stats["y"], "w": stats["w"], "h": stats["h"], "area": stats["area"],
+        "matched@0.50": iou >= 0.5 - 1e-12, "best_iou": iou,
+    })
+    _, binned = build_groups(people[[a.name for a in attributes]].reset_index(drop=True), attributes, intersections)
+    for a in attributes:
+        table[f"group:{a.name}"] = np.asarray(binned[a.name].astype(str), dtype=object)
+    return table
 
 
 def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_dir, batch_size=8, num_workers=0,
@@ -229,8 +274,9 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
             label, pred, c, ignore_index=seg.ignore_index, sample_id=sid, label_path=label_path, pred_path=pred_path,
             person_masks=masks, person_class=person_class)
         if rows is not None:
-            for (_, row), pi, pu in zip(rows.iterrows(), *counts):
-                person_rows.append({"index": row.name, "image_id": sid, "intersection": int(pi), "union": int(pu)})
+            for (_, row), (mask, _), pi, pu in zip(rows.iterrows(), masks, *counts):
+                person_rows.append({"index": row.name, "image_id": sid, "intersection": int(pi), "union": int(pu),
+                                    "area": int(mask.sum()), **_mask_box(mask)})
 
     def attrs(specs):
         return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]
@@ -238,7 +284,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     people_stats = person_groups = None
     kwargs = {}
     if people is not None:
-        people_stats = pd.DataFrame(person_rows, columns=["index", "image_id", "intersection", "union"])
+        people_stats = pd.DataFrame(person_rows, columns=["index", "image_id", "intersection", "union", "area",
+                                                          "x", "y", "w", "h"])
         people_stats = people_stats.set_index("index").loc[people.index].reset_index(drop=True)
         spec = seg.people
         person_groups = people[[a.name for a in spec.attributes]].reset_index(drop=True)
@@ -279,4 +326,10 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "numpy": np.__version__, "pandas": pd.__version__},
     }
-    return AuditRun(result=result, provenance=provenance, predictions=table)
+    people_out = None
+    if people is not None:
+        people_out = person_table(people.reset_index(drop=True), people_stats, images,
+                                  attributes=attrs(seg.people.attributes),
+                                  intersections=[tuple(x) for x in seg.people.intersections],
+                                  image_root=data_card.image_root)
+    return AuditRun(result=result, provenance=provenance, predictions=table, people=people_out)

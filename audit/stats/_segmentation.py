@@ -32,7 +32,9 @@ of their mask, :func:`scipy.ndimage.distance_transform_edt`), so that
 ``I_p = |M_p & P|`` and ``U_p = |M_p| + |P & V_p| - I_p``. A person's mask IoU
 is ``I_p / U_p``; recall at a threshold ``t`` is the share of people with IoU
 ``>= t`` (FACET's segmentation recall), and ``person_ar`` its mean over
-``t = 0.50:0.05:0.95``.
+``t = 0.50:0.05:0.95``. Recall at 0.50 is also given by person size
+(:func:`person_size_bins`: COCO's small / medium / large mask areas, or area
+tertiles when every person is small).
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ __all__ = [
     "POOLING",
     "audit_segmentation",
     "person_region_counts",
+    "person_size_bins",
     "person_statistics",
     "segmentation_counts",
     "segmentation_statistics",
 ]
 
 IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
+COCO_SIZE_EDGES = (32 ** 2, 96 ** 2)  # COCO's area ranges: small < 32², medium < 96², large
 
 POOLING = {
     "pooled": (
@@ -253,13 +257,46 @@ def person_region_counts(pred, instances, *, person_class: int, ignore=None):
     return inter.astype(np.int64), (area + owned - inter).astype(np.int64)
 
 
-def person_statistics(intersection, union, *, thresholds: Sequence[float] = IOU_THRESHOLDS):
+def person_size_bins(area) -> tuple[np.ndarray, dict]:
+    """Size bin of each person by mask area (pixels), for recall by object size.
+
+    COCO's area ranges -- ``small`` below 32² pixels, ``medium`` below 96²,
+    ``large`` from 96² -- unless every person is small, when the ranges would
+    say nothing: then area tertiles (``lower_third`` up to the 1/3 quantile,
+    ``middle_third`` up to the 2/3 quantile, ``upper_third`` above).
+
+    Returns
+    -------
+    bins : ndarray of int, (n_people,)
+        Index into ``info["labels"]``.
+    info : dict
+        ``method`` (``"coco"`` or ``"tertiles"``), ``labels``, ``edges`` (pixels) and ``description``.
+    """
+    area = np.asarray(area, dtype=float)
+    if area.size == 0 or (area >= COCO_SIZE_EDGES[0]).any():
+        edges = [float(e) for e in COCO_SIZE_EDGES]
+        bins = np.searchsorted(edges, area, side="right")  # an area of exactly 32² is medium
+        info = {"method": "coco", "labels": ["small", "medium", "large"], "edges": edges,
+                "description": "COCO area ranges of the person mask: small < 32² px, medium < 96² px, large ≥ 96² px"}
+    else:
+        edges = [float(e) for e in np.quantile(area, [1 / 3, 2 / 3])]
+        bins = np.searchsorted(edges, area, side="left")  # an area equal to an edge falls in the lower bin
+        info = {"method": "tertiles", "labels": ["lower_third", "middle_third", "upper_third"], "edges": edges,
+                "description": (f"every person mask is smaller than 32² px, so area tertiles instead of COCO's ranges: "
+                                f"≤ {edges[0]:g} px, ≤ {edges[1]:g} px, > {edges[1]:g} px")}
+    return np.asarray(bins, dtype=np.int64), info
+
+
+def person_statistics(intersection, union, *, thresholds: Sequence[float] = IOU_THRESHOLDS, area=None):
     """Per-person statistics table and metric definitions (one row per person).
 
     Metrics: ``person_iou`` (mean per-person mask IoU), ``person_iou_pooled``
     (sum of intersections over sum of unions), ``person_recall@t`` for each
     threshold, and ``person_ar`` (their mean, FACET's AR over 0.50:0.05:0.95).
     A person with an empty union (a mask wholly ignored) is left out.
+    With ``area`` (each person's mask area in pixels), also
+    ``person_recall@0.50_<size>`` per size bin of :func:`person_size_bins`
+    that holds someone; the bins are returned as a third value.
     """
     inter = np.asarray(intersection, dtype=float)
     union = np.asarray(union, dtype=float)
@@ -275,7 +312,21 @@ def person_statistics(intersection, union, *, thresholds: Sequence[float] = IOU_
         metrics[f"person_recall@{t:.2f}"] = [(name, "people")]
         ar.append((name, "people"))
     metrics["person_ar"] = ar
-    return pd.DataFrame(columns), metrics
+    if area is None:
+        return pd.DataFrame(columns), metrics
+    bins, info = person_size_bins(np.asarray(area, dtype=float)[defined] if defined.any() else np.zeros(0))
+    full = np.full(len(defined), -1, dtype=np.int64)
+    full[defined] = bins
+    present = []
+    for k, label in enumerate(info["labels"]):
+        in_bin = full == k
+        if not in_bin.any():
+            continue  # a size range with nobody in it would only add undefined values
+        present.append(label)
+        columns[f"size_{label}"] = in_bin.astype(float)
+        columns[f"m0.50_{label}"] = (in_bin & (iou >= 0.5 - 1e-12)).astype(float)
+        metrics[f"person_recall@0.50_{label}"] = [(f"m0.50_{label}", f"size_{label}")]
+    return pd.DataFrame(columns), metrics, {**info, "present": present}
 
 
 DEFAULT_SEGMENTATION_DISPARITIES = (
@@ -322,8 +373,9 @@ def audit_segmentation(
         Image ids (the bootstrap clusters); defaults to the row number.
     people : DataFrame, optional
         One row per person: ``image_id``, ``intersection`` and ``union``
-        (:func:`person_region_counts`). Their bootstrap resamples whole
-        images, so two people in one image move together.
+        (:func:`person_region_counts`), and optionally ``area`` (mask pixels)
+        for recall by person size. Their bootstrap resamples whole images,
+        so two people in one image move together.
     person_groups : DataFrame
         Raw attribute values of each person (rows of ``people``).
     disparity_metrics : sequence, optional
@@ -367,7 +419,12 @@ def audit_segmentation(
             raise StatsInputError(f"expected people columns {missing}, found columns {list(people.columns)}")
         if person_groups is None or len(person_groups) != len(people):
             raise StatsInputError("expected person_groups with one row per person")
-        p_stats, p_metrics = person_statistics(people["intersection"], people["union"])
+        sizes = None
+        if "area" in people.columns:
+            p_stats, p_metrics, sizes = person_statistics(people["intersection"], people["union"],
+                                                          area=people["area"])
+        else:
+            p_stats, p_metrics = person_statistics(people["intersection"], people["union"])
         # people share the image's cluster: map their image ids onto the images' ids
         person_result = audit_ratio_metrics(
             statistics=p_stats, metrics=p_metrics, groups=person_groups, clusters=people["image_id"].to_numpy(),
@@ -381,6 +438,9 @@ def audit_segmentation(
             "thresholds": list(IOU_THRESHOLDS), "n_people": int(p_stats["people"].sum()),
             "region": "each predicted-person pixel is charged to the nearest person's mask (Voronoi cell)",
         }
+        if sizes is not None:
+            person_config["size_bins"] = {k: sizes[k] for k in ("method", "labels", "edges", "description")}
+            person_config["size_bins"]["labels"] = sizes["present"]
     config = dict(image_result.config)
     config.update({
         "task": "semantic_segmentation", "classes": [str(c) for c in classes], "pooling": dict(POOLING),
