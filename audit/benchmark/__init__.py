@@ -55,8 +55,8 @@ class Knobs:
 
     @classmethod
     def off(cls) -> "Knobs":
-        """Balanced training data, and lighting independent of skin tone."""
-        return cls(train_darker_share=0.5, underexposure_darker=0.0)
+        """Balanced training data and no underexposure: no attribute changes how hard an image is."""
+        return cls(train_darker_share=0.5, underexposure_base=0.0, underexposure_darker=0.0)
 
     def __post_init__(self):
         for name in ("train_darker_share", "underexposure_base", "underexposure_darker"):

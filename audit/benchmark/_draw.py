@@ -25,7 +25,7 @@ AGE_GROUPS = ("young", "middle", "older")
 # Hair colours: black, dark brown, brown, blonde, auburn; older people's hair is grey or white.
 HAIR = {"natural": np.array([[28, 24, 22], [55, 38, 28], [96, 66, 44], [196, 164, 108], [128, 62, 38]], np.float32),
         "older": np.array([[150, 150, 150], [190, 190, 188], [222, 222, 218]], np.float32)}
-STICKER_CONTRAST = 90.0
+STICKER_CONTRAST = 130.0
 BALL_COLOURS = np.array([[220, 40, 40], [40, 170, 60], [40, 80, 220], [240, 200, 30]], np.float32)
 
 _yy, _xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
@@ -70,7 +70,7 @@ def _skin(monk: int, rng: np.random.Generator) -> np.ndarray:
 def draw_portrait(monk: int, age_group: str, shape: str, rng: np.random.Generator) -> np.ndarray:
     """Head and shoulders of one person with a sticker of ``shape`` on the face; float32 ``(64, 64, 3)``."""
     img = _background(rng)
-    cy, cx = 28 + rng.uniform(-3, 3), 32 + rng.uniform(-3, 3)
+    cy, cx = 28 + rng.uniform(-2, 2), 32 + rng.uniform(-2, 2)
     img[_ellipse(cy + 34, cx, 14, 22)] = rng.uniform(20, 235, 3)  # shoulders
     long_hair = rng.random() < 0.5
     hair = _ellipse(cy - 2, cx, 19 if long_hair else 16, 15) & ((_yy < cy + 8) | long_hair)
@@ -79,7 +79,7 @@ def draw_portrait(monk: int, age_group: str, shape: str, rng: np.random.Generato
     face = _ellipse(cy + 1, cx, 15, 12)
     img[face] = skin
     sign = -1.0 if monk <= 5 else 1.0
-    sticker = _shape(shape, cy + 4 + rng.uniform(-2, 2), cx + rng.uniform(-3, 3), rng.uniform(5.5, 7.0))
+    sticker = _shape(shape, cy + 4 + rng.uniform(-1.5, 1.5), cx + rng.uniform(-2, 2), rng.uniform(7.5, 9.0))
     img[sticker & face] = np.clip(skin + sign * STICKER_CONTRAST, 0, 255)
     return img
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from .._io import atomic_write_text
@@ -21,17 +23,17 @@ TITLES = {"classification": "portraits (classification)", "detection": "scenes (
           "segmentation": "scenes (semantic segmentation)"}
 
 
-def card_front_matter(task: str, split: str) -> dict:
-    """The front matter of ``benchmark_{task}_{split}.md``, with paths relative to ``data_cards/``."""
+def card_front_matter(task: str, split: str, *, root: str = "..") -> dict:
+    """The front matter of ``benchmark_{task}_{split}.md``; ``root`` is the benchmark's directory seen from the card."""
     common = {"pretty_name": f"Planted-bias benchmark: {TITLES[task]}, {split} split", "license": "Apache-2.0"}
     if task == "classification":
-        root = f"../portraits/{split}"
+        root = f"{root}/portraits/{split}"
         return {**common, "split": {"manifest": f"{root}/manifest.csv", "id_column": "sample_id",
                                     "image_column": "image"},
                 "image_root": root, "label_column": "sticker", "classes": ["circle", "square", "triangle"],
                 "attributes": PERSON_ATTRIBUTES, "intersections": INTERSECTIONS, "reference_groups": REFERENCE,
                 "min_group_size": MIN_GROUP_SIZE}
-    root = f"../scenes/{split}"
+    root = f"{root}/scenes/{split}"
     if task == "detection":
         return {**common, "task": "detection",
                 "split": {"coco": f"{root}/instances.json", "masks": f"{root}/instances.json",
@@ -50,8 +52,12 @@ def card_front_matter(task: str, split: str) -> dict:
                                         "reference_groups": REFERENCE}}}
 
 
-def write_cards(paths, stamp: dict) -> None:
-    """Write the six data cards of a drawn benchmark (``stamp`` is its ``benchmark.json``)."""
+def write_cards(paths, stamp: dict, *, card_dir=None, root: str = "..") -> None:
+    """Write the six data cards of a drawn benchmark (``stamp`` is its ``benchmark.json``).
+
+    By default into ``data_cards/`` of the benchmark; ``card_dir`` and ``root``
+    (the benchmark's directory seen from ``card_dir``) write them elsewhere.
+    """
     from jinja2 import Environment, PackageLoader
 
     env = Environment(loader=PackageLoader("audit", "templates"), autoescape=False, keep_trailing_newline=True,
@@ -59,8 +65,9 @@ def write_cards(paths, stamp: dict) -> None:
     template = env.get_template("benchmark_data_card.md.j2")
     for task in TITLES:
         for split in ("train", "test"):
-            front = yaml.safe_dump(card_front_matter(task, split), sort_keys=False, allow_unicode=True,
+            front = yaml.safe_dump(card_front_matter(task, split, root=root), sort_keys=False, allow_unicode=True,
                                    default_flow_style=None)
             body = template.render(task=task, split=split, stamp=stamp, title=TITLES[task],
                                    summary=stamp.get("summary", {}))
-            atomic_write_text(paths.card(task, split), f"---\n{front}---\n{body}")
+            card = paths.card(task, split) if card_dir is None else Path(card_dir) / paths.card(task, split).name
+            atomic_write_text(card, f"---\n{front}---\n{body}")
