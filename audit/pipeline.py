@@ -76,6 +76,10 @@ class AuditRun:
         Per-person outcomes (detection, instance segmentation, semantic segmentation with person masks),
         written as ``people.parquet``: where each person is, whether they were found, and their binned
         groups; the report's worst errors come from it.
+    images : DataFrame, optional
+        Per-image outcomes of a semantic segmentation audit without person masks (``image_id``,
+        ``file_name``, ``miou`` and the binned image groups), written as ``images.parquet``: the report's
+        worst images.
     """
 
     result: object
@@ -84,6 +88,7 @@ class AuditRun:
     paths: dict = field(default_factory=dict)
     samples: pd.DataFrame | None = None
     people: pd.DataFrame | None = None
+    images: pd.DataFrame | None = None
 
 
 def _as_card(value, loader, kind):
@@ -404,7 +409,7 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
         from .report import image_paths_from_card
 
         image_paths = image_paths_from_card(getattr(data, "path", data))
-    if thumbnails and run.people is not None:
+    if thumbnails and (run.people is not None or run.images is not None):
         from .report import image_root_from_card
 
         image_root = image_root_from_card(getattr(data, "path", data))
@@ -412,7 +417,7 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
                               predictions=run.predictions if run.samples is not None else None, samples=run.samples,
                               image_paths=image_paths, thumbnails=thumbnails,
                               command=None if command is None else " ".join(str(c) for c in command),
-                              people=run.people, image_root=image_root)
+                              people=run.people, images=run.images, image_root=image_root)
     if run.samples is not None:
         from .compare import write_samples
 
@@ -443,8 +448,9 @@ def results_document(result, *, provenance: dict | None = None) -> dict:
 def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None,
                   predictions: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
                   image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None,
-                  people: pd.DataFrame | None = None, image_root=None) -> dict:
-    """Write ``results.json`` (schema-validated) and ``index.html`` atomically.
+                  people: pd.DataFrame | None = None, images: pd.DataFrame | None = None,
+                  image_root=None) -> dict:
+    """Write ``results.json`` (schema-validated), ``index.html`` and the per-person table atomically.
 
     Both documents are fully built and checked before either file is
     written, and each is written to a temporary file then moved into place.
@@ -472,8 +478,11 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     people : DataFrame, optional
         Per-person outcomes (:attr:`AuditRun.people`), kept as ``people.parquet``: the worst errors of
         detection and segmentation audits.
+    images : DataFrame, optional
+        Per-image outcomes (:attr:`AuditRun.images`), kept as ``images.parquet``: the worst images of a
+        semantic segmentation audit without person masks.
     image_root : str or Path, optional
-        Directory the ``file_name`` of ``people`` is relative to, for their thumbnails.
+        Directory the ``file_name`` of ``people`` / ``images`` is relative to, for their thumbnails.
 
     Returns
     -------
@@ -481,7 +490,7 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     """
     import jsonschema
 
-    from .report import COMMAND_FILE, DATASET_FILE, PEOPLE_FILE, render_document
+    from .report import COMMAND_FILE, DATASET_FILE, IMAGES_FILE, PEOPLE_FILE, render_document
 
     out_dir = Path(out_dir)
     document = results_document(result, provenance=provenance)
@@ -489,19 +498,20 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,
                            image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir), command=command,
-                           people=people, image_root=image_root)
+                           people=people, images=images, image_root=image_root)
     paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
-    people_bytes = None
-    if people is not None:
-        import io
+    tables = {}  # per-person / per-image tables, encoded before anything is written
+    for name, file, frame in (("people", PEOPLE_FILE, people), ("images", IMAGES_FILE, images)):
+        if frame is not None:
+            import io
 
-        buffer = io.BytesIO()
-        people.to_parquet(buffer, index=False)
-        people_bytes = buffer.getvalue()
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            tables[name] = (out_dir / file, buffer.getvalue())
     atomic_write_text(paths["results"], text)
-    if people_bytes is not None:
-        paths["people"] = out_dir / PEOPLE_FILE
-        atomic_write_bytes(paths["people"], people_bytes)
+    for name, (path, data) in tables.items():
+        paths[name] = path
+        atomic_write_bytes(path, data)
     if dataset is not None:
         paths["dataset_section"] = out_dir / DATASET_FILE
         atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,

@@ -238,3 +238,29 @@ def test_person_size_bins_by_hand():
     for size in info["present"]:
         (num, den), = metrics[f"person_recall@0.50_{size}"]
         assert stats[num].sum() / stats[den].sum() == pytest.approx(0.5) and stats[den].sum() == 2
+
+
+def test_semantic_segmentation_without_people_worst_images(tmp_path):
+    from PIL import Image
+
+    from test_segmentation_e2e import make_split
+
+    split = make_split(tmp_path, people=False)
+    pred = np.array(Image.open(split["pred"] / "img05.png"))
+    pred[pred == 2] = 0  # img05 (dim) loses its car too: the lowest mIoU of its group
+    Image.fromarray(pred).save(split["pred"] / "img05.png")
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["run", "-q", "--n-boot", "10", "--predictions", str(split["pred"]), "--data",
+                     str(split["card"]), "--out", str(out)]) == 0
+    assert not (out / "people.parquet").exists()
+    images = pd.read_parquet(out / "images.parquet")
+    assert images["image_id"].iloc[5] == "img05" and images["group:lighting"].iloc[5] == "dim"
+    report = build_report(load_output(out))
+    worst = {(g.grouping, g.group): g for g in report.tasks[0].worst}
+    dim = worst[("lighting", "dim")]
+    assert dim.n_errors == 8 and dim.items[0].sample_id == "img05" and len(dim.items) == 4
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "No person masks in this split" in html
+    assert [im.size for im in _pngs(html)] == [(16, 16)] * 8  # whole 16x16 images, 4 per group

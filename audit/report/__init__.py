@@ -20,6 +20,7 @@ from ._data import Report, TaskInput, build_report, fmt, threshold_sweep, worst_
 __all__ = [
     "COMMAND_FILE",
     "DATASET_FILE",
+    "IMAGES_FILE",
     "PEOPLE_FILE",
     "Report",
     "TaskInput",
@@ -38,6 +39,7 @@ __all__ = [
 DATASET_FILE = "dataset_section.json"
 COMMAND_FILE = "command.txt"
 PEOPLE_FILE = "people.parquet"
+IMAGES_FILE = "images.parquet"
 
 
 def _environment():
@@ -62,10 +64,10 @@ def render_report(report: Report) -> str:
 
 def render_document(document: dict, *, predictions=None, samples=None, dataset=None, image_paths=None,
                     thumbnails: bool = True, location: str | None = None, command: str | None = None,
-                    people=None, image_root=None) -> str:
+                    people=None, images=None, image_root=None) -> str:
     """Render one ``results.json`` document (and what else is at hand) to the report's HTML."""
     task = TaskInput(document=document, predictions=predictions, samples=samples, image_paths=image_paths,
-                     dataset=dataset, location=location, command=command, people=people,
+                     dataset=dataset, location=location, command=command, people=people, images=images,
                      image_root=None if image_root is None else str(image_root))
     return render_report(build_report(task, thumbnails=thumbnails))
 
@@ -114,8 +116,8 @@ def load_output(path, *, images: bool = True) -> TaskInput:
     """An audit output directory (or its ``results.json``) as the report's input.
 
     Reads ``results.json`` and, when present beside it, ``predictions.parquet``, ``samples.parquet``,
-    ``people.parquet`` and the dataset section ``dataset_section.json``; image paths for thumbnails come from
-    the data card named in the provenance when it can still be read.
+    ``people.parquet`` (or ``images.parquet``) and the dataset section ``dataset_section.json``; image paths
+    for thumbnails come from the data card named in the provenance when it can still be read.
     """
     path = Path(path)
     results = path / "results.json" if path.is_dir() else path
@@ -141,12 +143,14 @@ def load_output(path, *, images: bool = True) -> TaskInput:
                 samples = pd.read_parquet(out_dir / "samples.parquet")
     except (OSError, ValueError) as exc:
         raise AuditError(f"{out_dir}: expected readable predictions.parquet and samples.parquet, found {exc}") from None
-    people = None
-    if (out_dir / PEOPLE_FILE).is_file():
-        try:
-            people = pd.read_parquet(out_dir / PEOPLE_FILE)
-        except (OSError, ValueError) as exc:
-            raise AuditError(f"{out_dir / PEOPLE_FILE}: expected the per-person table, found {exc}") from None
+    tables = {}
+    for file, what in ((PEOPLE_FILE, "per-person"), (IMAGES_FILE, "per-image")):
+        if (out_dir / file).is_file():
+            try:
+                tables[file] = pd.read_parquet(out_dir / file)
+            except (OSError, ValueError) as exc:
+                raise AuditError(f"{out_dir / file}: expected the {what} table, found {exc}") from None
+    people, images_table = tables.get(PEOPLE_FILE), tables.get(IMAGES_FILE)
     if (out_dir / DATASET_FILE).is_file():
         dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
     command = None
@@ -154,9 +158,10 @@ def load_output(path, *, images: bool = True) -> TaskInput:
         command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8").strip() or None
     card = ((document.get("provenance") or {}).get("data") or {}).get("card")
     paths = image_paths_from_card(card) if images and predictions is not None else None
-    root = image_root_from_card(card) if images and people is not None else None
+    root = image_root_from_card(card) if images and tables else None
     return TaskInput(document=document, predictions=predictions, samples=samples, image_paths=paths,
-                     dataset=dataset, location=str(out_dir), command=command, people=people, image_root=root)
+                     dataset=dataset, location=str(out_dir), command=command, people=people, images=images_table,
+                     image_root=root)
 
 
 def write_report(sources, out_html, *, thumbnails: bool = True) -> Path:

@@ -101,7 +101,8 @@ class TaskInput:
     (classification: for the threshold sweep and the worst errors); ``image_paths`` maps sample ids to image
     files (for thumbnails); ``dataset`` is :func:`audit.dataset.report_section`'s dict; ``location`` is the
     output directory shown in the re-render command. ``people`` is ``people.parquet`` (detection and
-    segmentation: one row per person, for the worst errors) and ``image_root`` the directory its
+    segmentation: one row per person, for the worst errors), ``images`` is ``images.parquet`` (semantic
+    segmentation without person masks: one row per image) and ``image_root`` the directory their
     ``file_name`` column is relative to.
     """
 
@@ -114,6 +115,7 @@ class TaskInput:
     command: str | None = None
     people: pd.DataFrame | None = None
     image_root: str | None = None
+    images: pd.DataFrame | None = None
 
 
 @dataclass
@@ -711,13 +713,12 @@ def _crop_thumbnail(path, box) -> str | None:
         return None
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
             mx, my = max(0.25 * w, 4.0), max(0.25 * h, 4.0)
             x0, y0 = max(math.floor(x - mx), 0), max(math.floor(y - my), 0)
             x1, y1 = min(math.ceil(x + w + mx), im.width), min(math.ceil(y + h + my), im.height)
             if x1 <= x0 or y1 <= y0:
                 return None
-            crop = im.crop((x0, y0, x1, y1))
+            crop = im.crop((x0, y0, x1, y1)).convert("RGB")
             crop.thumbnail((THUMB, THUMB))
             sx, sy = crop.width / (x1 - x0), crop.height / (y1 - y0)
             ImageDraw.Draw(crop).rectangle(
@@ -746,11 +747,44 @@ _PERSON_ERRORS = {
 }
 
 
+def _thumb_note(thumbnails: bool, root, what: str) -> str:
+    if not thumbnails:
+        return "Thumbnails left out (--no-thumbnails): only the ids are listed."
+    if not root:
+        return "Images not available (the data card's image directory could not be found): only the ids are listed."
+    return f"{what} at most {THUMB}×{THUMB} pixels, embedded in this file. Leave them out with --no-thumbnails."
+
+
+def _worst_images(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[list, str]:
+    """Semantic segmentation without person masks: the lowest per-image mIoU per group of each image attribute."""
+    from pathlib import Path
+
+    table = task_in.images.assign(_miss=False)
+    table = table[np.isfinite(table["miou"].to_numpy(dtype=float))]
+    singles = [g for g in _groupings(results) if g != "overall" and " × " not in g]
+    groupings = [g for g in singles if f"group:{g}" in table.columns]
+    order = {g: _ordered_groups(results, g) for g in groupings}
+    root = task_in.image_root
+    out = []
+    for g in worst_people(table, matched="_miss", score="miou", groupings=groupings, order=order):
+        items = [Thumb(sample_id=str(r["image_id"]), truth="", predicted="", confidence=fmt(_num(r["miou"])),
+                       src=_thumbnail(Path(root) / str(r["file_name"])) if thumbnails and root else None,
+                       lines=[f"mIoU {fmt(_num(r['miou']))}"], alt=f"image {r['image_id']}") for r in g["items"]]
+        out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
+                              unit="image" if g["n_errors"] == 1 else "images"))
+    return out, ("No person masks in this split, so the worst images instead: per group, the lowest per-image mIoU "
+                 "(mean IoU over the classes in the label or the prediction). "
+                 + _thumb_note(thumbnails, root, "Thumbnails"))
+
+
 def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool) -> tuple[list, str]:
     people = task_in.people
+    if people is None and task == "semantic_segmentation" and task_in.images is not None:
+        return _worst_images(task_in, results, thumbnails)
     if people is None:
-        return [], ("Not available: the worst errors need the per-person table people.parquet in the output "
-                    "directory (written by audit run for detection, and for segmentation with person masks).")
+        return [], ("Not available: the worst errors need the per-person table people.parquet (or, for semantic "
+                    "segmentation without person masks, images.parquet) in the output directory, as audit run "
+                    "writes them.")
     matched, score, what, caption = _PERSON_ERRORS[task]
     if matched not in people.columns:  # instance segmentation without mask columns: boxes decide
         matched, score, what = "matched@0.50", "best_iou", "box IoU"
@@ -774,14 +808,7 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
                                alt=f"person {ident}"))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="person missed" if g["n_errors"] == 1 else "people missed"))
-    if not thumbnails:
-        note = "Thumbnails left out (--no-thumbnails): only the people's ids are listed."
-    elif not root:
-        note = "Images not available (the data card's image directory could not be found): only the ids are listed."
-    else:
-        note = (f"Crops at most {THUMB}×{THUMB} pixels around each person (the box outlined), embedded in this "
-                "file. Leave them out with --no-thumbnails.")
-    return out, caption + " " + note
+    return out, caption + " " + _thumb_note(thumbnails, root, "Crops around each person (the box outlined)")
 
 
 def _methodology(results: dict, task: str, prov: dict) -> list[str]:

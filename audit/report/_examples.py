@@ -59,10 +59,14 @@ def classification_example(n: int = 600, *, seed: int = 0, n_boot: int = 50, gro
     return doc, predictions, samples
 
 
-def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50):
-    """A person detector that misses more of group g2: the results document."""
+def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, people: bool = False):
+    """A person detector that misses more of group g2: the results document.
+
+    With ``people``, also the per-person table of ``people.parquet`` (images ``<image id>.png``, 640x480):
+    ``(document, people)``.
+    """
     from ..detection.cocoeval import Boxes
-    from ..detection.pipeline import audit_detections
+    from ..detection.pipeline import _audit_detections, person_table
     from ..pipeline import results_document
     from ..stats import Attribute
 
@@ -86,11 +90,17 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50):
                iscrowd=[0] * len(gt_rows), ann_id=[r[3] for r in gt_rows])
     dt = Boxes([r[0] for r in dt_rows], [1] * len(dt_rows), [r[1] for r in dt_rows], [r[2] for r in dt_rows],
                score=[r[3] for r in dt_rows])
-    result = audit_detections(gt=gt, dt=dt, groups=pd.DataFrame({"group": groups}), attributes=[Attribute("group")],
-                              class_agnostic=True, per_group_ap=True, n_boot=n_boot, seed=seed,
-                              reference_groups={"group": "g1"}, categories=["person"])
-    return results_document(result, provenance=_provenance("detection", "det", len(groups), ["person"], ["group"],
-                                                           seed=seed, n_boot=n_boot))
+    frame, attributes = pd.DataFrame({"group": groups}), [Attribute("group")]
+    result, matches = _audit_detections(
+        gt=gt, dt=dt, groups=frame, attributes=attributes, intersections=(), class_agnostic=True, masks=False,
+        per_group_ap=True, n_boot=n_boot, seed=seed, interval="wilson", alpha=0.05, correction="fdr_bh",
+        min_group_size=50, reference_groups={"group": "g1"}, categories=["person"])
+    doc = results_document(result, provenance=_provenance("detection", "det", len(groups), ["person"], ["group"],
+                                                          seed=seed, n_boot=n_boot))
+    if not people:
+        return doc
+    names = {im: f"{im:04d}.png" for im in range(1, n_images + 1)}
+    return doc, person_table(gt, matches, frame, attributes, file_names=names)
 
 
 def segmentation_example(n_images: int = 200, *, seed: int = 0, n_boot: int = 50, n_classes: int = 5):

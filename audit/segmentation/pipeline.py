@@ -326,10 +326,21 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "numpy": np.__version__, "pandas": pd.__version__},
     }
-    people_out = None
-    if people is not None:
+    people_out = images_out = None
+    if people is None:  # no person masks: the report's worst errors are the worst images, by per-image mIoU
+        from ..stats import build_groups
+
+        image_attrs = attrs(data_card.attributes)
+        _, binned = build_groups(images[[a.name for a in data_card.attributes]].reset_index(drop=True), image_attrs,
+                                 [tuple(x) for x in data_card.intersections])
+        images_out = pd.DataFrame({"image_id": images["sample_id"].astype(str).to_numpy(),
+                                   "file_name": [_relative(p, data_card.image_root) for p in images["image_path"]],
+                                   "miou": per_image_miou})
+        for a in image_attrs:
+            images_out[f"group:{a.name}"] = np.asarray(binned[a.name].astype(str), dtype=object)
+    else:
         people_out = person_table(people.reset_index(drop=True), people_stats, images,
                                   attributes=attrs(seg.people.attributes),
                                   intersections=[tuple(x) for x in seg.people.intersections],
                                   image_root=data_card.image_root)
-    return AuditRun(result=result, provenance=provenance, predictions=table, people=people_out)
+    return AuditRun(result=result, provenance=provenance, predictions=table, people=people_out, images=images_out)
