@@ -512,6 +512,9 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     for name, (path, data) in tables.items():
         paths[name] = path
         atomic_write_bytes(path, data)
+    for name, file in (("people", PEOPLE_FILE), ("images", IMAGES_FILE)):
+        if name not in tables:  # a table left by an earlier audit in this directory would describe other people
+            (out_dir / file).unlink(missing_ok=True)
     if dataset is not None:
         paths["dataset_section"] = out_dir / DATASET_FILE
         atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,

@@ -250,11 +250,13 @@ def test_semantic_segmentation_without_people_worst_images(tmp_path):
     pred[pred == 2] = 0  # img05 (dim) loses its car too: the lowest mIoU of its group
     Image.fromarray(pred).save(split["pred"] / "img05.png")
     out = tmp_path / "out"
+    out.mkdir()
+    pd.DataFrame({"annotation_id": [1]}).to_parquet(out / "people.parquet")  # left by an earlier audit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(["run", "-q", "--n-boot", "10", "--predictions", str(split["pred"]), "--data",
                      str(split["card"]), "--out", str(out)]) == 0
-    assert not (out / "people.parquet").exists()
+    assert not (out / "people.parquet").exists()  # removed: it described other people
     images = pd.read_parquet(out / "images.parquet")
     assert images["image_id"].iloc[5] == "img05" and images["group:lighting"].iloc[5] == "dim"
     report = build_report(load_output(out))
