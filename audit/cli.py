@@ -7,6 +7,9 @@
     Generate a synthetic annotated split, train a tiny biased model and audit it.
 ``audit compare BASELINE CANDIDATE``
     Compare two audits against a regression policy; exit 1 on a regression.
+``audit train --task T --data TRAIN_CARD --out models/NAME.md``
+    Transfer learning onto a ResNet-18 trunk with a new head; writes the
+    weights and a model card ``audit run`` reads.
 ``audit report OUT [OUT ...]``
     Re-render the HTML report from audit outputs, without rerunning anything.
 
@@ -89,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_data_card import add_data_card_parser
 
     add_data_card_parser(sub)
+    from .cli_train import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -148,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         logging.getLogger("audit").info("wrote %s", path)
         return 0
+    if args.command == "train":
+        from .cli_train import run_train
+
+        try:
+            return run_train(args)
+        except AuditError as exc:
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return exc.exit_code
     if args.command == "data-card":
         from .cli_data_card import run_data_card
 

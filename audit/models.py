@@ -44,7 +44,10 @@ from .card_update import card_bytes
 from .cards import ModelCard
 from .errors import ModelError
 
-__all__ = ["build_model", "build_transform", "fingerprint_model", "select_device"]
+__all__ = [
+    "build_model", "build_transform", "fetch_weights_enum", "fingerprint_model", "load_checkpoint",
+    "preprocessing_transform", "select_device",
+]
 
 
 def select_device(override: str | None = None) -> torch.device:
@@ -78,10 +81,22 @@ def _one_line(exc: BaseException) -> str:
 def _load_checkpoint(card: ModelCard, path: Path):
     if not path.is_file():
         raise ModelError(f"{card.path}: field 'weights.path': weights file not found: {path}")
+    return load_checkpoint(path, trust=card.trust_checkpoint)
+
+
+def load_checkpoint(path: Path, *, trust: bool = False):
+    """``torch.load`` a checkpoint on the CPU; only tensors and plain containers unless ``trust``.
+
+    Raises
+    ------
+    ModelError
+        The file cannot be read, or (without ``trust``) it holds pickled objects
+        other than tensors, which ``weights_only=True`` refuses to run.
+    """
     try:
-        return torch.load(path, map_location="cpu", weights_only=not card.trust_checkpoint)
+        return torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as exc:  # noqa: BLE001 - torch.load raises many types
-        if not card.trust_checkpoint and "weights_only" in str(exc):
+        if not trust and "weights_only" in str(exc):
             raise ModelError(
                 f"{path}: refused to load a checkpoint that contains objects other than tensors "
                 "(torch.load weights_only=True); set 'trust_checkpoint: true' in the model card "
@@ -90,7 +105,8 @@ def _load_checkpoint(card: ModelCard, path: Path):
         raise ModelError(f"{path}: cannot load checkpoint: {_one_line(exc)}") from None
 
 
-def _state_dict(card: ModelCard, loaded, path: Path):
+def _state_dict(card: ModelCard | None, loaded, path: Path):
+    """The state dict inside a loaded checkpoint (``card`` is unused; kept for callers)."""
     if isinstance(loaded, torch.nn.Module):
         return loaded  # only reachable with trust_checkpoint: true
     if isinstance(loaded, dict):
@@ -124,11 +140,27 @@ def fetch_enum_state(card: ModelCard) -> dict | None:
             f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
             f"'{weights.enum}', found {card.num_classes}"
         )
+    return fetch_weights_enum(weights.enum, where=f"{card.path}: field 'weights.enum'")
+
+
+def fetch_weights_enum(name: str, *, where: str) -> dict:
+    """The state dict of the torchvision weights enum ``name`` (``"ResNet18_Weights.IMAGENET1K_V1"``).
+
+    Fetching needs the network or torch hub's cache; a failure, or a name
+    torchvision does not know, is a :class:`ModelError` starting with ``where``.
+    """
+    import torchvision.models
+
+    try:
+        enum = torchvision.models.get_weight(name)
+    except Exception:  # noqa: BLE001 - torchvision raises several kinds here
+        raise ModelError(f"{where}: expected a torchvision weights enum such as "
+                         f"'ResNet18_Weights.IMAGENET1K_V1', found '{name}'") from None
     try:
         return enum.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, RuntimeError...
         raise ModelError(
-            f"{card.path}: field 'weights.enum': cannot fetch weights '{weights.enum}' "
+            f"{where}: cannot fetch weights '{name}' "
             f"(no network and not in the torch hub cache?): {_one_line(exc)}"
         ) from None
 
@@ -251,9 +283,13 @@ def build_transform(card: ModelCard):
         import torchvision.models
 
         return torchvision.models.get_weight(card.weights.enum).transforms()
+    return preprocessing_transform(card.preprocessing)
+
+
+def preprocessing_transform(pre):
+    """Resize to ``pre.resize``, convert to a tensor, normalise with ``pre.mean`` / ``pre.std``."""
     from torchvision import transforms as T
 
-    pre = card.preprocessing
     return T.Compose(
         [
             T.Resize(list(pre.resize), antialias=True),

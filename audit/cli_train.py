@@ -1,0 +1,96 @@
+"""``audit train``: fine-tune the ResNet-18 trunk with a new head on a training split; write a model card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+__all__ = ["add_train_parser", "run_train"]
+
+log = logging.getLogger("audit")
+
+_DESCRIPTION = """\
+Transfer learning onto torchvision's ResNet-18 (conv1..layer2) with a new task head, then a
+model card (front matter `audit run` reads, and the training data and procedure) and its
+weights (<NAME>.pth, a state dict) beside it.
+
+Strategy: freeze everything but the head for a small dataset (`--strategy head`: fast, cannot
+overfit the trunk); fine-tune deeper for a bigger one (`--strategy finetune`, the default:
+layer2 is trained too; `full` trains every layer).
+
+Pretrained weights: --backbone-weights names a local .pth file (a ResNet-18 or trunk state dict,
+read with weights_only=True) or a torchvision enum (ResNet18_Weights.IMAGENET1K_V1, used only if
+it is in the torch hub cache). Without it the trunk is pretrained on a synthetic source task the
+project draws itself (seconds, deterministic from --seed) and cached in --pretrain-cache, so the
+other tasks reuse it."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {value}")
+    return value
+
+
+def add_train_parser(sub) -> argparse.ArgumentParser:
+    """Add the ``train`` subcommand to the ``audit`` parser's subparsers."""
+    from .train import TRAINERS
+
+    p = sub.add_parser("train", help="train a model on a data card's split by transfer learning; write its model card",
+                       description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=list(TRAINERS), help="what the model does")
+    p.add_argument("--data", required=True, metavar="CARD", help="data card of the training split")
+    p.add_argument("--out", required=True, metavar="CARD", help="model card to write (models/NAME.md)")
+    p.add_argument("--strategy", choices=("head", "finetune", "full"), default="finetune",
+                   help="head: freeze the trunk (small dataset); finetune: also train layer2 (bigger dataset; "
+                        "default); full: train everything")
+    p.add_argument("--epochs", type=_positive, metavar="N", help="default depends on task and strategy")
+    p.add_argument("--batch-size", type=_positive, metavar="N", help="default depends on task and strategy")
+    p.add_argument("--lr", type=_positive_float, metavar="X", help="peak learning rate (default per strategy)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and source pretraining")
+    p.add_argument("--backbone-weights", metavar="PATH_OR_ENUM",
+                   help="local .pth file or torchvision weights enum (default: synthetic source pretraining)")
+    p.add_argument("--pretrain-cache", metavar="PATH",
+                   help="where the source-pretrained trunk is cached (default: pretrained_trunk_seed<S>.pth "
+                        "beside --out)")
+    p.add_argument("--threads", type=_positive, metavar="N", help="torch CPU threads (default: torch's choice)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    return p
+
+
+def run_train(args) -> int:
+    """Run ``audit train``; returns 0. Bad input raises :class:`~audit.errors.AuditError`."""
+    import torch
+
+    from .train import get_trainer
+    from .train.pretrain import pretrained_trunk
+
+    trainer = get_trainer(args.task)  # fails fast for a task whose trainer is missing
+    out = Path(args.out)
+    if out.suffix.lower() != ".md":
+        from .errors import AuditError
+
+        raise AuditError(f"audit train: --out: expected a model card path ending in .md, found '{args.out}'")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cache = args.pretrain_cache or out.parent / f"pretrained_trunk_seed{args.seed}.pth"
+    trunk, provenance = pretrained_trunk(weights=args.backbone_weights, cache=cache, seed=args.seed)
+    summary = trainer(args.data, trunk=trunk, provenance=provenance, out_card=out, strategy=args.strategy,
+                      epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr)
+    log.info("%s", json.dumps(summary))
+    return 0
