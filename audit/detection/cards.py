@@ -21,15 +21,21 @@ A detection data card names COCO ground truth instead of a manifest::
 
 A detection model card has ``task: detection`` or ``task:
 instance_segmentation``, a torchvision detection builder
-(``fasterrcnn_*``, ``retinanet_*``, ``fcos_*``, ``ssd*``, ``ssdlite*``,
-``maskrcnn_*``), ``num_classes`` and ``label_map`` (output label -> class
-name, index 0 usually ``__background__``) and optional ``weights``. The
-detectors do their own resizing and normalisation, so there is no
-``preprocessing``.
+(``model.architecture``: ``fasterrcnn_*``, ``retinanet_*``, ``fcos_*``,
+``ssd*``, ``ssdlite*``, ``maskrcnn_*``) or ``model.entry_point``
+(``"package.module:function"`` returning a module with torchvision's
+detection interface: a list of ``[0, 1]`` image tensors in, one dict of
+``boxes``, ``labels``, ``scores`` (and ``masks``) per image out, e.g.
+``audit.train.detection:person_maskrcnn``), ``num_classes`` and
+``label_map`` (output label -> class name, index 0 usually
+``__background__``) and optional ``weights`` (an enum only with an
+architecture; ``path``: a local state dict). The detectors do their own
+resizing and normalisation, so there is no ``preprocessing``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,17 +168,29 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
                           "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold",
                           "model-index"})  # model-index: written by `audit run --update-model-card`
     task = data["task"]
-    model = v.mapping(data, "model", expected="a mapping with 'architecture'")
-    v.unknown_keys(model, {"architecture"}, "model.")
-    arch = v.string(model, "architecture", "model.")
-    import torchvision.models
+    model = v.mapping(data, "model", expected="a mapping with 'architecture' or 'entry_point'")
+    kinds = [k for k in ("architecture", "entry_point") if k in model]
+    if len(kinds) != 1:
+        raise v.fail("model", "a mapping with exactly one of 'architecture' or 'entry_point'", model)
+    v.unknown_keys(model, {"architecture", "entry_point"}, "model.")
+    if kinds[0] == "entry_point":
+        entry = v.string(model, "entry_point", "model.")
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", entry):
+            raise v.fail("model.entry_point", "'package.module:function' returning a torchvision-style detector",
+                         entry)
+        source = ModelSource(kind="entry_point", entry_point=entry)
+    else:
+        arch = v.string(model, "architecture", "model.")
+        import torchvision.models
 
-    if arch not in torchvision.models.list_models() or not arch.startswith(DETECTOR_PREFIXES):
-        raise v.fail("model.architecture", "a torchvision detection model name (fasterrcnn_*, retinanet_*, fcos_*, "
-                     "ssd*, ssdlite*, maskrcnn_*)", arch)
-    if task == "instance_segmentation" and not arch.startswith("maskrcnn_"):
-        raise v.fail("model.architecture", "a maskrcnn_* model for instance_segmentation", arch)
-    weights, trust = parse_weights(v, data, architecture=True, example="FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
+        if arch not in torchvision.models.list_models() or not arch.startswith(DETECTOR_PREFIXES):
+            raise v.fail("model.architecture", "a torchvision detection model name (fasterrcnn_*, retinanet_*, "
+                         "fcos_*, ssd*, ssdlite*, maskrcnn_*)", arch)
+        if task == "instance_segmentation" and not arch.startswith("maskrcnn_"):
+            raise v.fail("model.architecture", "a maskrcnn_* model for instance_segmentation", arch)
+        source = ModelSource(kind="architecture", architecture=arch)
+    weights, trust = parse_weights(v, data, architecture=source.kind == "architecture",
+                                   example="FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
     num_classes = v.integer(data, "num_classes", minimum=2)
     label_map = data.get("label_map")
     if isinstance(label_map, dict):
@@ -185,6 +203,6 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
     threshold = data.get("score_threshold", 0.0)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise v.fail("score_threshold", "a number in [0, 1]", threshold)
-    return ModelCard(path=path, name=path.stem, task=task, model=ModelSource(kind="architecture", architecture=arch),
+    return ModelCard(path=path, name=path.stem, task=task, model=source,
                      weights=weights, trust_checkpoint=trust, num_classes=num_classes, label_map=list(label_map),
                      preprocessing=None, body=body, front_matter=data)

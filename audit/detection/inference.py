@@ -93,7 +93,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
                 except (UnidentifiedImageError, OSError) as exc:
                     raise DataError(f"{path}: cannot decode image {r.image_id!r}: {' '.join(str(exc).split())}") \
                         from None
-            outputs = [{k: v.to("cpu") for k, v in o.items()} for o in net(tensors)]
+            outputs = _check_outputs(net(tensors), len(tensors), masks=masks)
             for r, o in zip(batch, outputs):
                 boxes = o["boxes"].numpy().astype(float)
                 for i, (label, score) in enumerate(zip(o["labels"].tolist(), o["scores"].tolist())):
@@ -111,6 +111,23 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
             bar.update(len(batch))
     bar.close()
     return results
+
+
+def _check_outputs(outputs, n: int, *, masks: bool) -> list[dict]:
+    """The detector's outputs on the CPU; a ModelError when they are not torchvision's detection format."""
+    import torch
+
+    need = ("boxes", "labels", "scores") + (("masks",) if masks else ())
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != n:
+        found = f"a list of {len(outputs)}" if isinstance(outputs, (list, tuple)) else type(outputs).__name__
+        raise ModelError(f"detector output: expected a list of {n} dicts (one per image, torchvision's detection "
+                         f"format), found {found}")
+    for o in outputs:
+        missing = [k for k in need if not isinstance(o, dict) or not isinstance(o.get(k), torch.Tensor)]
+        if missing:
+            raise ModelError(f"detector output: expected tensors {', '.join(need)} per image"
+                             f"{' (instance_segmentation needs masks)' if masks else ''}, found no {missing[0]}")
+    return [{k: v.to("cpu") for k, v in o.items()} for o in outputs]
 
 
 def _tty() -> bool:
