@@ -13,6 +13,7 @@ import base64
 import io
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -733,10 +734,10 @@ def _crop_thumbnail(path, box) -> str | None:
 
 # what decides a miss, per task: (matched column, IoU column, what the IoU is, caption)
 _PERSON_ERRORS = {
-    "detection": ("matched@0.50", "best_iou", "box IoU",
+    "detection": ("matched@0.50", "best_iou", "best box IoU",
                   "Missed people per group: ground truth no detection matched at box IoU 0.50 (COCO matching), the "
                   "lowest best IoU with any detection first."),
-    "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "mask IoU",
+    "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "best mask IoU",
                               "Missed people per group: ground truth no detection matched at mask IoU 0.50 (COCO "
                               "matching on masks, as mask recall decides), the lowest best mask IoU first; the crop "
                               "outlines the person's box."),
@@ -757,8 +758,6 @@ def _thumb_note(thumbnails: bool, root, what: str) -> str:
 
 def _worst_images(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[list, str]:
     """Semantic segmentation without person masks: the lowest per-image mIoU per group of each image attribute."""
-    from pathlib import Path
-
     table = task_in.images.assign(_miss=False)
     table = table[np.isfinite(table["miou"].to_numpy(dtype=float))]
     singles = [g for g in _groupings(results) if g != "overall" and " × " not in g]
@@ -787,8 +786,10 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
                     "writes them.")
     matched, score, what, caption = _PERSON_ERRORS[task]
     if matched not in people.columns:  # instance segmentation without mask columns: boxes decide
-        matched, score, what = "matched@0.50", "best_iou", "box IoU"
-        caption = _PERSON_ERRORS["detection"][3]
+        matched, score, what, caption = _PERSON_ERRORS["detection"]
+    missing = [c for c in (matched, score, "image_id", "file_name", "x", "y", "w", "h") if c not in people.columns]
+    if missing:
+        return [], f"Not available: people.parquet has no column {', '.join(missing)} (written by another version?)."
     singles = [g for g in _groupings(results) if g != "overall" and " × " not in g]
     groupings = [g for g in singles if f"group:{g}" in people.columns]
     order = {g: _ordered_groups(results, g) for g in groupings}
@@ -800,11 +801,10 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
             ident = str(r.get("annotation_id", r.get("person", "")))
             src = None
             if thumbnails and root and r.get("file_name"):
-                from pathlib import Path
-
                 src = _crop_thumbnail(Path(root) / str(r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
-            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=fmt(_num(r[score])), src=src,
-                               lines=[f"image {r.get('file_name') or r['image_id']}", f"best {what} {fmt(_num(r[score]))}"],
+            value = fmt(_num(r[score]))
+            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src,
+                               lines=[f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"],
                                alt=f"person {ident}"))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="person missed" if g["n_errors"] == 1 else "people missed"))

@@ -277,13 +277,14 @@ def person_size_bins(area) -> tuple[np.ndarray, dict]:
         edges = [float(e) for e in COCO_SIZE_EDGES]
         bins = np.searchsorted(edges, area, side="right")  # an area of exactly 32² is medium
         info = {"method": "coco", "labels": ["small", "medium", "large"], "edges": edges,
-                "description": "COCO area ranges of the person mask: small < 32² px, medium < 96² px, large ≥ 96² px"}
+                "description": "COCO area ranges of the person mask: small < 32² px, medium < 96² px, "
+                               "large ≥ 96² px"}
     else:
         edges = [float(e) for e in np.quantile(area, [1 / 3, 2 / 3])]
         bins = np.searchsorted(edges, area, side="left")  # an area equal to an edge falls in the lower bin
         info = {"method": "tertiles", "labels": ["lower_third", "middle_third", "upper_third"], "edges": edges,
-                "description": (f"every person mask is smaller than 32² px, so area tertiles instead of COCO's ranges: "
-                                f"≤ {edges[0]:g} px, ≤ {edges[1]:g} px, > {edges[1]:g} px")}
+                "description": (f"every person mask is smaller than 32² px, so area tertiles instead of COCO's "
+                                f"ranges: ≤ {edges[0]:g} px, ≤ {edges[1]:g} px, > {edges[1]:g} px")}
     return np.asarray(bins, dtype=np.int64), info
 
 
