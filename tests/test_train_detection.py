@@ -207,3 +207,18 @@ label_map: [__background__, person]
     with pytest.raises(CardError, match="field 'model': expected a mapping with exactly one of 'architecture' or "
                                         "'entry_point'"):
         load_model_card(card)
+
+
+def test_bad_arguments_fail_before_training(splits, tmp_path):
+    from audit.errors import AuditError
+    from audit.train.backbone import resnet18_trunk
+    from audit.train.detection import train_detector
+
+    kwargs = dict(trunk=resnet18_trunk(), provenance={}, out_card=tmp_path / "m.md")
+    with pytest.raises(AuditError, match=r"^hyperparameter 'momentun': expected one of lr, momentum, "):
+        train_detector(splits[0], momentun=0.5, **kwargs)
+    with pytest.raises(AuditError, match=r"^hyperparameter 'batch_size': expected a positive integer, found 0$"):
+        train_detector(splits[0], batch_size=0, **kwargs)
+    with pytest.raises(AuditError, match=r"^task: expected one of detection, instance_segmentation, found 'keypoints'"):
+        train_detector(splits[0], task="keypoints", **kwargs)
+    assert not (tmp_path / "m.md").exists() and not (tmp_path / "m.pth").exists()
