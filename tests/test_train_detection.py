@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from detection_helpers import square_rle
 
 from audit.cli import main
-from detection_helpers import square_rle
 
 SIZE = 64
 
@@ -99,7 +99,7 @@ def trained(splits, tmp_path_factory):
 
 
 def test_trained_mask_rcnn_audits_and_beats_untrained(splits, trained, tmp_path, capsys):
-    trunk, card, summary = trained
+    _trunk, card, summary = trained
     assert summary["task"] == "instance_segmentation" and summary["n_train"] == 24
     assert summary["n_people"] == len(json.loads((splits[0].parent / "coco.json").read_text())["annotations"])
     assert summary["epochs"] * 6 == summary["steps"] and set(summary["losses"]) >= {"classifier", "box_reg", "mask"}
@@ -214,7 +214,7 @@ def test_bad_arguments_fail_before_training(splits, tmp_path):
     from audit.train.backbone import resnet18_trunk
     from audit.train.detection import train_detector
 
-    kwargs = dict(trunk=resnet18_trunk(), provenance={}, out_card=tmp_path / "m.md")
+    kwargs = {"trunk": resnet18_trunk(), "provenance": {}, "out_card": tmp_path / "m.md"}
     with pytest.raises(AuditError, match=r"^hyperparameter 'momentun': expected one of lr, momentum, "):
         train_detector(splits[0], momentun=0.5, **kwargs)
     with pytest.raises(AuditError, match=r"^hyperparameter 'batch_size': expected a positive integer, found 0$"):

@@ -64,17 +64,17 @@ def _build(num_classes: int, *, masks: bool, trunk=None):
     from .backbone import TRUNK_CHANNELS, resnet18_trunk
 
     trunk = resnet18_trunk() if trunk is None else trunk
-    common = dict(
-        min_size=MIN_SIZE, max_size=4 * MIN_SIZE,
-        rpn_anchor_generator=AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ASPECT_RATIOS,)),
-        box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=BOX_POOL, sampling_ratio=SAMPLING),
-        box_head=TwoMLPHead(TRUNK_CHANNELS * BOX_POOL ** 2, REPRESENTATION),
-        box_predictor=FastRCNNPredictor(REPRESENTATION, num_classes),
+    common = {
+        "min_size": MIN_SIZE, "max_size": 4 * MIN_SIZE,
+        "rpn_anchor_generator": AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ASPECT_RATIOS,)),
+        "box_roi_pool": MultiScaleRoIAlign(featmap_names=["0"], output_size=BOX_POOL, sampling_ratio=SAMPLING),
+        "box_head": TwoMLPHead(TRUNK_CHANNELS * BOX_POOL ** 2, REPRESENTATION),
+        "box_predictor": FastRCNNPredictor(REPRESENTATION, num_classes),
         # few proposals and sampled RoIs: a handful of people per small image, two CPU cores
-        rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=100, rpn_pre_nms_top_n_test=150,
-        rpn_post_nms_top_n_test=50, rpn_batch_size_per_image=64, box_batch_size_per_image=32,
-        box_detections_per_img=20, box_score_thresh=0.01,
-    )
+        "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 100, "rpn_pre_nms_top_n_test": 150,
+        "rpn_post_nms_top_n_test": 50, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 32,
+        "box_detections_per_img": 20, "box_score_thresh": 0.01,
+    }
     if not masks:
         return FasterRCNN(trunk, **common)
     mask_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=MASK_POOL, sampling_ratio=SAMPLING)
@@ -247,7 +247,11 @@ def train_detector(data_card, *, trunk, provenance: dict, out_card, strategy: st
     """
     import torch
 
-    from ..detection.cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
+    from ..detection.cards import (
+        DETECTION_TASKS,
+        DetectionDataCard,
+        load_detection_data_card,
+    )
     from ._card import write_model_card
     from ._loop import Timer, check_strategy, save_weights, train_mode
     from .backbone import set_trainable
