@@ -40,7 +40,7 @@ from . import _draw
 
 __all__ = ["BenchmarkPaths", "Knobs", "write_benchmark"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 SEGMENTATION_CLASSES = ("background", "person", "ball")
 LIGHTING = ("well_lit", "underexposed")
 

@@ -1,8 +1,11 @@
 """Drawing the benchmark's people and scenes with numpy (no torch, no files).
 
-A person is a few flat shapes: a head (an ellipse in a Monk Skin Tone
-colour), hair (its colour varies with the age group: greying for ``older``,
-natural colours otherwise), a torso in a random clothing colour and two legs.
+A person is a few flat shapes: a face (an ellipse in a Monk Skin Tone
+colour) framed by hair (its colour varies with the age group: greying for
+``older``, natural colours otherwise), a shirt with sleeves in a random
+colour and two legs. In scenes a hood in a random colour frames the hair, so
+the outline of a person is drawn in colours independent of skin tone and age
+group: neither can make a person easier or harder to find or to outline.
 Portraits (classification) show one head and shoulders with a sticker on the
 cheek; the sticker's shape is the class. The sticker's luminance differs from
 the skin's by the same amount for every tone (darker than the skin on Monk
@@ -108,19 +111,23 @@ def draw_scene(people: list[dict], n_balls: int, rng: np.random.Generator):
         torso_top = top + 2 * head_r
         torso_h, torso_w = 16 * scale, 11 * scale
         leg_h = height - 2 * head_r - torso_h
-        hair = _ellipse(head_cy - 0.8, cx, head_r + 1.0, head_r + 0.6) & (_yy < head_cy)
-        face = _ellipse(head_cy, cx, head_r, head_r * 0.85)
+        # a hood frames the hair, the hair frames the face, sleeves cover the arms: a person's outline is
+        # drawn in colours that do not depend on skin tone or age group, which only show inside it
+        hood = _ellipse(head_cy - 0.5, cx, head_r + 1.8, head_r * 0.85 + 1.8)
+        hair = _ellipse(head_cy - 0.5, cx, head_r + 0.9, head_r * 0.85 + 0.9)
+        face = _ellipse(head_cy + 0.3, cx, head_r * 0.8, head_r * 0.68)
         torso = _rect(torso_top, cx - torso_w / 2, torso_h, torso_w)
         arms = _rect(torso_top + 1, cx - torso_w / 2 - 2.5 * scale, torso_h * 0.8, torso_w + 5 * scale)
         legs = (_rect(torso_top + torso_h, cx - torso_w / 2 + 0.5, leg_h, torso_w * 0.38)
                 | _rect(torso_top + torso_h, cx + torso_w / 2 - 0.5 - torso_w * 0.38, leg_h, torso_w * 0.38))
-        skin = _skin(person["monk"], rng)
-        img[arms] = skin
-        img[torso] = rng.uniform(20, 235, 3)
+        clothing = rng.uniform(20, 235, 3)
+        img[arms] = clothing * 0.85  # sleeves, a shade darker than the shirt
+        img[torso] = clothing
         img[legs] = rng.uniform(20, 160, 3)
+        img[hood] = rng.uniform(20, 235, 3)
         img[hair] = _hair_colour(person["age_group"], rng)
-        img[face & ~hair] = skin
-        body = hair | face | torso | arms | legs
+        img[face] = _skin(person["monk"], rng)
+        body = hood | torso | arms | legs
         instances[body] = k + 1
     for _ in range(n_balls):
         r = rng.uniform(3, 5)

@@ -23,6 +23,13 @@ TITLES = {"classification": "portraits (classification)", "detection": "scenes (
           "segmentation": "scenes (semantic segmentation)"}
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a repeated mapping out again instead of as a YAML anchor and alias."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def card_front_matter(task: str, split: str, *, root: str = "..") -> dict:
     """The front matter of ``benchmark_{task}_{split}.md``; ``root`` is the benchmark's directory seen from the card."""
     common = {"pretty_name": f"Planted-bias benchmark: {TITLES[task]}, {split} split", "license": "Apache-2.0"}
@@ -65,8 +72,8 @@ def write_cards(paths, stamp: dict, *, card_dir=None, root: str = "..") -> None:
     template = env.get_template("benchmark_data_card.md.j2")
     for task in TITLES:
         for split in ("train", "test"):
-            front = yaml.safe_dump(card_front_matter(task, split, root=root), sort_keys=False, allow_unicode=True,
-                                   default_flow_style=None)
+            front = yaml.dump(card_front_matter(task, split, root=root), Dumper=_PlainDumper, sort_keys=False,
+                              allow_unicode=True, default_flow_style=None)
             body = template.render(task=task, split=split, stamp=stamp, title=TITLES[task],
                                    summary=stamp.get("summary", {}))
             card = paths.card(task, split) if card_dir is None else Path(card_dir) / paths.card(task, split).name
