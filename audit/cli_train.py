@@ -62,6 +62,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive, metavar="N", help="default depends on task and strategy")
     p.add_argument("--batch-size", type=_positive, metavar="N", help="default depends on task and strategy")
     p.add_argument("--lr", type=_positive_float, metavar="X", help="peak learning rate (default per strategy)")
+    p.add_argument("--resize", type=_positive, nargs=2, metavar=("H", "W"),
+                   help="classification: train and evaluate at H x W (default: the images' size)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and source pretraining")
     p.add_argument("--backbone-weights", metavar="PATH_OR_ENUM",
                    help="local .pth file or torchvision weights enum (default: synthetic source pretraining)")
@@ -81,6 +83,15 @@ def run_train(args) -> int:
     from .train.pretrain import pretrained_trunk
 
     trainer = get_trainer(args.task)  # fails fast for a task whose trainer is missing
+    extra = {}
+    if args.resize:
+        import inspect
+
+        if "resize" not in inspect.signature(trainer).parameters:
+            from .errors import AuditError
+
+            raise AuditError(f"audit train: --resize: expected only with --task classification, found --task {args.task}")
+        extra["resize"] = tuple(args.resize)
     out = Path(args.out)
     if out.suffix.lower() != ".md":
         from .errors import AuditError
@@ -91,6 +102,6 @@ def run_train(args) -> int:
     cache = args.pretrain_cache or out.parent / f"pretrained_trunk_seed{args.seed}.pth"
     trunk, provenance = pretrained_trunk(weights=args.backbone_weights, cache=cache, seed=args.seed)
     summary = trainer(args.data, trunk=trunk, provenance=provenance, out_card=out, strategy=args.strategy,
-                      epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr)
+                      epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr, **extra)
     log.info("%s", json.dumps(summary))
     return 0

@@ -232,3 +232,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
         assert err == message
     else:
         assert "nowhere.md" in err
+
+
+def test_resize_sets_the_training_size_and_the_cards_preprocessing(tmp_path, capsys):
+    split = make_split(tmp_path, n=8)  # 8x8 images
+    torch.save(_trunk().state_dict(), tmp_path / "trunk.pth")
+    card = tmp_path / "models" / "cls.md"
+    common = ["--data", str(split["card"]), "--out", str(card), "--backbone-weights", str(tmp_path / "trunk.pth"),
+              "--strategy", "head", "--epochs", "1", "-q"]
+    assert main(["train", "--task", "classification", "--resize", "16", "12", *common]) == 0
+    assert load_model_card(card).preprocessing.resize == (16, 12)
+    code = main(["train", "--task", "detection", "--resize", "16", "16", *common])
+    assert code == 2
+    assert capsys.readouterr().err == ("error: audit train: --resize: expected only with --task classification, "
+                                       "found --task detection\n")

@@ -49,7 +49,7 @@ MIN_SIZE = 64          # torchvision's internal resize: 64-px images keep their 
 ANCHOR_SIZES = (8, 16, 32, 64)
 ASPECT_RATIOS = (1.0, 2.0, 3.0)  # height / width
 BOX_POOL = 5
-REPRESENTATION = 64
+REPRESENTATION = 32
 MASK_POOL = 7  # mask logits at 14x14 per box: enough for people of ~15x45 px, 4x cheaper than 14
 SAMPLING = 1  # RoIAlign samples per bin: a person covers about 2x5 cells of the 8x8 feature map
 
