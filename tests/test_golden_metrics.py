@@ -148,21 +148,3 @@ def test_golden_check_reports_what_moved():
         "{'grouping': 'overall', 'group': 'all', 'metric': 'accuracy', 'class': ''} value: 0.9 -> 0.900001"
     ]
     assert moved(golden, golden, key=METRIC_KEY, fields=METRIC_FIELDS) == []
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")
-def test_demo_golden(tmp_path, request):
-    """The demo at its fixed seed: every point estimate and n (intervals depend on n_boot, chosen small here).
-
-    The same run doubles as an end-to-end check of ``audit compare`` on a real audit: the stored golden
-    audit and a fresh one are paired on the same samples and nothing changes.
-    """
-    from audit.cli import main
-
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--n-boot", "50", "--n-perm", "20", "-q"]) == 0
-    document = json.loads((tmp_path / "demo" / "results.json").read_text())["results"]
-    for row in document["metrics"]:
-        row["lower"] = row["upper"] = None  # bootstrap intervals of AUC/ECE at n_boot=50 are not golden
-    check_golden("demo", document, request, disparities=False)
-    assert (tmp_path / "demo" / "samples.parquet").is_file()
-    assert main(["compare", str(tmp_path / "demo"), str(tmp_path / "demo"), "-q", "--n-boot", "50"]) == 0

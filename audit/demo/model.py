@@ -1,4 +1,4 @@
-"""The demo's tiny convolutional classifier (an ``entry_point`` for model cards)."""
+"""A tiny convolutional classifier (an ``entry_point`` for model cards in tests and examples)."""
 
 from __future__ import annotations
 
