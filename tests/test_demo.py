@@ -128,6 +128,10 @@ def test_benchmark_is_seeded_and_knobs_do_what_they_say(tmp_path):
     for rel in ("portraits/train/manifest.csv", "scenes/test/instances.json", "scenes/train/people.csv",
                 "portraits/test/images/p00007.png", "scenes/train/masks/s00005.png"):
         assert (a.root / rel).read_bytes() == (b.root / rel).read_bytes(), rel
+    # a second call reuses the draw and rewrites the cards unchanged (with the drawn split's numbers)
+    card = a.card("detection", "test").read_text(encoding="utf-8")
+    assert "- 40 RGB scenes of 64×64 pixels" in card
+    assert write_benchmark(tmp_path / "a", seed=3, **small).card("detection", "test").read_text(encoding="utf-8") == card
     import pandas as pd
 
     on_train = pd.read_csv(a.root / "portraits/train/manifest.csv")

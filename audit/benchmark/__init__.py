@@ -202,7 +202,7 @@ def write_benchmark(out_dir, *, seed: int = 0, knobs: Knobs | None = None, n_por
         except ValueError:
             previous = {}
         if {k: previous.get(k) for k in stamp} == stamp:
-            write_cards(paths, stamp)  # cheap, and picks up a changed card template
+            write_cards(paths, previous)  # cheap, and picks up a changed card template
             return paths
     rng = np.random.default_rng(seed)
     summary = {}
