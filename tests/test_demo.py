@@ -10,7 +10,6 @@ of one draw each, not flaky statistics.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +25,22 @@ PLANTED = {"classification": ("error_rate", True), "detection": ("ar", False),
            "segmentation": ("person_iou", False)}
 
 
-def _run_demo(out: Path, knobs: str) -> tuple[dict, float]:
-    start = time.perf_counter()
+def _run_demo(out: Path, knobs: str) -> dict:
+    # No wall-time assertion here: speed lives in bench/demo.py, and a busy CI machine must not fail the suite.
     assert main(["demo", "--out", str(out), "--knobs", knobs, "--n-boot", "200", "--n-perm", "200", "-q"]) == 0
-    elapsed = time.perf_counter() - start
-    return {t: json.loads((out / t / "results.json").read_text())["results"] for t in TASKS}, elapsed
+    return {t: json.loads((out / t / "results.json").read_text())["results"] for t in TASKS}
 
 
 @pytest.fixture(scope="module")
 def demo_on(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "on"
-    results, elapsed = _run_demo(out, "on")
-    return out, results, elapsed
+    return out, _run_demo(out, "on")
 
 
 @pytest.fixture(scope="module")
 def demo_off(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "off"
-    results, _ = _run_demo(out, "off")
-    return out, results
+    return out, _run_demo(out, "off")
 
 
 def _value(results: dict, metric: str, grouping: str = "overall", group: str = "all") -> dict:
@@ -55,8 +51,7 @@ def _value(results: dict, metric: str, grouping: str = "overall", group: str = "
 
 
 def test_demo_models_are_good_enough_and_small(demo_on):
-    out, results, elapsed = demo_on
-    assert elapsed < 300, f"audit demo took {elapsed:.0f} s (target 5 min)"
+    out, results = demo_on
     assert _value(results["classification"], "accuracy")["value"] >= 0.85
     assert _value(results["detection"], "recall@0.50")["value"] >= 0.6  # AR50 of people
     assert _value(results["segmentation"], "miou_pooled")["value"] >= 0.6
@@ -70,7 +65,7 @@ def test_demo_models_are_good_enough_and_small(demo_on):
 
 @pytest.mark.parametrize("task", TASKS)
 def test_knobs_on_recover_the_planted_disparity(demo_on, task):
-    _, results, _ = demo_on
+    _, results = demo_on
     metric, higher_is_worse = PLANTED[task]
     lighter = _value(results[task], metric, "monk", "lighter")["value"]
     darker = _value(results[task], metric, "monk", "darker")["value"]
@@ -95,7 +90,7 @@ def test_knobs_off_flag_nothing(demo_off):
 
 
 def test_second_run_reuses_benchmark_models_and_predictions(demo_on, capsys):
-    out, results, _ = demo_on
+    out, results = demo_on
     capsys.readouterr()
     assert main(["demo", "--out", str(out), "--n-boot", "200", "--n-perm", "200"]) == 0
     log = capsys.readouterr().out
@@ -109,7 +104,7 @@ def test_checked_in_benchmark_cards_are_the_demos(demo_on, tmp_path):
     from audit.benchmark import BenchmarkPaths
     from audit.benchmark.cards import write_cards
 
-    out, _, _ = demo_on
+    out, _ = demo_on
     stamp = json.loads((out / "benchmark" / "benchmark.json").read_text())
     write_cards(BenchmarkPaths(out / "benchmark"), stamp, card_dir=tmp_path, root="../reports/demo/benchmark")
     for card in sorted(tmp_path.glob("benchmark_*.md")):
