@@ -41,10 +41,15 @@ def test_recall_and_ar_by_hand():
     assert v("recall@0.75", "lighter") == pytest.approx(2 / 3)
     assert v("ar", "darker") == pytest.approx((2 / 3 + 1 / 3) / 2)  # mean over the two thresholds
     assert result.value(metric="ar") == pytest.approx((5 / 6 + 3 / 6) / 2)
-    assert set(result.metrics["interval"]) == {"cluster_bootstrap_percentile"}
+    # recall is a proportion of people: Wilson on the effective n; AR (a mean over thresholds) is bootstrapped
+    intervals = result.metrics.groupby("metric")["interval"].agg(set)
+    assert intervals["recall@0.50"] == intervals["recall@0.75"] == {"wilson_effective_n"}
+    assert intervals["ar"] <= {"cluster_bootstrap_percentile", "cluster_bootstrap_percentile_degenerate_wilson"}
     d = result.disparities.query("metric == 'recall@0.50' and kind == 'between_groups'").iloc[0]
     assert (d.group, d.other, d.difference) == ("lighter", "darker", pytest.approx(1 / 3))
-    assert d.test.startswith("bootstrap_wald_bonferroni_1_pairs")
+    # darker people sit in 2 images, lighter in 2: one degree of freedom each, so the effective counts are tiny
+    # and Fisher's test on them (rounded to 0 units) has nothing to reject
+    assert d.test == "fisher_exact_bonferroni_1_pairs" and d.p_value == 1.0
 
 
 def test_independent_units_get_proportion_intervals():
@@ -56,11 +61,13 @@ def test_independent_units_get_proportion_intervals():
 
 def test_cluster_bootstrap_equals_explicit_image_resampling():
     # the engine's replicate b equals summing each image's statistics times its weight in draw b
-    weights = cluster_weights(3, n_boot=5, seed=np.random.default_rng(11))
+    weights = cluster_weights(3, n_boot=50, seed=np.random.default_rng(11))
     per_image = PEOPLE.groupby("image")[["m50", "total"]].sum().to_numpy()  # [[2,2],[1,2],[2,2]]
     expected = weights @ per_image
-    result = audit_ratio_metrics(statistics=PEOPLE, metrics={"r": [("m50", "total")]}, groups=PEOPLE[["skin"]],
-                                 clusters=PEOPLE["image"], n_boot=5, seed=11, min_group_size=1, confidence=0.5)
+    # pixel-like counts (not 0/1 per unit), so the metric is bootstrapped rather than a proportion
+    pixels = PEOPLE.assign(m50=PEOPLE["m50"] * 2, total=PEOPLE["total"] * 2)
+    result = audit_ratio_metrics(statistics=pixels, metrics={"r": [("m50", "total")]}, groups=PEOPLE[["skin"]],
+                                 clusters=PEOPLE["image"], n_boot=50, seed=11, min_group_size=1, confidence=0.5)
     overall = result.metrics.query("grouping == 'overall'").iloc[0]
     replicate_recall = expected[:, 0] / expected[:, 1]
     lo, hi = np.nanquantile(replicate_recall, [0.25, 0.75])

@@ -26,9 +26,9 @@ from ._scores import (
 )
 from ._significance import (
     CORRECTIONS,
-    _p_from_null,
+    STOP_AFTER_HITS,
+    monte_carlo_p,
     permutation_pair_test_cells,
-    permutation_range_test,
     permuted_group_counts,
     two_proportion_test,
 )
@@ -37,6 +37,8 @@ __all__ = ["audit_classification"]
 
 MACRO = "macro"
 SCORE_METRICS = ("roc_auc", "ece")
+# score-metric permutations recompute the metric per permutation in Python: cap the family refinement
+MAX_SCORE_PERMUTATIONS = 5_000
 DEFAULT_DISPARITY_METRICS = ("error_rate", "tpr", "fpr", "ppv", "selection_rate")
 
 
@@ -187,34 +189,54 @@ def audit_classification(
         flat_conf = conf.reshape(conf.shape[0], -1).astype(np.int64)
 
         def proportion(name, num, den, bnum, bden, onum, oden, obnum, obden, cls):
-            """A proportion of independent samples: Wilson/CP intervals, Fisher/z and permutation tests."""
+            """A proportion of independent samples: Wilson/CP intervals, Fisher/z tests."""
             def pair(g, r):
                 k2, n2 = (onum - num[g], oden - den[g]) if r is None else (num[r], den[r])
                 return two_proportion_test(float(num[g]), float(den[g]), float(k2), float(n2))
 
-            def spread():
-                return permutation_range_test(num, den, n_perm=n_perm, rng=rng), "permutation"
+            def spread(hi, lo):
+                # the max and min are chosen after looking: Bonferroni over every pair keeps the test valid,
+                # and an exact or asymptotic p-value has no permutation floor for Holm to multiply
+                p, test = pair(hi, lo)
+                pairs = int(np.count_nonzero(den > 0))
+                pairs = pairs * (pairs - 1) // 2
+                if not np.isfinite(p):
+                    return float("nan"), test
+                return min(1.0, p * pairs), f"{test}_bonferroni_{pairs}_pairs"
 
             return MetricSeries(
                 name, cls, ratio(num, den), den, None if bnum is None else ratio(bnum, bden), num,
                 float(ratio(onum, oden)), float(oden), None if obnum is None else ratio(obnum, obden), pair, spread,
             )
 
+        # a macro average means nothing in a group where a class cannot occur (no sample of it)
+        class_absent = parts["tpr"][1] == 0  # (G, C): no true sample of the class
+
         def macro_series(name, num, den, bnum, bden, onum, oden, obnum, obden):
             """A macro average over classes: permutation tests on the pooled confusion cells."""
             statistic = functools.partial(_macro_of_cells, metric=name, n_classes=n_classes)
 
-            def pair(g, r):
-                other = flat_conf.sum(0) - flat_conf[g] if r is None else flat_conf[r]
-                return permutation_pair_test_cells(flat_conf[g], other, statistic, n_perm=n_perm, rng=rng), "permutation"
+            # bound now: a rerun happens after the loop over groupings has moved on
+            def pair(g, r, counts=flat_conf, statistic=statistic):
+                own, other = counts[g], (counts.sum(0) - counts[g] if r is None else counts[r])
 
-            def spread():
-                return _cells_range_test(flat_conf, statistic, n_perm=n_perm, rng=rng), "permutation"
+                def rerun(b):
+                    return permutation_pair_test_cells(own, other, statistic, n_perm=b, rng=rng,
+                                                       stop_after_hits=STOP_AFTER_HITS)
+
+                return permutation_pair_test_cells(own, other, statistic, n_perm=n_perm, rng=rng), "permutation", rerun
+
+            def spread(hi, lo, counts=flat_conf[~class_absent.any(-1)], statistic=statistic):
+                def rerun(b):
+                    return _cells_range_test(counts, statistic, n_perm=b, rng=rng, stop_after_hits=STOP_AFTER_HITS)
+
+                return _cells_range_test(counts, statistic, n_perm=n_perm, rng=rng), "permutation", rerun
 
             return MetricSeries(
                 name, MACRO, macro(ratio(num, den)), processed, None if bnum is None else macro(ratio(bnum, bden)),
                 None, float(macro(ratio(onum, oden))), overall_processed,
                 None if obnum is None else macro(ratio(obnum, obden)), pair, spread,
+                not_applicable=class_absent.any(-1),
             )
 
         series_list: list[MetricSeries] = []
@@ -229,7 +251,7 @@ def audit_classification(
                         name, num[:, k], den[:, k], _pick(bnum, k), _pick(bden, k), onum[k], oden[k],
                         _pick(obnum, k), _pick(obden, k), cls,
                     ))
-                if pos_label is None:
+                if pos_label is None and name != "selection_rate":  # macro selection rate is 1/C, always
                     series_list.append(macro_series(name, num, den, bnum, bden, onum, oden, obnum, obden))
             else:
                 series_list.append(proportion(name, num, den, bnum, bden, onum, oden, obnum, obden, ""))
@@ -315,19 +337,23 @@ def _macro_of_cells(cells, *, metric: str, n_classes: int):
     return macro(ratio(num, den))
 
 
-def _cells_range_test(counts, statistic, *, n_perm, rng) -> float:
+def _cells_range_test(counts, statistic, *, n_perm, rng, stop_after_hits=None) -> float:
     """Permutation test of max - min of a count-based metric over groups (empty groups left out)."""
     counts = counts[counts.sum(1) > 0]
     values = statistic(counts)
     if np.isfinite(values).sum() < 2:
         return float("nan")
     observed = np.nanmax(values) - np.nanmin(values)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # permutations with < 2 defined groups are dropped
-        null_values = statistic(permuted_group_counts(counts, n_perm=n_perm, rng=rng))
-        null = np.where(np.isfinite(null_values).sum(1) >= 2,
-                        np.nanmax(null_values, 1) - np.nanmin(null_values, 1), np.nan)
-    return _p_from_null(float(observed), null)
+
+    def draw_null(k):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # permutations with < 2 defined groups are dropped
+            null_values = statistic(permuted_group_counts(counts, n_perm=k, rng=rng))
+            return np.where(np.isfinite(null_values).sum(1) >= 2,
+                            np.nanmax(null_values, 1) - np.nanmin(null_values, 1), np.nan)
+
+    return monte_carlo_p(float(observed), draw_null, n_perm, chunk=min(5_000, max(1, 2_000_000 // counts.size)),
+                         stop_after_hits=stop_after_hits)
 
 
 # --- score metrics -----------------------------------------------------------------------------------------
@@ -395,7 +421,7 @@ def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_la
     series = []
     for metric in SCORE_METRICS:
         ref = overall.get(metric)
-        test = functools.partial(_score_permutation, data, codes, metric=metric, n_perm=n_perm, rng=rng,
+        test = functools.partial(_score_permutation, data, codes, metric=metric, rng=rng,
                                  pos_label=pos_label, n_bins=n_bins)
         boot = boots[metric] if n_boot else None
         series.append(MetricSeries(
@@ -403,8 +429,10 @@ def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_la
             float(ref.value[0]) if ref else float(values[metric][0]),
             float(ref.n[0]) if ref else float(counts.sum()),
             (ref.boot[:, 0] if ref.boot is not None else None) if ref else (None if boot is None else boot[:, 0]),
-            lambda g, r, test=test: (test(g, r), "permutation"),
-            lambda test=test: (test(None, None), "permutation"),
+            lambda g, r, test=test: (test(g, r, n_perm=n_perm), "permutation",
+                                     lambda b, g=g, r=r: test(g, r, n_perm=min(b, MAX_SCORE_PERMUTATIONS))),
+            lambda hi, lo, test=test: (test(None, None, n_perm=n_perm), "permutation",
+                                       lambda b: test(None, None, n_perm=min(b, MAX_SCORE_PERMUTATIONS))),
         ))
     return series, bins
 
@@ -432,5 +460,5 @@ def _score_permutation(data, codes, g, r, *, metric, n_perm, rng, pos_label, n_b
         return np.nanmax(values) - np.nanmin(values)
 
     observed = statistic(labels)
-    null = np.array([statistic(rng.permutation(labels)) for _ in range(n_perm)])
-    return _p_from_null(float(observed), null)
+    return monte_carlo_p(float(observed), lambda k: [statistic(rng.permutation(labels)) for _ in range(k)], n_perm,
+                         chunk=500, stop_after_hits=None if n_perm <= 1_000 else STOP_AFTER_HITS)

@@ -6,15 +6,20 @@ group. Both are *additive* statistics, and every metric is a ratio of their
 sums (recall = matched / total, IoU = intersection / union), or a mean of such
 ratios (AR = mean recall over IoU thresholds).
 
-Units inside one image are correlated, so intervals come from a cluster
+Units inside one image are correlated. A metric that is a proportion of 0/1
+units (recall: people found / people) gets a Wilson or Clopper-Pearson
+interval on its effective sample size ``n / deff`` and two-proportion tests on
+effective counts (:mod:`._clustered`): both behave at 0 and 1, where a
+bootstrap sees no variance. Every other metric (IoU, AR, mIoU) gets a cluster
 bootstrap: whole images are resampled by drawing image weights and taking one
-weights x statistics matrix product. Tests use the bootstrap standard error
-(a cluster-robust Wald test), which gives p-values fine enough for
-multiplicity control over a large family.
+weights x statistics matrix product; its tests use the bootstrap standard
+error (a cluster-robust Wald test), with a variance floor for a group whose
+resamples are all equal.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -23,24 +28,43 @@ from scipy.stats import norm
 
 from ..errors import StatsInputError
 from ._bootstrap import cluster_weights
+from ._clustered import effective_size, floor_variance
 from ._disparity import MetricSeries, assemble, disparity_rows, series_rows
 from ._groups import Attribute, build_groups
 from ._intervals import PROPORTION_METHODS
 from ._rates import ratio
-from ._significance import CORRECTIONS
+from ._significance import CORRECTIONS, two_proportion_test
 
 __all__ = ["audit_ratio_metrics"]
 
+# A group in one image has no variance that can be estimated (0 degrees of freedom): it is not tested.
+SINGLE_IMAGE = "none_single_image"
 
-def _wald_p(difference: float, replicates: np.ndarray) -> float:
-    """Two-sided p-value of ``difference == 0`` with the bootstrap standard error."""
+
+def _wald_p(difference: float, replicates: np.ndarray, floor: float = 0.0) -> float:
+    """Two-sided p-value of ``difference == 0`` with the bootstrap standard error.
+
+    ``floor`` is added to the bootstrap variance: the variance of the sides
+    whose resamples were all equal, which the bootstrap cannot see. A zero
+    variance never gives p = 0.
+    """
     replicates = replicates[np.isfinite(replicates)]
     if not np.isfinite(difference) or replicates.size < 2:
         return float("nan")
-    se = replicates.std(ddof=1)
-    if se == 0:
-        return 1.0 if difference == 0 else 0.0
-    return float(2 * norm.sf(abs(difference) / se))
+    variance = replicates.var(ddof=1) + floor
+    if variance <= 0:
+        return 1.0 if difference == 0 else float("nan")
+    return float(2 * norm.sf(abs(difference) / np.sqrt(variance)))
+
+
+def _degenerate(replicates: np.ndarray) -> np.ndarray:
+    """Groups (last axis) whose defined replicates do not vary."""
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(replicates)
+        spread = np.where(finite, replicates, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return ~(np.nanmax(spread, axis=0) > np.nanmin(spread, axis=0))
 
 
 def _key_name(key) -> str:
@@ -149,13 +173,14 @@ def audit_ratio_metrics(
     cell_sums = np.zeros((structure.n_cells, n_cols))
     np.add.at(cell_sums, structure.cell_of_sample, values)
     rng = np.random.default_rng(seed)
+    # per (cluster, finest cell) sums: the units of resampling, of design effects and of the bootstrap
+    key = cluster_of_row * structure.n_cells + structure.cell_of_sample
+    unit_key, unit_of_row = np.unique(key, return_inverse=True)
+    unit_sums = np.zeros((unit_key.size, n_cols))
+    np.add.at(unit_sums, unit_of_row, values)
+    unit_cluster, unit_cell = np.divmod(unit_key, structure.n_cells)
     boot_sums = None
     if n_boot:
-        key = cluster_of_row * structure.n_cells + structure.cell_of_sample
-        unit_key, unit_of_row = np.unique(key, return_inverse=True)
-        unit_sums = np.zeros((unit_key.size, n_cols))
-        np.add.at(unit_sums, unit_of_row, values)
-        unit_cluster, unit_cell = np.divmod(unit_key, structure.n_cells)
         w = cluster_weights(n_clusters, n_boot=n_boot, seed=rng, method=weights)
         boot_sums = np.zeros((n_boot, structure.n_cells, n_cols))
         # weights (B, clusters) x (clusters -> cell statistics), one cell at a time to keep memory flat
@@ -166,7 +191,15 @@ def audit_ratio_metrics(
             boot_sums[:, cell, :] = w @ dense
 
     col = {c: i for i, c in enumerate(columns)}
-    independent_units = not clustered and np.isin(values, (0.0, 1.0)).all()
+
+    def is_proportion(parts) -> bool:
+        """One part whose every row is a 0/1 outcome of one unit (numerator <= denominator <= 1)."""
+        if len(parts) != 1:
+            return False
+        num, den = values[:, col[parts[0][0]]], values[:, col[parts[0][1]]]
+        return bool(np.isin(num, (0.0, 1.0)).all() and np.isin(den, (0.0, 1.0)).all() and (num <= den).all())
+
+    proportions = {key: is_proportion(parts) for key, parts in metrics.items()}
 
     def metric_value(sums, parts):
         """Mean over parts of numerator / denominator sums; sums has columns last."""
@@ -183,12 +216,19 @@ def audit_ratio_metrics(
     def n_of(key, parts):
         return n_columns.get(key, size_column or parts[0][1])
 
+    def sizes(parts, member):
+        """Effective sizes of the first part's proportion in each group of ``member`` (units x groups)."""
+        num, den = parts[0]
+        return effective_size(unit_sums[:, col[num]], unit_sums[:, col[den]], unit_cluster, member,
+                              n_clusters=n_clusters, confidence=confidence, clustered=clustered)
+
     metric_rows, all_disparities, group_rows, undefined = [], [], [], []
     overall_sums = cell_sums.sum(0)
     overall_boot = None if boot_sums is None else boot_sums.sum(1)
     for grouping in structure.groupings:
         sums = structure.sum_cells(cell_sums, grouping, axis=0)  # (G, n_cols)
         boot = None if boot_sums is None else structure.sum_cells(boot_sums, grouping, axis=1)  # (B, G, n_cols)
+        member = grouping.indicator[unit_cell] > 0  # (units, G)
         for g, label in enumerate(grouping.labels):
             first = next(iter(metrics), None)
             size = float(sums[g, col[size_column or metrics[first][0][1]]]) if metrics else 0.0
@@ -203,29 +243,51 @@ def audit_ratio_metrics(
             o_boot = None if overall_boot is None else metric_value(overall_boot, parts)
             rest_boot = None if boot is None else metric_value(overall_boot[:, None, :] - boot, parts)
             rest_value = metric_value(overall_sums[None, :] - sums, parts)
+            own, rest = sizes(parts, member), sizes(parts, ~member)
 
-            def pair(g, r, value=value, replicates=replicates, rest_value=rest_value, rest_boot=rest_boot):
-                if replicates is None:
-                    return float("nan"), "none"
-                if r is None:
-                    return _wald_p(value[g] - rest_value[g], replicates[:, g] - rest_boot[:, g]), "bootstrap_wald"
-                return _wald_p(value[g] - value[r], replicates[:, g] - replicates[:, r]), "bootstrap_wald"
+            if proportions[key]:
+                def pair(g, r, own=own, rest=rest):
+                    other, o = (rest, g) if r is None else (own, r)
+                    if clustered and min(own.clusters[g], other.clusters[o]) < 2:
+                        return float("nan"), SINGLE_IMAGE
+                    return two_proportion_test(own.successes_effective[g], own.n_effective[g],
+                                               other.successes_effective[o], other.n_effective[o])
+            else:
+                rest_units = rest.clusters
+                degenerate = None if replicates is None else _degenerate(replicates)
+                rest_degenerate = None if rest_boot is None else _degenerate(rest_boot)
 
-            def spread(value=value, pair=pair):
-                defined = np.flatnonzero(np.isfinite(value))
-                if defined.size < 2:
-                    return float("nan"), "none"
-                hi, lo = int(np.nanargmax(value)), int(np.nanargmin(value))
+                def pair(g, r, value=value, replicates=replicates, rest_value=rest_value, rest_boot=rest_boot,
+                         own=own, rest_units=rest_units, degenerate=degenerate, rest_degenerate=rest_degenerate):
+                    if replicates is None:
+                        return float("nan"), "none"
+                    if clustered and min(own.clusters[g], (rest_units[g] if r is None else own.clusters[r])) < 2:
+                        return float("nan"), SINGLE_IMAGE
+                    if r is None:
+                        other_value, other_boot = rest_value[g], rest_boot[:, g]
+                        other_floor = rest_degenerate[g] * floor_variance(rest_value[g], rest_units[g])
+                    else:
+                        other_value, other_boot = value[r], replicates[:, r]
+                        other_floor = degenerate[r] * floor_variance(value[r], own.clusters[r])
+                    floor = degenerate[g] * floor_variance(value[g], own.clusters[g]) + other_floor
+                    return _wald_p(value[g] - other_value, replicates[:, g] - other_boot, floor), "bootstrap_wald"
+
+            def spread(hi, lo, value=value, pair=pair):
                 p, test = pair(hi, lo)
-                pairs = defined.size * (defined.size - 1) / 2
+                defined = int(np.isfinite(value).sum())
+                pairs = defined * (defined - 1) // 2
                 # the max and min are chosen after looking: Bonferroni over every pair keeps the test valid
-                return min(1.0, p * pairs), f"{test}_bonferroni_{int(pairs)}_pairs"
+                if not np.isfinite(p):
+                    return float("nan"), test
+                return min(1.0, p * pairs), f"{test}_bonferroni_{pairs}_pairs"
 
-            single = len(parts) == 1
+            proportion = proportions[key]
             s = MetricSeries(
                 name, cls, value, den, replicates,
-                sums[:, col[parts[0][0]]] if single and independent_units else None,
+                own.successes_effective if proportion else None,
                 o_value, float(overall_sums[col[n_of(key, parts)]]), o_boot, pair, spread,
+                n_effective=own.n_effective if proportion and clustered else None,
+                units=own.clusters,
             )
             rows, missing_values = series_rows(s, grouping, interval=interval, confidence=confidence,
                                                min_group_size=min_group_size)
@@ -252,7 +314,9 @@ def audit_ratio_metrics(
         metric_rows=metric_rows, disparity_rows_=all_disparities, group_rows=group_rows,
         reliability=pd.DataFrame(), config=config, undefined=undefined, correction=correction, alpha=alpha,
         tests=(
-            "Wald tests with the cluster-bootstrap standard error; max-min: the same test of the max and min "
-            "groups, Bonferroni-adjusted over all pairs"
+            "proportions of 0/1 units (recall): Fisher's exact test when an expected 2x2 count is below 5, else the "
+            "pooled two-proportion z-test, on effective counts n / deff when units share images (Rao-Scott); other "
+            "metrics: Wald tests with the cluster-bootstrap standard error (with a variance floor where every "
+            "resample is equal); max-min: the test of the max and min groups, Bonferroni-adjusted over all pairs"
         ),
     )
