@@ -150,6 +150,9 @@ class DataCard:
         Grouping name to the group disparities are measured against.
     min_group_size : int
         Groups smaller than this are flagged as small.
+    options : dict
+        Statistics settings the card sets (``pos_label``, ``correction``,
+        ``interval``, ``disparity_metrics``); the command line overrides them.
     allow_paths_outside_root : bool
         Whether manifest image paths may point outside ``image_root`` (absolute
         paths or ``..``); off by default, so a manifest cannot reach arbitrary files.
@@ -173,6 +176,7 @@ class DataCard:
     front_matter: dict = field(repr=False)
     allow_paths_outside_root: bool = False
     segmentation: Any = None  # audit.segmentation.SegmentationSpec for label-mask splits
+    options: dict = field(default_factory=dict)  # statistics settings the card sets: see parse_audit_options
 
 
 @dataclass(frozen=True)
@@ -424,12 +428,58 @@ def _normalise_level(value: Any, scale: str) -> Any:
 _DATA_FIELDS = {
     "split", "image_root", "label_column", "classes", "attributes", "intersections",
     "reference_groups", "min_group_size", "allow_paths_outside_root", "segmentation",
+    # statistics settings (the command line overrides them): see parse_audit_options
+    "pos_label", "correction", "interval", "disparity_metrics",
     # documentation fields, free-form (Hugging Face style metadata)
     "name", "pretty_name", "description", "license", "version", "tags", "language",
     "annotations_creators", "source_datasets", "task_categories", "size_categories",
 }
 # dataset-audit fields, validated by audit.dataset.dataset_options when `audit data-card` runs
 _DATA_FIELDS |= {"reference_population", "compare_to"}
+
+
+INTERVALS = ("wilson", "clopper-pearson", "bootstrap")
+CORRECTIONS = ("fdr_bh", "holm")
+
+
+def parse_audit_options(v: "_Validator", data: dict, *, classes: list[str] | None = None) -> dict:
+    """The statistics settings a data card may set: only those it sets, for the command line to override.
+
+    ``pos_label`` (a class name, binary tasks: then only that class's rows are
+    reported and tested), ``correction`` (``fdr_bh`` or ``holm``),
+    ``interval`` (``wilson``, ``clopper-pearson`` or ``bootstrap``) and
+    ``disparity_metrics`` (the metrics compared between groups and tested).
+    """
+    options = {}
+    if data.get("pos_label") is not None:
+        if classes is None:
+            raise v.fail("pos_label", "no pos_label: this task has no classes to choose from", data["pos_label"])
+        label = str(data["pos_label"])
+        if label not in classes:
+            raise v.fail("pos_label", f"one of the card's classes {classes}", data["pos_label"])
+        options["pos_label"] = label
+    for key, allowed in (("correction", CORRECTIONS), ("interval", INTERVALS)):
+        if data.get(key) is not None:
+            if data[key] not in allowed:
+                raise v.fail(key, f"one of {list(allowed)}", data[key])
+            options[key] = data[key]
+    if data.get("disparity_metrics") is not None:
+        options["disparity_metrics"] = v.string_list(data, "disparity_metrics")
+    return options
+
+
+def apply_settings(card, *, min_group_size: int | None = None, **given):
+    """The card with the command line's statistics settings (those not None) over its own.
+
+    Works for every kind of data card that has ``options`` and ``min_group_size``.
+    """
+    import dataclasses
+
+    options = {**card.options, **{key: value for key, value in given.items() if value is not None}}
+    changes = {"options": options}
+    if min_group_size is not None:
+        changes["min_group_size"] = min_group_size
+    return dataclasses.replace(card, **changes)
 
 
 def load_data_card(path: str | Path) -> DataCard:
@@ -507,6 +557,7 @@ def load_data_card(path: str | Path) -> DataCard:
     reference_groups = parse_reference_groups(v, ref_raw, groupings)
 
     min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
+    options = parse_audit_options(v, data, classes=classes)
     allow_outside = data.get("allow_paths_outside_root", False)
     if not isinstance(allow_outside, bool):
         raise v.fail("allow_paths_outside_root", "true or false", allow_outside)
@@ -526,6 +577,7 @@ def load_data_card(path: str | Path) -> DataCard:
         body=body,
         front_matter=data,
         segmentation=segmentation,
+        options=options,
     )
 
 

@@ -71,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "and OUT/model_card.json")
     run.add_argument("--no-data-audit", action="store_true",
                      help="leave the dataset section (composition, image statistics) out of index.html")
+    stats = run.add_argument_group("statistics (each overrides the data card's field of the same name)")
+    stats.add_argument("--pos-label", metavar="CLASS",
+                       help="the positive class of a binary task: only its rows are reported and tested")
+    stats.add_argument("--correction", choices=("fdr_bh", "holm"),
+                       help="multiplicity control over the audit's tests (default fdr_bh: Benjamini-Hochberg)")
+    stats.add_argument("--interval", choices=("wilson", "clopper-pearson", "bootstrap"),
+                       help="interval for proportions (default wilson)")
+    stats.add_argument("--disparity-metrics", type=_name_list, metavar="M1,M2",
+                       help="classification metrics compared between groups and tested "
+                            "(default error_rate,tpr,fpr,ppv,selection_rate)")
+    stats.add_argument("--min-group-size", type=_positive_int, metavar="N",
+                       help="groups below N are flagged small (default 50)")
     run.add_argument("--no-thumbnails", action="store_true",
                      help="leave the worst-error thumbnails out of index.html (privacy); sample ids are still listed")
     _common(run)
@@ -105,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     return parser
+
+
+def _name_list(text: str) -> list[str]:
+    """``a,b,c`` -> ``["a", "b", "c"]``: comma-separated names, none empty."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, found '{text}'")
+    return names
 
 
 def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
@@ -214,6 +234,8 @@ def _dispatch(args, options):
             use_cache=not args.no_cache,
             chunk_size=args.chunk_size,
             data_audit=not args.no_data_audit,
+            pos_label=args.pos_label, correction=args.correction, interval=args.interval,
+            disparity_metrics=args.disparity_metrics, min_group_size=args.min_group_size,
             **options,
         )
         if run is not None and args.update_model_card:

@@ -97,6 +97,31 @@ def _as_card(value, loader, kind):
     return loader(value)
 
 
+def _classification_options(card) -> dict:
+    """``pos_label`` (as a class index) and ``disparity_metrics`` for the engine, where the card sets them."""
+    options = {}
+    if card.options.get("pos_label") is not None:
+        options["pos_label"] = list(card.classes).index(card.options["pos_label"])
+    if card.options.get("disparity_metrics") is not None:
+        options["disparity_metrics"] = list(card.options["disparity_metrics"])
+    return options
+
+
+def _settled(card, *, pos_label, min_group_size, **settings):
+    """The data card with the command line's settings over its own; a positive class only where there are classes."""
+    from .cards import apply_settings
+
+    if pos_label is not None:
+        classes = getattr(card, "classes", None)
+        if classes is None:
+            raise AuditError(f"--pos-label: expected no positive class for the detection audit of {card.path}, "
+                             f"found '{pos_label}' (it applies to classification)")
+        if pos_label not in classes:
+            raise AuditError(f"--pos-label: expected one of the classes of {card.path} {list(classes)}, "
+                             f"found '{pos_label}'")
+    return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
+
+
 def evaluate(
     *,
     data,
@@ -110,10 +135,13 @@ def evaluate(
     seed: int = 0,
     n_boot: int = 1000,
     n_perm: int = 1000,
-    interval: str = "wilson",
+    interval: str | None = None,
     bootstrap: str = "plain",
     alpha: float = 0.05,
-    correction: str = "fdr_bh",
+    correction: str | None = None,
+    pos_label: str | None = None,
+    disparity_metrics: list[str] | None = None,
+    min_group_size: int | None = None,
     verify_images: bool = True,
     progress: bool | None = None,
     chunk_size: int = 1024,
@@ -121,7 +149,11 @@ def evaluate(
 ) -> AuditRun | None:
     """Load the cards and split, get predictions, run the statistics engine.
 
-    Parameters are those of :func:`audit_split`. Model predictions are
+    Parameters are those of :func:`audit_split`. ``interval``,
+    ``correction``, ``pos_label`` (a class name), ``disparity_metrics`` and
+    ``min_group_size`` override the data card's settings when given; the
+    defaults are Wilson, Benjamini-Hochberg, every class, the task's headline
+    metrics and 50. Model predictions are
     committed in chunks of ``chunk_size`` samples under ``out_dir``, so an
     interrupted run resumes; ``context`` (default: from ``torchrun``'s
     environment) shards the chunks over ranks.
@@ -140,17 +172,29 @@ def evaluate(
     context = context or context_from_env()
     from .detection.cards import DetectionDataCard, is_detection_data_card
 
+    settings = dict(correction=correction, interval=interval, disparity_metrics=disparity_metrics)
     if isinstance(data, DetectionDataCard) or (isinstance(data, (str, Path)) and is_detection_data_card(data)):
+        from .detection.cards import load_detection_data_card
         from .detection.pipeline import evaluate_detection
 
+        card = _settled(data if isinstance(data, DetectionDataCard) else load_detection_data_card(data),
+                        pos_label=pos_label, min_group_size=min_group_size, **settings)
         run = evaluate_detection(
-            data=data, model=model, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
+            data=card, model=model, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
             batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
-            correction=correction, interval=interval, progress=progress, chunk_size=chunk_size, context=context,
+            correction=card.options.get("correction", "fdr_bh"), interval=card.options.get("interval", "wilson"),
+            progress=progress, chunk_size=chunk_size, context=context,
         )
         return run if context.is_main else None
     data_card = _as_card(data, load_data_card, "data")
     model_card = _as_card(model, load_model_card, "model")
+    data_card = _settled(data_card, pos_label=pos_label if data_card.segmentation is None else None,
+                         min_group_size=min_group_size, **settings)
+    if pos_label is not None and data_card.segmentation is not None:
+        raise AuditError(f"--pos-label: expected no positive class for the segmentation audit of {data_card.path}, "
+                         f"found '{pos_label}' (it applies to classification)")
+    interval = data_card.options.get("interval", "wilson")
+    correction = data_card.options.get("correction", "fdr_bh")
     if (model_card.task if model_card is not None else None) == "semantic_segmentation" or (
         model_card is None and data_card.segmentation is not None
     ):
@@ -269,6 +313,7 @@ def evaluate(
         alpha=alpha,
         correction=correction,
         min_group_size=data_card.min_group_size,
+        **_classification_options(data_card),
     )
 
     table = preds.copy()
@@ -297,6 +342,7 @@ def evaluate(
             "alpha": alpha,
             "correction": correction,
             "min_group_size": data_card.min_group_size,
+            **{k: v for k, v in data_card.options.items() if k in ("pos_label", "disparity_metrics")},
         },
         "environment": {
             "python": platform.python_version(),

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
-    _normalise_level, parse_intersections, parse_reference_groups, parse_weights, read_front_matter
+    _normalise_level, parse_audit_options, parse_intersections, parse_reference_groups, parse_weights, \
+    read_front_matter
 from ..errors import CardError
 from .data import VOTE_MODES
 
@@ -77,6 +78,7 @@ class DetectionDataCard:
     min_group_size: int
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
+    options: dict = field(default_factory=dict)  # statistics settings: see audit.cards.parse_audit_options
 
 
 def is_detection_data_card(path) -> bool:
@@ -89,7 +91,8 @@ def is_detection_data_card(path) -> bool:
     return isinstance(split, dict) and "coco" in split
 
 
-_DET_DATA_FIELDS = (_DATA_FIELDS - {"label_column", "classes"}) | {"class_agnostic", "detection_classes", "task"}
+_DET_DATA_FIELDS = (_DATA_FIELDS - {"label_column", "classes", "pos_label"}) | {"class_agnostic", "detection_classes",
+                                                                              "task"}
 
 
 def load_detection_data_card(path) -> DetectionDataCard:
@@ -156,6 +159,7 @@ def load_detection_data_card(path) -> DetectionDataCard:
         image_root=v.resolve(root) if root else coco.parent, class_agnostic=class_agnostic,
         detection_classes=det_classes, attributes=attributes, intersections=intersections,
         reference_groups=reference_groups, min_group_size=min_group_size, body=body, front_matter=data,
+        options=parse_audit_options(v, data),
     )
 
 

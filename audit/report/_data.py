@@ -38,6 +38,11 @@ TABLE_METRICS = {
                               "person_recall@0.50", "person_ar"],
 }
 TABLE_METRICS["instance_segmentation"] = TABLE_METRICS["detection"]
+# A binary task with a positive class: Gender Shades' own columns, for that class.
+BINARY_TABLE_METRICS = ["tpr", "fpr", "ppv", "fdr", "error_rate"]
+# Aggregates over groups (max - min, the largest gap to overall) get no interval: why, in one line.
+NO_RANGE_INTERVAL = ("no interval: the bootstrap interval of a maximum over groups is pushed away from 0, "
+                     "so the test is the evidence")
 FOREST_METRICS = {"classification": ["error_rate", "tpr"], "detection": ["recall@0.50", "ar"],
                   "instance_segmentation": ["mask_recall@0.50", "recall@0.50"],
                   "semantic_segmentation": ["miou_pooled", "miou_per_image", "person_recall@0.50"]}
@@ -295,7 +300,10 @@ def _blocks(groupings: list[str]) -> list[list[str]]:
 
 def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[GroupTable]:
     cls = _pick_class(metrics, results["config"])
-    names = [m for m in TABLE_METRICS.get(task, []) if not _metric_rows(metrics, m, cls).empty]
+    wanted = TABLE_METRICS.get(task, [])
+    if task == "classification" and results["config"].get("pos_label") is not None:
+        wanted = BINARY_TABLE_METRICS
+    names = [m for m in wanted if not _metric_rows(metrics, m, cls).empty]
     lookup = {}
     for m in names:
         for r in _records(_metric_rows(metrics, m, cls)):
@@ -373,6 +381,13 @@ def _forests(metrics: pd.DataFrame, results: dict, task: str, key: str) -> list:
     return out
 
 
+def _with_interval(value, lower, upper) -> str:
+    """``value [lower, upper]``, or the value alone where there is no interval."""
+    if lower is None or upper is None or not (math.isfinite(float(lower)) and math.isfinite(float(upper))):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(lower)}, {fmt(upper)}]"
+
+
 def _disparity_rows(disparities: list[dict], correction: str) -> list[DisparityRow]:
     out = []
     for d in disparities:
@@ -380,8 +395,8 @@ def _disparity_rows(disparities: list[dict], correction: str) -> list[DisparityR
             grouping=d["grouping"], metric=d["metric"], cls=d.get("class", ""), kind=d["kind"].replace("_", " "),
             group=d.get("group") or "", other=d.get("other") or "",
             n=f"{d.get('n_group', '–')} / {d.get('n_other', '–')}",
-            difference=f"{fmt(d['difference'])} [{fmt(d.get('difference_lower'))}, {fmt(d.get('difference_upper'))}]",
-            ratio=f"{fmt(d['ratio'])} [{fmt(d.get('ratio_lower'))}, {fmt(d.get('ratio_upper'))}]",
+            difference=_with_interval(d["difference"], d.get("difference_lower"), d.get("difference_upper")),
+            ratio=_with_interval(d["ratio"], d.get("ratio_lower"), d.get("ratio_upper")),
             test=d.get("test") or "–", p=fmt(d.get("p_value")), p_adj=fmt(d.get(f"p_{correction}")),
             significant=bool(d.get("significant")), small=bool(d.get("small_group"))))
     return out
@@ -403,9 +418,13 @@ def _sentence(d: dict, correction: str) -> str:
     cls = f" ({d['class']})" if d.get("class") else ""
     other = d.get("other") or "the rest"
     ref = " (the reference group)" if d["kind"] == "to_reference" else ""
+    lower, upper = d.get("difference_lower"), d.get("difference_upper")
+    if lower is None or upper is None or not (math.isfinite(float(lower)) and math.isfinite(float(upper))):
+        interval = f" ({NO_RANGE_INTERVAL})" if d["kind"] in ("between_groups", "to_overall_max") else ""
+    else:
+        interval = f", 95% CI {fmt(lower)} to {fmt(upper)}"
     s = (f"{what.capitalize()}{cls} is {fmt(abs(diff))} {direction} for {d.get('group')} than for {other}{ref} "
-         f"({d['grouping']}): difference {fmt(diff)}, 95% CI {fmt(d.get('difference_lower'))} to "
-         f"{fmt(d.get('difference_upper'))}; ratio {fmt(d.get('ratio'))}.")
+         f"({d['grouping']}): difference {fmt(diff)}{interval}; ratio {fmt(d.get('ratio'))}.")
     if d.get("significant"):
         s += f" Significant after {CORRECTIONS.get(correction, correction)} correction."
     else:
@@ -818,13 +837,20 @@ def _methodology(results: dict, task: str, prov: dict) -> list[str]:
     if task == "classification":
         out.append(f"Intervals: {interval} intervals (95%) for proportions; percentile bootstrap "
                    f"({config.get('n_boot')} resamples, {config.get('bootstrap', 'plain')}, seed {config.get('seed')}) "
-                   "for every other metric and every disparity.")
+                   "for every other metric and every disparity between two groups. Where every resample is equal "
+                   "(a perfect group), the interval is the Wilson interval on the group's samples instead, so no "
+                   "interval has zero width.")
         out.append("Abstentions (a prediction of −1) are kept apart: abstention rate = NA/N, error rate is within "
                    "processed samples (1 − TRUE/(N−NA)) and overall error counts abstentions as errors ((NA+FALSE)/N), "
                    "as in Gender Shades' released code.")
     else:
-        out.append(f"Intervals: {interval} (95%); cluster bootstrap over images ({config.get('n_boot')} resamples, "
-                   f"seed {config.get('seed')}), so people or pixels of one image are resampled together.")
+        out.append(f"Intervals: recall and other proportions of people get a {interval} interval (95%) on the "
+                   "effective sample size n / deff, where the design effect deff (at least 1) comes from the "
+                   "spread of the images' results (Korn & Graubard 1998), so people who share an image do not count "
+                   "as independent; their tests are on the same effective counts. IoU, AR and other means get a "
+                   f"cluster bootstrap over images ({config.get('n_boot')} resamples, seed {config.get('seed')}), "
+                   "with the Wilson interval on the group's images where every resample is equal. A group in a "
+                   "single image is shown but not tested.")
     out.append(f"Significance: {sig.get('tests', 'tests as listed in the disparity table')}. "
                f"{CORRECTIONS.get(sig['correction'], sig['correction'])} correction at α = {sig['alpha']} over the "
                f"family of all {sig['family_size']} tests this audit makes; both adjusted p-values are in results.json.")
