@@ -15,13 +15,24 @@ Run: ``python bench/stats_validity.py [--audits N]`` (about two minutes for the 
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from audit.stats import Attribute, audit_classification, audit_ratio_metrics, cluster_weights  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from boundary_helpers import clustered_people, coverage_audit  # noqa: E402
+
+from audit.stats import (  # noqa: E402
+    Attribute,
+    audit_classification,
+    audit_ratio_metrics,
+    cluster_weights,
+    percentile_interval,
+)
 from audit.stats._significance import adjust_p_values, permutation_range_test  # noqa: E402
 
 ALPHA = 0.05
@@ -81,12 +92,40 @@ def classification_audit(rng, *, worst: float, base: float, n_per_group: int, se
     return ours, old
 
 
+def coverage_grid(replicates: int) -> None:
+    """Coverage of 95% recall intervals for clustered people: ours (effective n) vs the old cluster-bootstrap one."""
+    print(f"\ncoverage of the 95% interval of a group's recall ({replicates} groups per cell, images of 1-4 people)\n")
+    print("| true recall | people | intra-image correlation | ours | old | old zero-width |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    ours_all, old_all = [], []
+    for rate in (0.5, 0.9, 0.99, 0.999):
+        for n in (30, 100, 1000):
+            for icc in (0.0, 0.3):
+                rng = np.random.default_rng([int(rate * 1000), n, int(icc * 10)])
+                rows = coverage_audit(rng, replicates=replicates, n_people=n, rate=rate, icc=icc)
+                ours = float(((rows.lower <= rate) & (rate <= rows.upper)).mean())
+                covered = zero = 0
+                for _ in range(replicates):
+                    found, image = clustered_people(rng, n_people=n, rate=rate, icc=icc)
+                    per_image = np.stack([np.bincount(image, found), np.bincount(image)], 1)
+                    boot = cluster_weights(per_image.shape[0], n_boot=1000, seed=rng) @ per_image
+                    lo, hi = percentile_interval(boot[:, :1] / boot[:, 1:])
+                    covered += bool(lo[0] <= rate <= hi[0])
+                    zero += bool(hi[0] <= lo[0])
+                ours_all.append(ours)
+                old_all.append(covered / replicates)
+                print(f"| {rate} | {n} | {icc} | {ours:.3f} | {covered / replicates:.3f} | {zero / replicates:.3f} |")
+    print(f"| **mean over the grid** | | | **{np.mean(ours_all):.3f}** | **{np.mean(old_all):.3f}** | |")
+    print(f"| **worst cell** | | | **{min(ours_all):.3f}** | **{min(old_all):.3f}** | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audits", type=int, default=200)
     audits = parser.parse_args().audits
     warnings.simplefilter("ignore")
-    print(f"audits per cell={audits}  alpha={ALPHA}  (share of audits whose test flags the gap)\n")
+    coverage_grid(200)
+    print(f"\npower and size: audits per cell={audits}  alpha={ALPHA}  (share of audits whose test flags the gap)\n")
     print("| audit | true gap | ours | old |")
     print("|---|---|---:|---:|")
     for label, darker, lighter, hard in (("detection recall, 600 images of 1-3 people", 0.96, 0.98, False),
