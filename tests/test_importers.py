@@ -263,3 +263,58 @@ def test_unknown_split_is_one_line(tmp_path, capsys):
     assert main(["import", "celeba", str(root), "--out", str(tmp_path / "c.md"), "--split", "val"]) == 2
     assert capsys.readouterr().err == ("error: audit import celeba: --split: expected one of train, valid, test, all "
                                        "(the splits celeba publishes), found 'val'\n")
+
+
+# ---------------------------------------------------------------------------
+# The committed cards
+# ---------------------------------------------------------------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+COMMITTED = [("fairface", "val", "fairface_val"), ("utkface", "all", "utkface"), ("celeba", "test", "celeba_test"),
+             ("miap", "test", "miap_test"), ("facet", "detection", "facet_detection"),
+             ("facet", "instance_segmentation", "facet_instance_segmentation"),
+             ("facet", "classification", "facet_classification")]
+
+
+@pytest.mark.parametrize("source, split, name", COMMITTED)
+def test_committed_cards_are_what_the_importer_writes_without_data(source, split, name):
+    from audit.importers import template_card
+
+    text = (REPO / "data_cards" / f"{name}.md").read_text(encoding="utf-8")
+    assert text == template_card(source, split), \
+        f"data_cards/{name}.md differs from audit.importers.template_card({source!r}, {split!r}); regenerate it"
+    from audit.cards import read_front_matter
+
+    imported = read_front_matter(REPO / "data_cards" / f"{name}.md")[0]["imported_from"]
+    assert imported["root"].startswith("${") and imported["root"] in imported["command"]  # the root stays a variable
+    for section in ("## Composition", "## Collection process", "## Labelling protocol", "## Licence",
+                    "## Known biases and limits"):
+        assert section in text
+
+
+def test_committed_cards_resolve_from_the_environment(tmp_path, monkeypatch, capsys):
+    from audit.detection.cards import load_detection_data_card
+    from audit.importers._common import group_counts
+
+    from importer_helpers import facet
+
+    monkeypatch.setenv("FAIRFACE_ROOT", str(fairface(tmp_path / "ff")))
+    card = load_data_card(REPO / "data_cards" / "fairface_val.md")
+    assert card.split.table == tmp_path / "ff" / "fairface_label_val.csv"
+    assert len(load_split(card)) == 8
+
+    monkeypatch.setenv("FACET_ROOT", str(facet(tmp_path / "facet")))
+    assert load_detection_data_card(REPO / "data_cards" / "facet_detection.md").image_root == \
+        tmp_path / "facet" / "images"
+    assert group_counts(REPO / "data_cards" / "facet_detection.md")[0] == 5
+
+    # a card whose side file the importer writes says how to write it
+    monkeypatch.setenv("UTKFACE_ROOT", str(tmp_path))
+    argv = ["data-card", str(REPO / "data_cards" / "utkface.md"), "--no-write", "--no-images"]
+    if (REPO / "data_cards" / "utkface.csv").exists():
+        pytest.skip("data_cards/utkface.csv exists on this machine (an imported copy)")
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: {REPO / 'data_cards' / 'utkface.md'}: field 'split.manifest': expected "
+        f"{REPO / 'data_cards' / 'utkface.csv'}, found no such file; write it with: audit import utkface "
+        "'${UTKFACE_ROOT}' --out data_cards/utkface.md --split all\n")
