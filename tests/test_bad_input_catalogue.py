@@ -346,7 +346,7 @@ CASES = {
     "data_card_unknown_field": (data_card_unknown_field,
                                 "{card}: field 'label_colum': expected one of the known fields "
                                 "(allow_paths_outside_root, annotations_creators, attributes, classes, compare_to, "
-                                "description, image_root, intersections, label_column, language, license, "
+                                "description, image_root, imported_from, intersections, label_column, language, license, "
                                 "min_group_size, name, pretty_name, reference_groups, reference_population, "
                                 "segmentation, size_categories, source_datasets, split, tags, task_categories, "
                                 "version), found an unknown field"),
