@@ -30,6 +30,8 @@ VARIABLE = "MIAP_ROOT"
 SPLITS = ("train", "val", "test")
 DEFAULT_SPLIT = "test"
 PERSON = "/m/01g317"
+# Open Images' person subtree (Person, Man, Woman, Boy, Girl): MIAP labels its boxes Person, any of these is a person
+PERSON_LABELS = [PERSON, "/m/04yx4", "/m/03bt1vf", "/m/01bl7v", "/m/05r655"]
 COLUMNS = ["ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsOccluded", "IsTruncated", "IsGroupOf",
            "IsDepictionOf", "IsInsideOf", "GenderPresentation", "AgePresentation"]
 GENDERS = ["Predominantly Feminine", "Predominantly Masculine", "Unknown"]
@@ -87,7 +89,7 @@ def _read_boxes(path: Path) -> pd.DataFrame:
         return DataError(f"{path}: row {i + 1} (ImageID '{table['ImageID'].iat[i]}'): field '{column}': expected "
                          f"{expected}, found {table[column].iat[i]!r}")
 
-    for column, allowed in (("LabelName", [PERSON]), ("GenderPresentation", GENDERS), ("AgePresentation", AGES)):
+    for column, allowed in (("LabelName", PERSON_LABELS), ("GenderPresentation", GENDERS), ("AgePresentation", AGES)):
         bad = ~table[column].isin(allowed)
         if bad.any():
             raise fail(int(bad.to_numpy().argmax()), column, "one of " + ", ".join(allowed))
@@ -234,8 +236,9 @@ evaluation [MIAP].
 
 ## Composition
 
-- About 100,000 Open Images images (train, val and test splits, with the same
-  split membership as Open Images), every person boxed [MIAP].
+- 100,000 Open Images images containing people (train, val and test splits,
+  with the same split membership as Open Images), every person boxed with the
+  one class Person [MIAP].
 - Per box: `GenderPresentation` (Predominantly Feminine, Predominantly
   Masculine, Unknown) and `AgePresentation` (Young, Middle, Older, Unknown)
   [MIAP-card], and Open Images' flags `IsOccluded`, `IsTruncated`,
