@@ -254,10 +254,7 @@ def test_unknown_split_is_one_line(tmp_path, capsys):
 # ---------------------------------------------------------------------------
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-COMMITTED = [("fairface", "val", "fairface_val"), ("utkface", "all", "utkface"), ("celeba", "test", "celeba_test"),
-             ("miap", "test", "miap_test"), ("facet", "detection", "facet_detection"),
-             ("facet", "instance_segmentation", "facet_instance_segmentation"),
-             ("facet", "classification", "facet_classification")]
+from audit.importers import COMMITTED  # noqa: E402
 
 
 @pytest.mark.parametrize("source, split, name", COMMITTED)
@@ -266,7 +263,7 @@ def test_committed_cards_are_what_the_importer_writes_without_data(source, split
 
     text = (REPO / "data_cards" / f"{name}.md").read_text(encoding="utf-8")
     assert text == template_card(source, split), \
-        f"data_cards/{name}.md differs from audit.importers.template_card({source!r}, {split!r}); regenerate it"
+        f"data_cards/{name}.md differs from audit.importers.template_card({source!r}, {split!r}); regenerate it with audit.importers.write_committed_cards()"
     from audit.cards import read_front_matter
 
     imported = read_front_matter(REPO / "data_cards" / f"{name}.md")[0]["imported_from"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import AuditError
 from ._common import ImportResult, Root, parse_root, render_card
 
-__all__ = ["SOURCES", "ImportResult", "import_dataset", "template_card"]
+__all__ = ["COMMITTED", "SOURCES", "ImportResult", "import_dataset", "template_card", "write_committed_cards"]
 
 # source name -> module (imported on use)
 SOURCES = {"facet": "facet", "miap": "miap", "fairface": "fairface", "utkface": "utkface", "celeba": "celeba"}
@@ -69,3 +69,21 @@ def template_card(source: str, split: str | None = None) -> str:
     command = f"audit import {source} '{root.text}' --out {out} --split {split}"
     front = module.front_matter(root, split, command)
     return render_card(front, module.body(split, None))
+
+
+# (source, split, card name) of the cards committed in data_cards/
+COMMITTED = [("fairface", "val", "fairface_val"), ("utkface", "all", "utkface"), ("celeba", "test", "celeba_test"),
+             ("miap", "test", "miap_test"), ("facet", "detection", "facet_detection"),
+             ("facet", "instance_segmentation", "facet_instance_segmentation"),
+             ("facet", "classification", "facet_classification")]
+
+
+def write_committed_cards(directory: str | Path = "data_cards") -> list[Path]:
+    """(Re)write the committed cards from :func:`template_card`:
+    ``python -c "from audit.importers import write_committed_cards; write_committed_cards()"``."""
+    paths = []
+    for source, split, name in COMMITTED:
+        path = Path(directory) / f"{name}.md"
+        path.write_text(template_card(source, split), encoding="utf-8")
+        paths.append(path)
+    return paths
