@@ -9,6 +9,7 @@ accepts the result. Nothing downloads.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from audit.cards import load_data_card
 from audit.cli import main
 from audit.data import load_split
-from audit.importers import import_dataset
+from audit.importers import COMMITTED, import_dataset
 from audit.importers.utkface import MalformedName, age_group, parse_name
 
 from importer_helpers import UTKFACE_GOOD, UTKFACE_MALFORMED, celeba, fairface, utkface
@@ -253,8 +254,7 @@ def test_unknown_split_is_one_line(tmp_path, capsys):
 # The committed cards
 # ---------------------------------------------------------------------------
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-from audit.importers import COMMITTED  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("source, split, name", COMMITTED)

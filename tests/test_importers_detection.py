@@ -211,3 +211,17 @@ def test_miap_bad_rows_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: {path}: row 2 (ImageID '0002ab0af02e4a77'): field 'XMax': expected a value >= XMin (0.5), "
         "found '0.45'\n")
+
+
+def test_detection_card_with_the_variable_unset_is_one_line(tmp_path, monkeypatch, capsys):
+    root = facet(tmp_path / "facet")
+    monkeypatch.setenv("FACET_ROOT", str(root))
+    card = tmp_path / "facet_detection.md"
+    assert main(["import", "facet", "${FACET_ROOT}", "--out", str(card), "-q"]) == 0
+    monkeypatch.delenv("FACET_ROOT")
+    (tmp_path / "d.json").write_text("[]")
+    assert main(["run", "--data", str(card), "--predictions", str(tmp_path / "d.json"), "--out",
+                 str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {card}: field 'split.coco': expected the environment variable FACET_ROOT to be set to the data "
+        "set's root directory, found it not set (export FACET_ROOT=/path/to/the/data/set)\n")

@@ -192,9 +192,9 @@ to the face [CelebA].
 
 ## Labelling protocol
 
-The 40 attributes were annotated by a professional labelling team, one
-binary value per attribute and image [CelebA]; attributes such as
-`Attractive` or `Young` are subjective judgements.
+The 40 binary attributes were labelled by human annotators, one value per
+attribute and image [CelebA; CelebA-site]; attributes such as `Attractive` or
+`Young` are subjective judgements, and no agreement figures are published.
 
 ## Licence
 
