@@ -20,8 +20,8 @@ import yaml
 
 from ..errors import DataError
 
-__all__ = ["ImportResult", "Root", "group_counts", "image_size", "parse_root", "render_card", "write_card",
-           "write_csv"]
+__all__ = ["ImportResult", "Root", "counts_markdown", "group_counts", "image_size", "parse_root", "render_card", "write_card",
+           "write_csv", "write_text"]
 
 _VARIABLE = re.compile(r"\A\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))(?P<rest>(?:[/\\].*)?)\Z")
 
@@ -108,15 +108,15 @@ def render_card(front_matter: dict, body: str) -> str:
 
 def write_card(path: Path, front_matter: dict, body: str) -> Path:
     """Write a card atomically (a temporary file renamed into place)."""
-    return _write_text(path, render_card(front_matter, body))
+    return write_text(path, render_card(front_matter, body))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """Write a side table as CSV (UTF-8, ``\\n`` line ends), atomically."""
-    return _write_text(path, frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
+    return write_text(path, frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
 
 
-def _write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -130,45 +130,40 @@ def group_counts(card_path: Path) -> tuple[int, dict[str, dict[str, int]]]:
 
     Returns the number of samples (people for detection cards) and, per
     attribute (plus ``label`` for classification), group -> count in
-    display order. A person of a ``votes: any`` attribute counts in every
-    group one of their votes falls in.
+    display order, as :func:`audit.stats.composition` counts them: a person
+    of a ``votes: any`` attribute counts in every group one of their votes
+    falls in.
     """
     from ..detection.cards import is_detection_data_card
+    from ..stats import Attribute, composition
 
     if is_detection_data_card(card_path):
         from ..detection.cards import load_detection_data_card
         from ..detection.data import card_people, load_ground_truth
-        from ..stats import Attribute
-        from ..stats._groups import _bin_multi, bin_attribute
 
         card = load_detection_data_card(card_path)
         masks = card.front_matter.get("task") == "instance_segmentation"
         gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
-        people, groups = card_people(card, gt)
-        counts = {}
-        for a in card.attributes:
-            attribute = Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
-                                  multi=a.votes == "any")
-            if attribute.multi:
-                binned, _, _ = _bin_multi(groups[a.name], attribute)
-                counts[a.name] = {c: int(n) for c, n in zip(binned.categories, binned.membership.sum(0))}
-            else:
-                binned = bin_attribute(groups[a.name], attribute)
-                counts[a.name] = {str(c): int(n) for c, n in pd.Series(binned).value_counts(sort=False).items()}
-        return int(people.size), counts
+        people, table = card_people(card, gt)
+        attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
+                                multi=a.votes == "any") for a in card.attributes]
+        counts: dict[str, dict[str, int]] = {}
+        n = int(people.size)
+    else:
+        from ..cards import load_data_card
+        from ..data import load_split
 
-    from ..cards import load_data_card
-    from ..data import load_split
-    from ..stats import bin_attribute
-
-    card = load_data_card(card_path)
-    frame = load_split(card, verify_images=False, require_images=False)
-    labels = pd.Categorical([card.classes[i] for i in frame["label"]], categories=card.classes)
-    counts = {"label": {str(c): int(n) for c, n in pd.Series(labels).value_counts(sort=False).items()}}
-    for a in card.attributes:
-        binned = bin_attribute(frame[a.name], a.engine_attribute(column=a.name))
-        counts[a.name] = {str(c): int(n) for c, n in pd.Series(binned).value_counts(sort=False).items()}
-    return len(frame), counts
+        card = load_data_card(card_path)
+        table = load_split(card, verify_images=False, require_images=False)
+        attributes = [a.engine_attribute(column=a.name) for a in card.attributes]
+        labels = pd.Categorical([card.classes[i] for i in table["label"]], categories=card.classes)
+        counts = {"label": {str(c): int(k) for c, k in pd.Series(labels).value_counts(sort=False).items()}}
+        n = len(table)
+    comp = composition(table, attributes)
+    for a in attributes:
+        rows = comp[comp["grouping"] == a.name]
+        counts[a.name] = {str(g): int(k) for g, k in zip(rows["group"], rows["n"])}
+    return n, counts
 
 
 def counts_markdown(n: int, unit: str, counts: dict[str, dict[str, int]]) -> str:

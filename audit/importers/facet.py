@@ -42,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, _write_text, counts_markdown, group_counts, write_card, write_csv
+from ._common import ImportResult, Root, write_text, counts_markdown, group_counts, write_card, write_csv
 
 VARIABLE = "FACET_ROOT"
 SPLITS = ("detection", "instance_segmentation", "classification")
@@ -253,7 +253,7 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
                 notes.append(f"{len(kept):,} people with a person mask in coco_masks.json; {lost:,} without one "
                              "are not in this card (they are in facet_detection)")
             coco_path = out.with_name(f"{out.stem}.json")
-            _write_text(coco_path, json.dumps(gt, separators=(",", ":")) + "\n")
+            write_text(coco_path, json.dumps(gt, separators=(",", ":")) + "\n")
             files.append(coco_path)
             front = front_matter(root, split, command, coco=coco_path.name, table=table_name,
                                  image_root=root.card())

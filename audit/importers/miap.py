@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, _write_text, counts_markdown, group_counts, image_size, write_card
+from ._common import ImportResult, Root, write_text, counts_markdown, group_counts, image_size, write_card
 
 VARIABLE = "MIAP_ROOT"
 SPLITS = ("train", "val", "test")
@@ -187,8 +187,8 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
             "categories": [{"id": 1, "name": "person", "open_images_label": PERSON}]}
     coco_path = out.with_name(f"{out.stem}.json")
     missing_path = out.with_name(f"{out.stem}_missing_images.txt")
-    _write_text(coco_path, json.dumps(coco, separators=(",", ":")) + "\n")
-    _write_text(missing_path, "".join(f"{m}\n" for m in missing))
+    write_text(coco_path, json.dumps(coco, separators=(",", ":")) + "\n")
+    write_text(missing_path, "".join(f"{m}\n" for m in missing))
     front = front_matter(root, split, command, coco_path.name)
     write_card(out, front, body(split, None))
     n, counts = group_counts(out)
