@@ -225,3 +225,47 @@ def test_detection_card_with_the_variable_unset_is_one_line(tmp_path, monkeypatc
     assert capsys.readouterr().err == (
         f"error: {card}: field 'split.coco': expected the environment variable FACET_ROOT to be set to the data "
         "set's root directory, found it not set (export FACET_ROOT=/path/to/the/data/set)\n")
+
+
+def test_facet_semantic_segmentation_label_and_instance_masks(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = facet(tmp_path / "facet")
+    monkeypatch.setenv("FACET_ROOT", str(root))
+    card = tmp_path / "cards" / "facet_semantic_segmentation.md"
+    assert main(["import", "facet", "${FACET_ROOT}", "--out", str(card), "--split", "semantic_segmentation"]) == 0
+    out = capsys.readouterr().out
+    assert "3 images with 4 masked people (the groups above count them); people without a person mask: 1 (their 1 " \
+           "boxes in these images are ignored pixels, 255)" in out
+    masks = card.parent / "facet_semantic_segmentation_masks"
+    images = pd.read_csv(card.parent / "facet_semantic_segmentation.csv")
+    assert images.iloc[0].to_dict() == {"image_id": "sa_1", "image": "images/sa_1.jpg",
+                                        "mask": str(masks / "labels" / "sa_1.png")}
+    # sa_3: person 4 has a mask (box 2,2,15,20), person 5 has none (box 20,4,25,24): its box is ignored
+    label = np.asarray(Image.open(masks / "labels" / "sa_3.png"))
+    assert label.shape == (30, 50) and label[10, 10] == 1 and label[10, 30] == 255 and label[28, 48] == 0
+    instance = np.asarray(Image.open(masks / "instances" / "sa_1.png"))
+    assert instance[10, 10] == 1 and instance[10, 40] == 2 and instance[45, 60] == 0
+    people = pd.read_csv(card.parent / "facet_semantic_segmentation_people.csv", dtype=str, keep_default_na=False)
+    assert people.iloc[1].to_dict() == {
+        "person_id": "2", "image_id": "sa_1", "mask": str(masks / "instances" / "sa_1.png"), "instance": "2",
+        "gender_presentation": "masc", "skin_tone": "8", "age_presentation": "young", "lighting": "well_lit"}
+    text = card.read_text()
+    assert "classes: [background, person]" in text and "image_root: ${FACET_ROOT}" in text
+    assert "- `gender_presentation`: masc 2, fem 1, non_binary 0, unknown 1." in text
+
+    predicted = tmp_path / "predicted"
+    predicted.mkdir()
+    for f in (masks / "labels").iterdir():
+        m = np.asarray(Image.open(f)).copy()
+        m[m == 255] = 0
+        if f.stem == "sa_1":
+            m[:, :28] = 0  # person 1 (fem, x 4..24) is missed entirely
+        Image.fromarray(m, mode="L").save(predicted / f.name)
+    code = main(["run", "--data", str(card), "--predictions", str(predicted), "--out", str(tmp_path / "r"),
+                 "--n-boot", "20", "--n-perm", "20", "-q"])
+    assert code == 0, capsys.readouterr().err
+    rows = pd.DataFrame(json.loads((tmp_path / "r" / "results.json").read_text())["results"]["metrics"])
+    iou = rows.query("metric == 'person_iou' and grouping == 'gender_presentation'").set_index("group")["value"]
+    assert iou["fem"] == 0.0 and iou["masc"] == 1.0

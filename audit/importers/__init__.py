@@ -75,6 +75,7 @@ def template_card(source: str, split: str | None = None) -> str:
 COMMITTED = [("fairface", "val", "fairface_val"), ("utkface", "all", "utkface"), ("celeba", "test", "celeba_test"),
              ("miap", "test", "miap_test"), ("facet", "detection", "facet_detection"),
              ("facet", "instance_segmentation", "facet_instance_segmentation"),
+             ("facet", "semantic_segmentation", "facet_semantic_segmentation"),
              ("facet", "classification", "facet_classification")]
 
 

@@ -154,11 +154,19 @@ def group_counts(card_path: Path) -> tuple[int, dict[str, dict[str, int]]]:
         from ..data import load_split
 
         card = load_data_card(card_path)
-        table = load_split(card, verify_images=False, require_images=False)
-        attributes = [a.engine_attribute(column=a.name) for a in card.attributes]
-        labels = pd.Categorical([card.classes[i] for i in table["label"]], categories=card.classes)
-        counts = {"label": {str(c): int(k) for c, k in pd.Series(labels).value_counts(sort=False).items()}}
-        n = len(table)
+        if card.segmentation is not None and card.segmentation.people is not None:  # count the people
+            from ..segmentation.data import load_segmentation_split
+
+            images, table = load_segmentation_split(card)
+            attributes = [a.engine_attribute(column=a.name) for a in card.segmentation.people.attributes]
+            counts = {}
+            n = len(images)
+        else:
+            table = load_split(card, verify_images=False, require_images=False)
+            attributes = [a.engine_attribute(column=a.name) for a in card.attributes]
+            labels = pd.Categorical([card.classes[i] for i in table["label"]], categories=card.classes)
+            counts = {"label": {str(c): int(k) for c, k in pd.Series(labels).value_counts(sort=False).items()}}
+            n = len(table)
     comp = composition(table, attributes)
     for a in attributes:
         rows = comp[comp["grouping"] == a.name]

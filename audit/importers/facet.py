@@ -26,6 +26,16 @@ and the images.
     masks, ids = ``person_id``) and ``<card>_people.csv`` (their rows of
     ``annotations.csv``, unchanged) beside the card. People without a person
     mask are counted, not silently lost.
+``semantic_segmentation``
+    The images with at least one ``person`` mask, for semantic segmenters
+    (classes background, person): ``<card>.csv`` (one row per image),
+    ``<card>_people.csv`` (one row per masked person, attributes from the
+    votes as for classification) and ``<card>_masks/`` beside the card, with a
+    label PNG per image (0 background, 1 person, 255 ignored: the boxes of
+    people who have no mask, whose pixels are neither person nor background)
+    and an instance PNG per image (person ``k`` of the people table = value
+    ``k``). The mask paths in the side tables are absolute (side files are
+    per machine); the images stay under ``${FACET_ROOT}``.
 ``classification``
     One row per person (``<card>.csv``): the image, ``class1`` as the label,
     ``class2`` kept, and one value per attribute from the votes (the majority
@@ -45,7 +55,7 @@ from ..errors import DataError
 from ._common import ImportResult, Root, write_text, counts_markdown, group_counts, write_card, write_csv
 
 VARIABLE = "FACET_ROOT"
-SPLITS = ("detection", "instance_segmentation", "classification")
+SPLITS = ("detection", "instance_segmentation", "semantic_segmentation", "classification")
 DEFAULT_SPLIT = "detection"
 REQUIRED = ["person_id", "filename", "class1", "class2"]
 VOTES = {  # column prefix -> levels (``<prefix>_na`` counts as no vote)
@@ -82,10 +92,13 @@ def front_matter(root: Root, split: str, command: str, *, coco: str | None = Non
         "pretty_name": {"detection": "FACET: person detection by perceived skin tone, gender and age presentation",
                         "instance_segmentation": "FACET: person instance segmentation (SA-1B person masks) by "
                                                  "perceived skin tone, gender and age presentation",
+                        "semantic_segmentation": "FACET: person semantic segmentation (SA-1B person masks) by "
+                                                 "perceived skin tone, gender and age presentation",
                         "classification": "FACET: person classification (class1) by perceived skin tone, gender "
                                           "and age presentation"}[split],
         "license": "other",
-        "task_categories": ["image-classification" if split == "classification" else "object-detection"],
+        "task_categories": [{"classification": "image-classification", "semantic_segmentation":
+                             "image-segmentation"}.get(split, "object-detection")],
         "source_datasets": ["FACET (Gustafson et al., ICCV 2023)"],
         "imported_from": {"source": "facet", "split": split, "root": root.text, "command": command},
     }
@@ -101,6 +114,21 @@ def front_matter(root: Root, split: str, command: str, *, coco: str | None = Non
             "intersections": intersections,
             "reference_groups": {"skin_tone_bin": "lighter"},
             "min_group_size": 50,
+        }
+    if split == "semantic_segmentation":
+        return head | {
+            "split": {"manifest": table or f"{card_name(split)}.csv", "id_column": "image_id",
+                      "image_column": "image"},
+            "image_root": image_root or root.card(),
+            "classes": ["background", "person"],
+            "min_group_size": 50,
+            "segmentation": {
+                "mask_column": "mask", "ignore_index": 255, "person_class": "person",
+                "people": {"table": f"{card_name(split)}_people.csv", "image_column": "image_id",
+                           "mask_column": "mask", "instance_column": "instance",
+                           "attributes": _attributes(with_votes=False), "intersections": intersections,
+                           "reference_groups": {"skin_tone_bin": "lighter"}},
+            },
         }
     if split == "detection":
         spec = {"coco": coco or root.card("annotations", "coco_boxes.json"),
@@ -234,6 +262,11 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
         notes.append(f"{len(manifest):,} people; attributes from the annotators' votes, majority level (ties: "
                      "nearest the mean vote, then the lower); class2 kept in the manifest")
         unit = "people"
+    elif split == "semantic_segmentation":
+        files += _semantic_masks(root, out, table, boxes, boxes_path, notes)
+        front = front_matter(root, split, command, table=f"{out.stem}.csv")
+        front["segmentation"]["people"]["table"] = f"{out.stem}_people.csv"
+        unit = "images"
     else:
         names = [str(im.get("file_name", "")) for im in boxes["images"]]
         folder, rel = _locate(root.path, names, boxes_path)
@@ -265,6 +298,72 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
     summary = counts_markdown(n, unit, counts) + "".join(f"\n- {x}." for x in notes)
     write_card(out, front, body(split, summary))
     return ImportResult(card=out, files=files, counts=counts, notes=notes, n_samples=n, unit=unit)
+
+
+def _semantic_masks(root: Root, out: Path, table: pd.DataFrame, boxes: dict, boxes_path: Path,
+                    notes: list[str]) -> list[Path]:
+    """Label and instance PNGs for the images with a person mask, and the image and people tables."""
+    import numpy as np
+    from PIL import Image
+    from pycocotools import mask as mask_utils
+
+    from ._common import image_size
+
+    names = [str(im.get("file_name", "")) for im in boxes["images"]]
+    _, rel = _locate(root.path, names, boxes_path)
+    gt = dict(boxes)
+    gt["images"] = [dict(im, file_name=rel[str(im.get("file_name", ""))]) for im in boxes["images"]]
+    masked, kept, lost = _with_person_masks(gt, _find(root.path, "coco_masks.json"))
+    with_mask = {a["id"]: a for a in masked["annotations"]}
+    by_image: dict = {}
+    for a in gt["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a)
+    folder = out.with_name(f"{out.stem}_masks")
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    (folder / "instances").mkdir(parents=True, exist_ok=True)
+    values = _votes_to_values(table).set_index(table["person_id"].to_numpy())
+    images, people, n_ignored = [], [], 0
+    for im in gt["images"]:
+        anns = by_image.get(im["id"], [])
+        if not any(a["id"] in with_mask for a in anns):
+            continue
+        w, h = (im.get("width"), im.get("height"))
+        if not isinstance(w, int) or not isinstance(h, int):
+            w, h = image_size(root.path / im["file_name"])
+        sid = Path(im["file_name"]).stem
+        label = np.zeros((h, w), np.uint8)
+        instance = np.zeros((h, w), np.uint16)
+        for a in anns:
+            if a["id"] not in with_mask:  # a person without a mask: neither person nor background
+                x, y, bw, bh = (int(round(v)) for v in a["bbox"])
+                label[max(y, 0):y + bh, max(x, 0):x + bw] = 255
+                n_ignored += 1
+        k = 0
+        for a in anns:
+            if a["id"] in with_mask:
+                k += 1
+                m = mask_utils.decode(with_mask[a["id"]]["segmentation"] | {
+                    "counts": with_mask[a["id"]]["segmentation"]["counts"].encode("ascii")}) > 0
+                label[m] = 1
+                instance[m] = k
+                people.append({"person_id": a["id"], "image_id": sid,
+                               "mask": str((folder / "instances" / f"{sid}.png").resolve()), "instance": k,
+                               **values.loc[a["id"]].to_dict()})
+        Image.fromarray(label, mode="L").save(folder / "labels" / f"{sid}.png")
+        mode = "L" if k < 256 else "I;16"
+        Image.fromarray(instance.astype(np.uint8) if mode == "L" else instance, mode=mode).save(
+            folder / "instances" / f"{sid}.png")
+        images.append({"image_id": sid, "image": im["file_name"],
+                       "mask": str((folder / "labels" / f"{sid}.png").resolve())})
+    manifest = out.with_name(f"{out.stem}.csv")
+    people_path = out.with_name(f"{out.stem}_people.csv")
+    write_csv(manifest, pd.DataFrame(images, columns=["image_id", "image", "mask"]))
+    write_csv(people_path, pd.DataFrame(people, columns=["person_id", "image_id", "mask", "instance", *VOTES],
+                                        dtype=object))  # object: MST levels stay integers beside missing ones
+    notes.append(f"{len(images):,} images with {len(people):,} masked people (the groups above count them); people "
+                 f"without a person mask: {lost:,} (their {n_ignored:,} boxes in these images are ignored pixels, "
+                 "255)")
+    return [manifest, people_path, folder]
 
 
 def _with_person_masks(gt: dict, masks_path: Path) -> tuple[dict, set, int]:
@@ -306,12 +405,17 @@ def body(split: str, summary: str | None) -> str:
     side = {"detection": "nothing (the card reads the published files in place)",
             "instance_segmentation": f"`{card_name(split)}.json` (the people with a person mask, with their masks) "
                                      f"and `{card_name(split)}_people.csv` (their rows of annotations.csv)",
+            "semantic_segmentation": f"`{card_name(split)}.csv`, `{card_name(split)}_people.csv` and "
+                                     f"`{card_name(split)}_masks/` (label and instance PNGs of the images with a "
+                                     "person mask)",
             "classification": f"`{card_name(split)}.csv` (one row per person, attributes from the votes)"}[split]
     this_copy = summary or (f"Not imported on this machine yet: `audit import facet '${{{VARIABLE}}}' --out "
                             f"data_cards/{card_name(split)}.md --split {split}` checks the annotations, finds the "
                             f"images, writes {side} beside this card and writes the group counts here.")
     task = {"detection": "person detection (class-agnostic recall: any detection may match any person)",
             "instance_segmentation": "person instance segmentation (recall with mask IoU)",
+            "semantic_segmentation": "person semantic segmentation (classes background and person; per-person "
+                                     "scores on each masked person's pixels)",
             "classification": "person classification: `class1`, one of 52 person classes"}[split]
     return f"""
 # Data card: FACET, {split.replace('_', ' ')}
