@@ -239,14 +239,17 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
     rel_ann = ann_path.relative_to(root.path).as_posix()
     rel_boxes = boxes_path.relative_to(root.path).as_posix()
     if split == "classification":
-        classes = [str(c.get("name")) for c in boxes.get("categories", []) if isinstance(c, dict)] or \
-            sorted(set(table["class1"].dropna().astype(str)))
-        bad = ~table["class1"].astype(str).isin(classes)
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
+        empty = table["class1"].isna() | (table["class1"].astype(str).str.strip() == "")
+        if empty.any():
+            i = int(empty.to_numpy().argmax())
             raise DataError(f"{ann_path}: row {i + 1} (person_id {table['person_id'].iat[i]}): field 'class1': "
-                            f"expected one of the {len(classes)} classes of {boxes_path.name}, found "
-                            f"{table['class1'].iat[i]!r}")
+                            "expected a person class, found an empty value")
+        used = set(table["class1"].astype(str)) | set(table["class2"].dropna().astype(str)) - {""}
+        classes = [str(c.get("name")) for c in boxes.get("categories", []) if isinstance(c, dict)]
+        if not used <= set(classes):  # the category names are spelled differently: the labels' own names
+            notes.append(f"class names from annotations.csv ({len(used)}), since {boxes_path.name}'s categories "
+                         "do not list them all")
+            classes = sorted(used)
         _, rel = _locate(root.path, sorted(set(table["filename"].astype(str))), ann_path)
         values = _votes_to_values(table)
         manifest = pd.DataFrame({
@@ -280,7 +283,8 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
             if split == "instance_segmentation":
                 gt, kept, lost = _with_person_masks(gt, _find(root.path, "coco_masks.json"))
                 people = out.with_name(f"{out.stem}_people.csv")
-                write_csv(people, table[table["person_id"].isin(kept)])
+                raw = pd.read_csv(ann_path, dtype=str, keep_default_na=False)  # rows written back as published
+                write_csv(people, raw[table["person_id"].isin(kept).to_numpy()])
                 files.append(people)
                 table_name = people.name
                 notes.append(f"{len(kept):,} people with a person mask in coco_masks.json; {lost:,} without one "
