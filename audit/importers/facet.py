@@ -406,7 +406,7 @@ def _with_person_masks(gt: dict, masks_path: Path) -> tuple[dict, set, int]:
 
 
 def body(split: str, summary: str | None) -> str:
-    side = {"detection": "nothing (the card reads the published files in place)",
+    side = {"detection": "",
             "instance_segmentation": f"`{card_name(split)}.json` (the people with a person mask, with their masks) "
                                      f"and `{card_name(split)}_people.csv` (their rows of annotations.csv)",
             "semantic_segmentation": f"`{card_name(split)}.csv`, `{card_name(split)}_people.csv` and "
@@ -415,7 +415,10 @@ def body(split: str, summary: str | None) -> str:
             "classification": f"`{card_name(split)}.csv` (one row per person, attributes from the votes)"}[split]
     this_copy = summary or (f"Not imported on this machine yet: `audit import facet '${{{VARIABLE}}}' --out "
                             f"data_cards/{card_name(split)}.md --split {split}` checks the annotations, finds the "
-                            f"images, writes {side} beside this card and writes the group counts here.")
+                            f"images, {'writes ' + side + ' beside this card and ' if side else 'and '}writes the group "
+                            "counts here.")
+    writes = (f"`audit import` writes {side} beside this card." if side else
+              "The card reads them in place; `audit import` writes no side file.")
     task = {"detection": "person detection (class-agnostic recall: any detection may match any person)",
             "instance_segmentation": "person instance segmentation (recall with mask IoU)",
             "semantic_segmentation": "person semantic segmentation (classes background and person; per-person "
@@ -426,7 +429,7 @@ def body(split: str, summary: str | None) -> str:
 
 Task: {task}. Read in its published layout from `${{{VARIABLE}}}`:
 `annotations/annotations.csv`, `annotations/coco_boxes.json`,
-`annotations/coco_masks.json` and the images. `audit import` writes {side}.
+`annotations/coco_masks.json` and the images. {writes}
 Sources: [FACET] L. Gustafson, C. Rolland, N. Ravi, Q. Duval, A. Adcock,
 C.-Y. Fu, M. Hall and C. Ross, "FACET: Fairness in Computer Vision Evaluation
 Benchmark", ICCV 2023 (arXiv:2309.00035); [FACET-site]
