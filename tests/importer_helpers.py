@@ -62,6 +62,7 @@ UTKFACE_MALFORMED = [
 def utkface(root: Path) -> Path:
     for i, name in enumerate(UTKFACE_GOOD + UTKFACE_MALFORMED):
         image(root / "UTKFace" / name, shade=10 + 20 * i)
+    (root / "landmark_list_part1.txt").write_text("1_0_0_20161219140623097.jpg 1 2 3\n")  # not an image
     return root
 
 

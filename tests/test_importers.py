@@ -160,6 +160,7 @@ def test_utkface_parses_names_and_sets_malformed_ones_aside_counted(tmp_path, mo
     assert main(["import", "utkface", "${UTKFACE_ROOT}", "--out", str(card)]) == 0
     out = capsys.readouterr().out
     assert "3 of 9 file names are malformed and set aside in utkface_malformed.csv" in out
+    assert "1 files that are not images ignored (e.g. landmark_list_part1.txt)" in out
     assert "UTKFace/39_1_20170116174525125.jpg.chip.jpg (expected 4 fields age_gender_race_datetime, found 3 in " \
            "'39_1_20170116174525125')" in out
 

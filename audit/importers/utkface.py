@@ -80,14 +80,17 @@ def age_group(age: int) -> str:
     raise ValueError(age)  # pragma: no cover - the bins cover 0..69
 
 
-def _images(root: Path) -> list[str]:
-    found = []
+def _images(root: Path) -> tuple[list[str], list[str]]:
+    """The image files under ``root`` (relative, sorted) and the other files (e.g. landmark lists), sorted."""
+    found, other = [], []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in files:
-            if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES):
-                found.append((Path(folder) / f).relative_to(root).as_posix())
-    return sorted(found)
+            if f.startswith("."):
+                continue
+            rel = (Path(folder) / f).relative_to(root).as_posix()
+            (found if f.lower().endswith(IMAGE_SUFFIXES) else other).append(rel)
+    return sorted(found), sorted(other)
 
 
 def front_matter(root: Root, split: str, command: str, manifest: str = "utkface.csv") -> dict:
@@ -114,7 +117,7 @@ def front_matter(root: Root, split: str, command: str, manifest: str = "utkface.
 
 
 def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
-    names = _images(root.path)
+    names, other = _images(root.path)
     if not names:
         raise DataError(f"{root.path}: expected UTKFace images named [age]_[gender]_[race]_[date&time].jpg, "
                         "found no image files")
@@ -141,9 +144,12 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
     note = (f"{len(bad):,} of {len(names):,} file names are malformed and set aside in {malformed.name} "
             f"(not in the audit): " + ("; ".join(f"{b['file']} ({b['problem']})" for b in bad[:3]) +
                                        ("; ..." if len(bad) > 3 else "") if bad else "none"))
-    summary = counts_markdown(n, "faces", counts) + "\n- " + note + "."
+    notes = [note]
+    if other:
+        notes.append(f"{len(other):,} files that are not images ignored (e.g. {', '.join(other[:3])})")
+    summary = counts_markdown(n, "faces", counts) + "".join(f"\n- {x}." for x in notes)
     write_card(out, front, body(split, summary))
-    return ImportResult(card=out, files=[out, manifest, malformed], counts=counts, notes=[note], n_samples=n,
+    return ImportResult(card=out, files=[out, manifest, malformed], counts=counts, notes=notes, n_samples=n,
                         unit="faces")
 
 
