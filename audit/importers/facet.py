@@ -46,6 +46,7 @@ and the images.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -327,10 +328,13 @@ def _semantic_masks(root: Root, out: Path, table: pd.DataFrame, boxes: dict, box
     (folder / "instances").mkdir(parents=True, exist_ok=True)
     values = _votes_to_values(table).set_index(table["person_id"].to_numpy())
     images, people, n_ignored = [], [], 0
+    log = logging.getLogger("audit")
     for im in gt["images"]:
         anns = by_image.get(im["id"], [])
         if not any(a["id"] in with_mask for a in anns):
             continue
+        if images and len(images) % 2000 == 0:
+            log.info("  %s images' masks written", f"{len(images):,}")
         w, h = (im.get("width"), im.get("height"))
         if not isinstance(w, int) or not isinstance(h, int):
             w, h = image_size(root.path / im["file_name"])
