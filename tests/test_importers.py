@@ -45,7 +45,7 @@ def test_fairface_card_reads_the_published_label_file_in_place(tmp_path, monkeyp
     assert main(["import", "fairface", "${FAIRFACE_ROOT}", "--out", str(card)]) == 0
     out = capsys.readouterr().out
     assert "8 faces" in out
-    assert "race4: White 1, Black 1, Asian 3, Indian 1, Other 2" in out
+    assert "race4: White 2, Black 1, Asian 3, Indian 1, Other 1" in out
     assert sorted(p.name for p in card.parent.iterdir()) == ["fairface_val.md"]  # no side file: the label file itself
 
     parsed = load_data_card(card)
@@ -55,6 +55,8 @@ def test_fairface_card_reads_the_published_label_file_in_place(tmp_path, monkeyp
     assert parsed.classes == ["Female", "Male"] and parsed.label_column == "gender"
     assert [a.name for a in parsed.attributes] == ["race", "race4", "gender", "age"]
     assert parsed.attributes[1].bins["Asian"] == ["East Asian", "Southeast Asian"]
+    assert parsed.attributes[1].bins["White"] == ["White", "Middle Eastern"]
+    assert parsed.attributes[1].bins["Other"] == ["Latino_Hispanic"]
     assert "- `race`: White 1, Black 1, Latino_Hispanic 1, East Asian 2, Southeast Asian 1, Indian 1, Middle " \
            "Eastern 1." in text
     assert "- `age`: 0-2 1, 3-9 1, 10-19 1, 20-29 2, 30-39 1, 40-49 0, 50-59 1, 60-69 0, more than 70 1." in text

@@ -4,9 +4,9 @@ The card reads the published label file as it is (no side file): the
 ``file`` column (``val/1.jpg``) is both the sample id and the image path
 relative to the root, ``gender`` is the label, and the attributes are
 ``race`` (7 groups), ``race4`` (the same column binned into the paper's
-four groups White, Black, Asian = East + Southeast Asian, Indian, plus
-``Other`` for Latino_Hispanic and Middle Eastern, which are kept, not
-dropped), ``gender`` and ``age`` (the nine published age bins).
+four coarse groups: White = White + Middle Eastern, Black, Asian = East +
+Southeast Asian, Indian, plus ``Other`` for Latino_Hispanic, which is kept,
+not dropped), ``gender`` and ``age`` (the nine published age bins).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ DEFAULT_SPLIT = "val"
 COLUMNS = ["file", "age", "gender", "race", "service_test"]
 GENDERS = ["Female", "Male"]
 RACES = ["White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern"]
-RACE4 = {"White": ["White"], "Black": ["Black"], "Asian": ["East Asian", "Southeast Asian"], "Indian": ["Indian"],
-         "Other": ["Latino_Hispanic", "Middle Eastern"]}
+# The paper's coarse groups (its Table 1: White* = Western White + Middle Eastern, Asian* = East + Southeast Asian),
+# as far as White, Black, Asian and Indian go; Latino_Hispanic has no place among the four and is kept as Other.
+RACE4 = {"White": ["White", "Middle Eastern"], "Black": ["Black"], "Asian": ["East Asian", "Southeast Asian"],
+         "Indian": ["Indian"], "Other": ["Latino_Hispanic"]}
 AGES = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"]
 SERVICE_TEST = ["True", "False"]
 
@@ -144,11 +146,13 @@ groups, gender and age, for measuring and mitigating bias [FF, Abstract].
   [FF].
 - `service_test` marks the subset the paper used to test commercial face
   services [FF].
-- This card's `race4` bins the seven groups into the four the paper uses when
-  comparing with data sets that only label White, Black, Asian and Indian
-  (Asian = East Asian + Southeast Asian) [FF]. Latino_Hispanic and
-  Middle Eastern have no counterpart there; they are kept as one explicit
-  `Other` group, never dropped, which also matches UTKFace's `Others`.
+- This card's `race4` bins the seven groups into the paper's coarse groups
+  as far as White, Black, Asian and Indian go, the categories other face data
+  sets label: its Table 1 counts Western White and Middle Eastern under White,
+  and East and Southeast Asian under Asian [FF]. Latino_Hispanic has no place
+  among the four; it is kept as an explicit `Other` group, never dropped.
+  (UTKFace's `Others`, its `race4` `Other`, also holds Middle Eastern faces, so
+  the two `Other` groups are not the same people.)
 
 ## Collection process
 

@@ -186,8 +186,10 @@ a long age span, for age estimation, age progression and face detection
   FairFace's nine age bins, column `age_group`), gender 0 male / 1 female,
   race 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others ("like Hispanic, Latino,
   Middle Eastern"), and the date and time the image was collected.
-- `race4` bins the five groups like FairFace's `race4`: White, Black, Asian,
-  Indian, and `Other` for Others, so the two data sets' audits line up.
+- `race4` names the five groups like FairFace's `race4`: White, Black,
+  Asian, Indian, and `Other` for Others, so the two data sets' audits line up
+  on the four shared groups. (UTKFace's Others includes Middle Eastern faces,
+  which FairFace's `race4` counts as White.)
 - A few published names lack a field, e.g. `39_1_20170116174525125.jpg.chip.jpg`,
   `61_1_20170109150557335.jpg.chip.jpg` and `61_1_20170109142408075.jpg.chip.jpg`
   in the aligned set. Which field is missing is not recorded, and the repairs
