@@ -482,9 +482,9 @@ photo company; images were chosen to contain people matching the 52 classes
 ## Labelling protocol
 
 Expert annotators, hired from several geographic regions, drew the boxes and
-labelled the classes and attributes; skin tone was annotated by several
-annotators per person, each selecting the Monk values they saw, and the
-release keeps the votes rather than one value [FACET].
+labelled the classes and attributes; skin tone was annotated by three
+annotators per person, each choosing adjacent Monk values rather than a single
+one, and the release keeps the summed votes rather than one value [FACET].
 
 ## Licence
 
