@@ -27,7 +27,8 @@ def add_import_parser(sub) -> argparse.ArgumentParser:
                                                                 "beside it")
     p.add_argument("--split", metavar="S", help="fairface: train|val (val); utkface: all; celeba: "
                                                 "train|valid|test|all (test); miap: train|val|test (test); "
-                                                "facet: detection|instance_segmentation|semantic_segmentation|classification (detection)")
+                                                "facet: detection|instance_segmentation|semantic_segmentation|"
+                                                "classification (detection)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     return p
 

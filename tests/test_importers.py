@@ -266,7 +266,8 @@ def test_committed_cards_are_what_the_importer_writes_without_data(source, split
 
     text = (REPO / "data_cards" / f"{name}.md").read_text(encoding="utf-8")
     assert text == template_card(source, split), \
-        f"data_cards/{name}.md differs from audit.importers.template_card({source!r}, {split!r}); regenerate it with audit.importers.write_committed_cards()"
+        f"data_cards/{name}.md differs from audit.importers.template_card({source!r}, {split!r}); " \
+        "regenerate it with audit.importers.write_committed_cards()"
     from audit.cards import read_front_matter
 
     imported = read_front_matter(REPO / "data_cards" / f"{name}.md")[0]["imported_from"]

@@ -192,7 +192,8 @@ def test_miap_images_not_downloaded_are_listed_and_counted(tmp_path, monkeypatch
     card = tmp_path / "miap_test.md"
     assert main(["import", "miap", str(root), "--out", str(card)]) == 0
     out = capsys.readouterr().out
-    assert "1 of 3 listed images not found (set aside with their 1 boxes, listed in miap_test_missing_images.txt)" in out
+    assert "1 of 3 listed images not found (set aside with their 1 boxes, listed in " \
+           "miap_test_missing_images.txt)" in out
     assert (tmp_path / "miap_test_missing_images.txt").read_text() == "test/000c4d66ce89aa69\n"
     assert json.loads((tmp_path / "miap_test.json").read_text())["images"][0]["file_name"] == \
         "test/0002ab0af02e4a77.jpg"

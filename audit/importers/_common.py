@@ -20,8 +20,8 @@ import yaml
 
 from ..errors import DataError
 
-__all__ = ["ImportResult", "Root", "counts_markdown", "group_counts", "image_size", "parse_root", "render_card", "write_card",
-           "write_csv", "write_text"]
+__all__ = ["ImportResult", "Root", "counts_markdown", "group_counts", "image_size", "parse_root", "render_card",
+           "write_card", "write_csv", "write_text"]
 
 _VARIABLE = re.compile(r"\A\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))(?P<rest>(?:[/\\].*)?)\Z")
 

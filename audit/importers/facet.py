@@ -419,8 +419,8 @@ def body(split: str, summary: str | None) -> str:
             "classification": f"`{card_name(split)}.csv` (one row per person, attributes from the votes)"}[split]
     this_copy = summary or (f"Not imported on this machine yet: `audit import facet '${{{VARIABLE}}}' --out "
                             f"data_cards/{card_name(split)}.md --split {split}` checks the annotations, finds the "
-                            f"images, {'writes ' + side + ' beside this card and ' if side else 'and '}writes the group "
-                            "counts here.")
+                            f"images, {'writes ' + side + ' beside this card and ' if side else 'and '}writes the "
+                            "group counts here.")
     writes = (f"`audit import` writes {side} beside this card." if side else
               "The card reads them in place; `audit import` writes no side file.")
     task = {"detection": "person detection (class-agnostic recall: any detection may match any person)",

@@ -1,4 +1,4 @@
-"""FairFace (Kärkkäinen & Joo, WACV 2021): ``fairface_label_{train,val}.csv`` and the images under ``train/``, ``val/``.
+"""FairFace (Kärkkäinen & Joo, WACV 2021): ``fairface_label_{train,val}.csv``, images under ``train/``, ``val/``.
 
 The card reads the published label file as it is (no side file): the
 ``file`` column (``val/1.jpg``) is both the sample id and the image path
