@@ -400,9 +400,53 @@ class _Validator:
                 )
 
     def resolve(self, value: str) -> Path:
-        p = Path(value).expanduser()
+        expanded = expand_path_variables(value, self.path, self.data)
+        p = Path(expanded).expanduser()
         # normpath folds "cards/../data" into "data" so messages name files plainly.
-        return Path(os.path.normpath(p if p.is_absolute() else self.path.parent / p))
+        resolved = Path(os.path.normpath(p if p.is_absolute() else self.path.parent / p))
+        command = (self.data.get("imported_from") or {}).get("command") if isinstance(
+            self.data.get("imported_from"), dict) else None
+        if command and expanded == value and not resolved.exists():  # a file `audit import` writes beside the card
+            raise CardError(f"{self.path}: field '{_field_of(self.data, value)}': expected {resolved}, found no such "
+                            f"file; write it with: {command}")
+        return resolved
+
+
+_PATH_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _field_of(data: Any, value: str, prefix: str = "") -> str:
+    """The dotted path of the first field of ``data`` whose value is ``value`` (for error messages)."""
+    if isinstance(data, Mapping):
+        for key, item in data.items():
+            if item == value:
+                return f"{prefix}{key}"
+            found = _field_of(item, value, f"{prefix}{key}.")
+            if found:
+                return found
+    return ""
+
+
+def expand_path_variables(value: str, card_path: Path, data: dict | None = None) -> str:
+    """Replace each ``${VAR}`` in a card's path field by the environment variable's value.
+
+    A card written by ``audit import`` keeps the data set's root as ``${FAIRFACE_ROOT}`` and the like, so
+    the same file works on every machine. Raises CardError (one line naming the card, the field and the
+    variable) when the variable is not set or does not name a directory.
+    """
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        where = f"{card_path}: field '{_field_of(data or {}, value) or value}'"
+        setting = os.environ.get(name)
+        if setting is None or not setting.strip():
+            raise CardError(f"{where}: expected the environment variable {name} to be set to the data set's root "
+                            f"directory, found it not set (export {name}=/path/to/the/data/set)")
+        if not os.path.isdir(os.path.expanduser(setting)):
+            raise CardError(f"{where}: expected the environment variable {name} to name a directory, found "
+                            f"{setting!r}, which is not one")
+        return os.path.expanduser(setting).rstrip("/\\") or "/"
+
+    return _PATH_VARIABLE.sub(replace, value) if "${" in value else value
 
 
 def _normalise_level(value: Any, scale: str) -> Any:
@@ -436,6 +480,8 @@ _DATA_FIELDS = {
 }
 # dataset-audit fields, validated by audit.dataset.dataset_options when `audit data-card` runs
 _DATA_FIELDS |= {"reference_population", "compare_to"}
+# written by `audit import` (audit.importers): the source, root and command that wrote the card and its side files
+_DATA_FIELDS |= {"imported_from"}
 
 
 INTERVALS = ("wilson", "clopper-pearson", "bootstrap")

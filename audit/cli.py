@@ -11,6 +11,9 @@
 ``audit train --task T --data TRAIN_CARD --out models/NAME.md``
     Transfer learning onto a ResNet-18 trunk with a new head; writes the
     weights and a model card ``audit run`` reads.
+``audit import SOURCE ROOT --out data_cards/NAME.md [--split S]``
+    Read a public fairness data set (FACET, MIAP, FairFace, UTKFace, CelebA) in
+    its published layout and write a data card ``audit run`` reads.
 ``audit report OUT [OUT ...]``
     Re-render the HTML report from audit outputs, without rerunning anything.
 
@@ -116,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_train import add_train_parser
 
     add_train_parser(sub)
+    from .cli_import import add_import_parser
+
+    add_import_parser(sub)
     return parser
 
 
@@ -171,7 +177,8 @@ def _run_report(args) -> int:
 
 # Subcommands that run one function of args and report AuditError as one line (run and demo are below).
 _SIMPLE_COMMANDS = {"compare": ".cli_compare:run_compare", "report": ".cli:_run_report",
-                    "train": ".cli_train:run_train", "data-card": ".cli_data_card:run_data_card"}
+                    "train": ".cli_train:run_train", "data-card": ".cli_data_card:run_data_card",
+                    "import": ".cli_import:run_import"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -346,8 +346,8 @@ CASES = {
     "data_card_unknown_field": (data_card_unknown_field,
                                 "{card}: field 'label_colum': expected one of the known fields "
                                 "(allow_paths_outside_root, annotations_creators, attributes, classes, compare_to, "
-                                "description, image_root, intersections, label_column, language, license, "
-                                "min_group_size, name, pretty_name, reference_groups, reference_population, "
+                                "description, image_root, imported_from, intersections, label_column, language, "
+                                "license, min_group_size, name, pretty_name, reference_groups, reference_population, "
                                 "segmentation, size_categories, source_datasets, split, tags, task_categories, "
                                 "version), found an unknown field"),
     "data_card_wrong_type": (data_card_wrong_type, "{card}: field 'label_column': expected a string, found 3"),
