@@ -57,16 +57,13 @@ def class_permutation(*, label_map, classes, model_card_path=None) -> np.ndarray
     Raises
     ------
     CardError
-        The model's ``label_map`` does not name exactly the data card's classes.
+        The model's ``label_map`` does not name exactly the data card's classes
+        (the message shows at most ten names).
     """
-    if sorted(label_map) != sorted(classes):
-        where = f"{model_card_path}: " if model_card_path else ""
-        raise CardError(
-            f"{where}field 'label_map': expected the data card's classes ({', '.join(classes)}), "
-            f"found {list(label_map)}"
-        )
-    index = {name: i for i, name in enumerate(label_map)}
-    return np.array([index[c] for c in classes], dtype=np.int64)
+    from .model_spec import class_matrix
+
+    matrix = class_matrix(label_map=label_map, classes=classes, model_card_path=model_card_path)
+    return matrix.argmax(0).astype(np.int64)
 
 
 def _collate(batch):
@@ -91,6 +88,7 @@ def run_inference(
     device=None,
     progress: bool | None = None,
     source: str = "split",
+    class_map: dict | None = None,
 ) -> pd.DataFrame:
     """Predict every image of a split.
 
@@ -119,6 +117,9 @@ def run_inference(
         Show a tqdm bar; ``None`` shows it only on a terminal.
     source : str
         Name of the split's file, for error messages.
+    class_map : dict of int to str, optional
+        Model output index -> data class (:mod:`audit.model_spec`): probabilities are summed per data
+        class over the outputs mapped to it and renormalised; unmapped outputs are dropped.
 
     Returns
     -------
@@ -139,7 +140,9 @@ def run_inference(
     from .data import ImageDataset
     from .errors import ModelError
 
-    perm = class_permutation(label_map=label_map, classes=classes)
+    from .model_spec import class_matrix, map_probabilities
+
+    matrix = class_matrix(label_map=label_map, classes=classes, class_map=class_map)
     device = torch.device(device or "cpu")
     model = model.to(device).eval()
     dataset = ImageDataset(frame["image_path"].tolist(), transform)
@@ -171,7 +174,10 @@ def run_inference(
                     f"found {tuple(out.shape)}"
                 )
             probs[indices.numpy()] = torch.softmax(out, dim=1).double().numpy()
-    scores = probs[:, perm]
+    if class_map is None:
+        scores = probs[:, matrix.argmax(0)]  # a permutation: reorder only
+    else:
+        scores = map_probabilities(probs, matrix)
     result = pd.DataFrame({"sample_id": frame["sample_id"].to_numpy()})
     for col, values in zip(score_columns(classes), scores.T):
         result[col] = values
