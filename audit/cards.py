@@ -77,7 +77,8 @@ class SplitSpec:
         Column holding the unique sample id. For an ImageFolder the id is the
         image path relative to the folder root, with ``/`` separators.
     image_column : str or None
-        Manifest column holding image paths (relative to ``image_root``).
+        Manifest column holding image paths (relative to ``image_root``);
+        None for a split audited only from predictions made elsewhere.
     folder : Path or None
         Root of the ImageFolder tree.
     """
@@ -474,7 +475,8 @@ def load_data_card(path: str | Path) -> DataCard:
             kind="manifest",
             table=v.resolve(table),
             id_column=v.string(split_raw, "id_column", "split."),
-            image_column=v.string(split_raw, "image_column", "split."),
+            # optional: an audit of predictions made elsewhere needs no images (checked when a model runs)
+            image_column=v.string(split_raw, "image_column", "split.", required=False),
         )
     else:
         v.unknown_keys(split_raw, {"imagefolder", "attributes", "id_column"}, "split.")

@@ -129,7 +129,11 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
     table = read_table(split.table)
     declared = {split.id_column: "split.id_column"}
     if split.kind == "manifest":
-        declared[split.image_column] = "split.image_column"
+        if split.image_column is None and require_images:
+            raise DataError(f"{card.path}: field 'split.image_column': expected the manifest column of image paths "
+                            "to run a model, found nothing (only --predictions work without it)")
+        if split.image_column is not None:
+            declared[split.image_column] = "split.image_column"
         declared[card.label_column] = "label_column"
     for attr in card.attributes:
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
@@ -184,11 +188,13 @@ def _where(row_of: dict[str, int], sid: str, kind: str) -> str:
 def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_index: dict) -> pd.DataFrame:
     split = card.split
     paths, labels = [], []
-    images = table[split.image_column].tolist()
+    images = table[split.image_column].tolist() if split.image_column is not None else [None] * len(ids)
     raw_labels = table[card.label_column].tolist()
     for i, (sid, img, lab) in enumerate(zip(ids, images, raw_labels), start=1):
         where = f"{split.table}: row {i} (id '{sid}')"
-        if img is None or (isinstance(img, float) and np.isnan(img)) or str(img).strip() == "":
+        if split.image_column is None:  # predictions only: no images
+            img = None
+        elif img is None or (isinstance(img, float) and np.isnan(img)) or str(img).strip() == "":
             raise DataError(f"{where}: field '{split.image_column}': expected an image path, found an empty value")
         label_key = None if lab is None or (isinstance(lab, float) and np.isnan(lab)) else str(lab)
         if label_key not in class_index:
@@ -197,6 +203,10 @@ def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_in
                 f"{where}: field '{card.label_column}': unknown label {found}; "
                 f"expected one of: {', '.join(card.classes)}"
             )
+        if img is None:
+            paths.append("")  # no image column: "" is no file (os.path.isfile("") is False)
+            labels.append(class_index[label_key])
+            continue
         p = Path(str(img)).expanduser()
         resolved = p if p.is_absolute() else card.image_root / p
         if not card.allow_paths_outside_root and not _inside(resolved, card.image_root):

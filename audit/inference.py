@@ -235,10 +235,11 @@ def _sample(ids, k=5) -> str:
     return shown + (f" and {len(ids) - k} more" if len(ids) > k else "")
 
 
-def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
+def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample_id") -> pd.DataFrame:
     """Read predictions made elsewhere and align them with the split.
 
-    The file (CSV or Parquet) has ``sample_id`` and either one
+    The file (CSV or Parquet) has the data card's id column (``id_column``;
+    a ``sample_id`` column is accepted too) and either one
     ``score_<class>`` column per class, or a ``pred`` / ``predicted_label``
     column holding a class name or index. An empty / NA prediction is an
     abstention (``pred = -1``). When scores are given, ``pred`` is their argmax
@@ -252,6 +253,8 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
         The split's ids; the result is in this order.
     classes : list of str
         Data card classes.
+    id_column : str
+        The data card's ``split.id_column``, the column the file's ids are read from.
 
     Returns
     -------
@@ -270,17 +273,21 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, dtype={"sample_id": str}, keep_default_na=True)
+            table = pd.read_csv(path, dtype={id_column: str, "sample_id": str}, keep_default_na=True)
     except Exception as exc:  # noqa: BLE001
         raise PredictionError(f"{path}: cannot read predictions: {' '.join(str(exc).split())}") from None
     table.columns = [str(c) for c in table.columns]
-    if "sample_id" not in table.columns:
-        raise PredictionError(f"{path}: missing column 'sample_id'; found columns: {', '.join(table.columns)}")
-    ids = table["sample_id"].astype(object).where(table["sample_id"].notna(), None)
+    column = next((c for c in (id_column, "sample_id") if c in table.columns), None)
+    if column is None:
+        from .model_spec import shown
+
+        wanted = f"'{id_column}' (the data card's split.id_column)" + (" or 'sample_id'" if id_column != "sample_id" else "")
+        raise PredictionError(f"{path}: missing column {wanted}; found columns: {shown(table.columns)}")
+    ids = table[column].astype(object).where(table[column].notna(), None)
     ids = [None if v is None else str(v) for v in ids]
     if any(v is None or v == "" for v in ids):
         row = next(i for i, v in enumerate(ids, start=1) if v is None or v == "")
-        raise PredictionError(f"{path}: row {row}: field 'sample_id': expected a sample id, found an empty value")
+        raise PredictionError(f"{path}: row {row}: field '{column}': expected a sample id, found an empty value")
     seen: dict[str, int] = {}
     for i, sid in enumerate(ids, start=1):
         if sid in seen:

@@ -164,7 +164,11 @@ def evaluate(
         return run if context.is_main else None
     if model_card is None and predictions is None:
         raise AuditError("expected a model card or a predictions file, found neither")
-    net = None
+    net = model_sha = None
+    if model_card is not None:
+        from .models import fingerprint_model
+
+        model_sha = fingerprint_model(model_card)  # also checks that the card's files are there
     if model_card is not None and predictions is None:  # checked and built before the data: a bad model fails fast
         from .model_spec import class_matrix
         from .models import build_model, guard_forward
@@ -177,14 +181,10 @@ def evaluate(
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
-    model_sha = None
-    if model_card is not None:
-        from .models import fingerprint_model
-
-        model_sha = fingerprint_model(model_card)
 
     if predictions is not None:
-        preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes)
+        preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes,
+                                      id_column=data_card.split.id_column)
         pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
         log.info("predictions: read from %s", predictions)
     else:

@@ -210,6 +210,9 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     classes = list(data_card.classes)
     net = matrix = None
     if model_card is not None and predictions is None:  # built and checked before the data: a bad model fails fast
+        if data_card.split.image_column is None:
+            raise DataError(f"{data_card.path}: field 'split.image_column': expected the manifest column of image "
+                            "paths to run a model, found nothing (only --predictions work without it)")
         from ..model_spec import class_matrix
         from ..models import guard_forward
         from .models import build_segmenter
@@ -228,7 +231,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         model_sha = fingerprint_model(model_card)
 
     if predictions is not None:
-        pred_paths = predicted_mask_paths(predictions, images["sample_id"].tolist())
+        pred_paths = predicted_mask_paths(predictions, images["sample_id"].tolist(), id_column=data_card.split.id_column)
         sha = file_sha256(predictions) if Path(predictions).is_file() else None
         pred_info = {"source": "file", "file": str(predictions), "sha256": sha}
         log.info("predictions: predicted masks from %s", predictions)
