@@ -178,9 +178,10 @@ def builder_arguments(architecture: str) -> list[str]:
     """The keyword arguments a card's ``builder`` may pass to torchvision's ``architecture`` builder.
 
     The builder's own keyword parameters, plus, when it forwards ``**kwargs``
-    to the model class it returns (detectors do; the segmentation builders
-    document theirs as unused), that class's (and its bases') keyword
+    to the model class it returns (detectors and classifiers do), that class's (and its bases') keyword
     parameters. Modules and callables cannot come from YAML and are left out.
+    (A builder that accepts ``**kwargs`` but never passes them on, like the
+    segmentation builders, takes only its named parameters.)
     """
     import torchvision.models
 
@@ -188,8 +189,11 @@ def builder_arguments(architecture: str) -> list[str]:
     signature = inspect.signature(builder)
     names = _settable(signature.parameters.values())
     forwards = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    doc = inspect.getdoc(builder) or ""
-    if forwards and not re.search(r"\*\*kwargs:\s*unused", doc):
+    try:  # the segmentation builders accept **kwargs and ignore them: only a call that passes them on counts
+        forwards = forwards and re.search(r"\*\*kwargs\s*[,)]", inspect.getsource(builder)) is not None
+    except (OSError, TypeError):
+        pass
+    if forwards:
         cls = signature.return_annotation
         for klass in getattr(cls, "__mro__", ()):
             init = klass.__dict__.get("__init__")
@@ -222,7 +226,12 @@ def check_builder(v, raw, architecture: str | None) -> dict:
             raise v.fail(f"builder.{key}", "an argument audit does not set itself (weights, num_classes and the "
                                            "backbone weights come from the card)", value)
         if key not in allowed:
+            import difflib
+
             from .errors import CardError
+
+            close = difflib.get_close_matches(str(key), allowed, n=3)
+            allowed = close + [a for a in allowed if a not in close]  # the likeliest first
 
             raise CardError(f"{v.path}: field 'builder.{key}': expected a keyword argument of torchvision's "
                             f"{architecture} ({shown(allowed) or 'none'}), found an unknown argument")
