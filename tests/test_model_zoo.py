@@ -634,11 +634,13 @@ class MTCNNDetector(torch.nn.Module):
         for image in images:
             array = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
             boxes, probs = self.mtcnn.detect(Image.fromarray(array))
-            if boxes is None:
-                boxes, probs = np.zeros((0, 4)), np.zeros(0)
-            out.append({"boxes": torch.as_tensor(np.asarray(boxes), dtype=torch.float32).reshape(-1, 4),
-                        "labels": torch.ones(len(probs), dtype=torch.int64),
-                        "scores": torch.as_tensor(np.asarray(probs, dtype=np.float32))})
+            if boxes is None:  # no face
+                boxes, probs = [], []
+            # MTCNN may hand back object arrays: convert box by box
+            boxes = np.array([np.asarray(b, dtype=np.float32) for b in boxes], dtype=np.float32).reshape(-1, 4)
+            probs = np.array([float(p) for p in probs], dtype=np.float32)
+            out.append({"boxes": torch.from_numpy(boxes), "labels": torch.ones(len(probs), dtype=torch.int64),
+                        "scores": torch.from_numpy(probs)})
         return out
 
 
