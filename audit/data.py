@@ -34,6 +34,7 @@ from .card_update import card_bytes
 from .cards import DataCard
 from .stats import AttributeValueError, bin_attribute
 from .errors import DataError
+from .model_spec import shown
 
 __all__ = ["ImageDataset", "IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]
 
@@ -80,7 +81,7 @@ def _require_columns(table: pd.DataFrame, path: Path, card: DataCard, wanted: di
         if column not in table.columns:
             raise DataError(
                 f"{path}: missing column '{column}' declared by {card.path} field '{field_name}'; "
-                f"found columns: {', '.join(table.columns) or 'none'}"
+                f"found columns: {shown(table.columns) or 'none'}"
             )
 
 
@@ -201,7 +202,7 @@ def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_in
             found = "an empty value" if label_key is None else repr(label_key)
             raise DataError(
                 f"{where}: field '{card.label_column}': unknown label {found}; "
-                f"expected one of: {', '.join(card.classes)}"
+                f"expected one of: {shown(card.classes)}"
             )
         if img is None:
             paths.append("")  # no image column: "" is no file (os.path.isfile("") is False)
@@ -228,7 +229,7 @@ def _imagefolder_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class
         if class_dir.name not in class_index:
             raise DataError(
                 f"{folder}: class folder '{class_dir.name}': unknown label '{class_dir.name}'; "
-                f"expected one of: {', '.join(card.classes)}"
+                f"expected one of: {shown(card.classes)}"
             )
         for file in sorted(class_dir.rglob("*")):
             if file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS:

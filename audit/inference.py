@@ -27,6 +27,7 @@ import pandas as pd
 
 from ._io import atomic_write_text, atomic_write_with
 from .errors import CardError, DataError, PredictionError
+from .model_spec import shown
 
 __all__ = [
     "CACHE_META",
@@ -279,8 +280,6 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
     table.columns = [str(c) for c in table.columns]
     column = next((c for c in (id_column, "sample_id") if c in table.columns), None)
     if column is None:
-        from .model_spec import shown
-
         wanted = f"'{id_column}' (the data card's split.id_column)" + (" or 'sample_id'" if id_column != "sample_id" else "")
         raise PredictionError(f"{path}: missing column {wanted}; found columns: {shown(table.columns)}")
     ids = table[column].astype(object).where(table[column].notna(), None)
@@ -315,8 +314,8 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
         raise PredictionError(f"{path}: expected a score column for every class, missing: {', '.join(lacking)}")
     if not present and pred_col is None:
         raise PredictionError(
-            f"{path}: expected score_<class> columns ({', '.join(score_cols)}) or a 'pred' / "
-            f"'predicted_label' column; found columns: {', '.join(table.columns)}"
+            f"{path}: expected score_<class> columns ({shown(score_cols)}) or a 'pred' / "
+            f"'predicted_label' column; found columns: {shown(table.columns)}"
         )
     scores = None
     if present:
@@ -360,7 +359,7 @@ def _parse_labels(values, classes, path, column, ids) -> np.ndarray:
             out[i] = -1
             continue
         raise PredictionError(
-            f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({', '.join(classes)}) "
+            f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({shown(classes)}) "
             f"or index 0..{len(classes) - 1}, found {value!r}"
         )
     return out

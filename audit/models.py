@@ -3,8 +3,11 @@
 Model sources (``model`` in the card):
 
 ``architecture``
-    A torchvision registry name, built with
-    ``torchvision.models.get_model(name, weights=None, num_classes=...)``.
+    A torchvision registry name, built by :func:`build_torchvision`: with a
+    weights enum ``get_model(name, weights=Enum, **builder)`` (torchvision's
+    own enum path), else ``get_model(name, weights=None, num_classes=...,
+    **builder)``; ``builder`` is the card's checked builder arguments
+    (:mod:`audit.model_spec`).
 ``torchscript``
     A TorchScript file loaded with :func:`torch.jit.load`.
 ``entry_point``
@@ -16,9 +19,10 @@ Weights (``weights`` in the card):
 
 ``enum``
     A torchvision weights enum (``"ResNet18_Weights.IMAGENET1K_V1"``) resolved
-    with :func:`torchvision.models.get_weight`; its state dict is fetched by
-    torchvision (this needs the network or a filled torch hub cache) and its
-    ``transforms()`` are the evaluation transform.
+    with :func:`torchvision.models.get_weight`; torchvision's builder reads its
+    state dict from the torch hub cache (``$TORCH_HOME/hub/checkpoints``) or
+    downloads it when a network is there, and its ``transforms()`` are the
+    evaluation transform.
 ``path``
     A local checkpoint: a state dict, or a mapping with a ``state_dict`` /
     ``model_state_dict`` entry. It is loaded with
@@ -27,7 +31,9 @@ Weights (``weights`` in the card):
     allowed (which also allows a whole pickled ``nn.Module``).
 
 Every failure caused by the card or its files raises
-:class:`~audit.errors.ModelError`.
+:class:`~audit.errors.ModelError`, and so does an exception in the model's
+``forward()`` once :func:`guard_forward` wraps it (one line naming the card
+and its model; the original exception is chained for ``--traceback``).
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ from .cards import ModelCard
 from .errors import ModelError
 
 __all__ = [
-    "build_model", "build_transform", "fetch_weights_enum", "fingerprint_model", "load_checkpoint",
-    "preprocessing_transform", "select_device",
+    "GuardedModel", "build_model", "build_torchvision", "build_transform", "fetch_weights_enum", "fingerprint_model",
+    "guard_forward", "load_checkpoint", "load_torchscript", "model_origin", "preprocessing_transform", "select_device",
 ]
 
 
@@ -120,27 +126,6 @@ def _state_dict(card: ModelCard | None, loaded, path: Path):
                 loaded = {k[len("module."):]: v for k, v in loaded.items()}
             return loaded
     raise ModelError(f"{path}: expected a state dict (parameter name -> tensor), found {type(loaded).__name__}")
-
-
-def fetch_enum_state(card: ModelCard) -> dict | None:
-    """The state dict of the card's torchvision weights enum, or ``None`` when it names none.
-
-    Checks ``num_classes`` against the enum's categories first. Fetching needs
-    the network or torch hub's cache; a failure is a :class:`ModelError`.
-    """
-    import torchvision.models
-
-    weights = card.weights
-    if weights is None or not weights.enum:
-        return None
-    enum = torchvision.models.get_weight(weights.enum)
-    n_enum = len(enum.meta.get("categories") or [])
-    if n_enum and n_enum != card.num_classes:
-        raise ModelError(
-            f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
-            f"'{weights.enum}', found {card.num_classes}"
-        )
-    return fetch_weights_enum(weights.enum, where=f"{card.path}: field 'weights.enum'")
 
 
 def fetch_weights_enum(name: str, *, where: str) -> dict:
