@@ -356,7 +356,7 @@ def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
 
 
 def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
-    """Audit a classifier on a split and return the engine's result (notebook API).
+    """Audit a model (any task: the model card's ``task``) on a split and return the engine's result (notebook API).
 
     Parameters
     ----------

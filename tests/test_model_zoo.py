@@ -352,6 +352,17 @@ def test_segmenter_enum_weights_from_the_hub_cache(tmp_path, monkeypatch, no_dow
     assert run.provenance["model"]["source"] == "torchvision lraspp_mobilenet_v3_large"
 
 
+def test_deeplab_enum_path_builds_the_auxiliary_head_its_weights_carry(tmp_path, monkeypatch, no_download):
+    from audit.segmentation.models import build_segmenter
+
+    state = random_state("deeplabv3_mobilenet_v3_large", weights_backbone=None, num_classes=21, aux_loss=True)
+    assert any(k.startswith("aux_classifier.") for k in state)
+    cache_weights(tmp_path, monkeypatch, "DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1", state)
+    net = build_segmenter(load_model_card(MODELS / "deeplabv3_mobilenet_v3_large.md"))
+    assert net.aux_classifier is not None
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+
+
 def test_resnet50_trunk_from_a_cached_enum_head_then_audit(tmp_path, monkeypatch, capsys, no_download):
     state = random_state("resnet50")
     cache_weights(tmp_path, monkeypatch, "ResNet50_Weights.IMAGENET1K_V2", state)
