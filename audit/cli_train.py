@@ -12,8 +12,9 @@ __all__ = ["add_train_parser", "run_train"]
 log = logging.getLogger("audit")
 
 _DESCRIPTION = """\
-Transfer learning onto a torchvision trunk cut at stride 8 (--backbone: ResNet-18 conv1..layer2 by
-default; resnet34/50/101/152 conv1..layer2; mobilenet_v3_large/small features) with a new task head,
+Transfer learning onto a torchvision trunk (--backbone: ResNet-18 by default, resnet34/50/101/152,
+mobilenet_v3_large/small; --trunk: cut at stride 8, ResNet conv1..layer2, by default, or full,
+every convolutional stage) with a new task head,
 then a model card (front matter `audit run` reads, and the training data and procedure) and its
 weights (<NAME>.pth, a state dict) beside it.
 
@@ -67,10 +68,13 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resize", type=_positive, nargs=2, metavar=("H", "W"),
                    help="classification: train and evaluate at H x W (default: the images' size)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and source pretraining")
-    from .train.backbone import BACKBONES
+    from .train.backbone import NETWORKS
 
-    p.add_argument("--backbone", choices=list(BACKBONES), default="resnet18",
-                   help="torchvision network whose stride-8 trunk is transferred (default resnet18)")
+    p.add_argument("--backbone", choices=list(NETWORKS), default="resnet18",
+                   help="torchvision network whose trunk is transferred (default resnet18)")
+    p.add_argument("--trunk", choices=("stride8", "full"), default="stride8",
+                   help="stride8: the stages to stride 8 (default; ResNet conv1..layer2, fast on small images); "
+                        "full: every convolutional stage (ResNet conv1..layer4), the usual ImageNet recipe")
     p.add_argument("--backbone-weights", metavar="PATH_OR_ENUM",
                    help="local .pth file or torchvision weights enum of the backbone, e.g. "
                         "ResNet50_Weights.IMAGENET1K_V2 (default: synthetic source pretraining)")
@@ -106,7 +110,9 @@ def run_train(args) -> int:
         raise AuditError(f"audit train: --out: expected a model card path ending in .md, found '{args.out}'")
     if args.threads:
         torch.set_num_threads(args.threads)
-    backbone = getattr(args, "backbone", "resnet18")
+    from .train.backbone import backbone_key
+
+    backbone = backbone_key(getattr(args, "backbone", "resnet18"), getattr(args, "trunk", "stride8"))
     suffix = "" if backbone == "resnet18" else f"_{backbone}"
     cache = args.pretrain_cache or out.parent / f"pretrained_trunk{suffix}_seed{args.seed}.pth"
     trunk, provenance = pretrained_trunk(weights=args.backbone_weights, cache=cache, seed=args.seed,

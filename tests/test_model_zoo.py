@@ -384,21 +384,29 @@ def test_resnet50_trunk_from_a_cached_enum_head_then_audit(tmp_path, monkeypatch
     assert code == 0, io.err
 
 
-def test_mobilenet_trunk_finetunes_its_last_stage(tmp_path, monkeypatch, capsys, no_download):
+@pytest.mark.parametrize(("trunk", "last"), [("stride8", "3"), ("full", "12")])
+def test_mobilenet_trunk_finetunes_its_last_stage(tmp_path, monkeypatch, capsys, no_download, trunk, last):
     state = random_state("mobilenet_v3_small")
     cache_weights(tmp_path, monkeypatch, "MobileNet_V3_Small_Weights.IMAGENET1K_V1", state)
     split = make_split(tmp_path, n=16)
     out = tmp_path / "models" / "mnv3.md"
     code, io = run_cli(capsys, "train", "--task", "classification", "--data", split["card"], "--out", out,
-                       "--backbone", "mobilenet_v3_small", "--backbone-weights",
+                       "--backbone", "mobilenet_v3_small", "--trunk", trunk, "--backbone-weights",
                        "MobileNet_V3_Small_Weights.IMAGENET1K_V1", "--strategy", "finetune", "--epochs", "1",
-                       "--resize", "16", "16", "-q")
+                       "--resize", "32", "32", "-q")
     assert code == 0, io.err
     saved = torch.load(out.with_suffix(".pth"), weights_only=True)
-    assert torch.equal(saved["trunk.0.0.weight"], state["features.0.0.weight"])  # frozen stage
-    last = "3.block.0.0.weight"
-    assert not torch.equal(saved[f"trunk.{last}"], state[f"features.{last}"])  # the last stage was trained
-    assert load_model_card(out).model.entry_point == "audit.train.models:trunk_classifier_mobilenet_v3_small"
+    assert torch.equal(saved["trunk.0.0.weight"], state["features.0.0.weight"])  # a frozen stage
+    trained = [k for k in saved if k.startswith(f"trunk.{last}.") and k.endswith("weight")]
+    assert trained and not all(torch.equal(saved[k], state["features." + k[len("trunk."):]]) for k in trained)
+    assert not any(k.startswith(f"trunk.{int(last) + 1}.") for k in saved)  # the trunk ends there
+    suffix = "" if trunk == "stride8" else "_full"
+    card = load_model_card(out)
+    assert card.model.entry_point == f"audit.train.models:trunk_classifier_mobilenet_v3_small{suffix}"
+    assert f"(stride {8 if trunk == 'stride8' else 32}, " in card.body
+    code, io = run_cli(capsys, "run", "--model", out, "--data", split["card"], "--out", tmp_path / "report",
+                       "--n-boot", "10", "--n-perm", "10", "-q", "--no-data-audit")
+    assert code == 0, io.err
 
 
 def test_backbone_weights_of_another_network_are_refused(tmp_path, capsys):

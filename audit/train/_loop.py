@@ -139,8 +139,11 @@ def provenance_text(provenance: dict) -> str:
     if source == "local file":
         return f"loaded from the local file `{provenance['path']}` (SHA-256 `{provenance['sha256'][:16]}…`)"
     if source == "torchvision weights enum":
-        backbone = provenance.get("backbone", "resnet18")
-        dropped = "layer3, layer4 and fc" if backbone.startswith("resnet") else "the later features and the classifier"
+        spec = BACKBONES[provenance.get("backbone", "resnet18")]
+        if spec.stride != 8:
+            dropped = "the classifier"
+        else:
+            dropped = "layer3, layer4 and fc" if spec.builder.startswith("resnet") else "the later features and the classifier"
         return f"torchvision's `{provenance['enum']}` ({dropped} dropped)"
     if source == "synthetic source-task pretraining":
         return (f"pretrained by `audit train` itself on a synthetic source task (version {provenance['version']}, "

@@ -10,6 +10,9 @@ map. ``--backbone`` picks another torchvision network from :data:`BACKBONES`
 that its ImageNet weights (a torchvision enum such as
 ``ResNet50_Weights.IMAGENET1K_V2``, read from the torch hub cache) transfer:
 freeze the trunk and train a head, or fine-tune its last stage too.
+``--trunk full`` keeps every convolutional stage instead (``conv1 .. layer4``,
+stride 32: the usual ImageNet transfer-learning recipe, a new head on the
+whole network); those trunks are the ``<network>_full`` keys.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["BACKBONES", "TRUNK_CHANNELS", "TRUNK_LAYERS", "TRUNK_STRIDE", "Backbone", "backbone_of", "frozen_prefix",
+__all__ = ["BACKBONES", "NETWORKS", "TRUNK_CHANNELS", "backbone_key", "TRUNK_LAYERS", "TRUNK_STRIDE", "Backbone", "backbone_of", "frozen_prefix",
            "make_trunk", "resnet18_trunk", "set_trainable", "train_mode", "trunk_text"]
 
 TRUNK_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2")
@@ -42,6 +45,12 @@ class Backbone:
     prefix: str
     pretty: str  # ResNet-50
     cut: str  # conv1..layer2
+    network: str = ""  # the torchvision builder (default: name)
+    stride: int = TRUNK_STRIDE
+
+    @property
+    def builder(self) -> str:
+        return self.network or self.name
 
     @property
     def title(self) -> str:
@@ -49,16 +58,33 @@ class Backbone:
 
 
 _RESNET_TAPS = ("relu", "layer1")
+_DEPTHS = (18, 34, 50, 101, 152)
 BACKBONES = {
     **{f"resnet{d}": Backbone(f"resnet{d}", TRUNK_LAYERS, _RESNET_TAPS, "", f"ResNet-{d}", "conv1..layer2")
-       for d in (18, 34, 50, 101, 152)},
+       for d in _DEPTHS},
     # features[0..6]: stride 2 (0, 1), 4 (2, 3), 8 (4..6)
     "mobilenet_v3_large": Backbone("mobilenet_v3_large", tuple(str(i) for i in range(7)), ("1", "3"), "features.",
                                    "MobileNetV3-Large", "features[0..6]"),
     # features[0..3]: stride 2 (0), 4 (1), 8 (2, 3)
     "mobilenet_v3_small": Backbone("mobilenet_v3_small", tuple(str(i) for i in range(4)), ("0", "1"), "features.",
                                    "MobileNetV3-Small", "features[0..3]"),
+    # --trunk full: every convolutional stage (stride 32), the usual ImageNet transfer-learning recipe
+    **{f"resnet{d}_full": Backbone(f"resnet{d}_full", TRUNK_LAYERS + ("layer3", "layer4"), _RESNET_TAPS, "",
+                                   f"ResNet-{d}", "conv1..layer4", network=f"resnet{d}", stride=32)
+       for d in _DEPTHS},
+    "mobilenet_v3_large_full": Backbone("mobilenet_v3_large_full", tuple(str(i) for i in range(17)), ("1", "3"),
+                                        "features.", "MobileNetV3-Large", "features[0..16]",
+                                        network="mobilenet_v3_large", stride=32),
+    "mobilenet_v3_small_full": Backbone("mobilenet_v3_small_full", tuple(str(i) for i in range(13)), ("0", "1"),
+                                        "features.", "MobileNetV3-Small", "features[0..12]",
+                                        network="mobilenet_v3_small", stride=32),
 }
+NETWORKS = tuple(name for name, spec in BACKBONES.items() if not spec.network)  # what --backbone offers
+
+
+def backbone_key(network: str, trunk: str = "stride8") -> str:
+    """The :data:`BACKBONES` key of ``--backbone NETWORK --trunk stride8|full``."""
+    return network if trunk == "stride8" else f"{network}_full"
 
 
 def make_trunk(name: str = "resnet18") -> nn.Sequential:
@@ -79,7 +105,7 @@ def make_trunk(name: str = "resnet18") -> nn.Sequential:
     if name not in BACKBONES:
         raise AuditError(f"backbone: expected one of {', '.join(BACKBONES)}, found {name!r}")
     spec = BACKBONES[name]
-    full = torchvision.models.get_model(name, weights=None)
+    full = torchvision.models.get_model(spec.builder, weights=None)
     source = full.features if spec.prefix == "features." else full
     trunk = nn.Sequential()
     for stage in spec.stages:
@@ -114,9 +140,9 @@ def backbone_of(trunk: nn.Module) -> str:
 
 def trunk_text(trunk: nn.Module) -> str:
     """How a model card names the trunk: ``ResNet-50 `conv1`..`layer2` (stride 8, 512 channels)``."""
-    name = backbone_of(trunk)
+    spec = BACKBONES[backbone_of(trunk)]
     channels = getattr(trunk, "out_channels", TRUNK_CHANNELS)
-    return f"torchvision {BACKBONES[name].title} (stride 8, {channels} channels)"
+    return f"torchvision {spec.title} (stride {spec.stride}, {channels} channels)"
 
 
 def set_trainable(trunk: nn.Module, strategy: str) -> None:

@@ -185,9 +185,10 @@ def _check_enum_backbone(name: str, backbone: str) -> None:
         enum = torchvision.models.get_weight(name)
     except Exception:  # noqa: BLE001 - fetch_weights_enum reports unknown names
         return
-    family = torchvision.models.get_model_weights(backbone)
+    family = torchvision.models.get_model_weights(BACKBONES[backbone].builder)
     if not isinstance(enum, family):
-        raise ModelError(f"--backbone-weights: expected weights of {backbone} ({family.__name__}.*, e.g. "
+        raise ModelError(f"--backbone-weights: expected weights of {BACKBONES[backbone].builder} "
+                         f"({family.__name__}.*, e.g. "
                          f"{family.DEFAULT.__class__.__name__}.{family.DEFAULT.name}), found '{name}'; "
                          "pass the matching --backbone")
 
