@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write_text, atomic_write_with
-from .errors import CardError, DataError, PredictionError
+from .errors import DataError, PredictionError
 from .model_spec import shown
 
 __all__ = [

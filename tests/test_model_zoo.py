@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import textwrap
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ import torchvision
 
 from audit.cards import load_model_card
 from audit.cli import main
-from audit.errors import CardError, DataError, ModelError
+from audit.errors import CardError, ModelError
 from detection_helpers import make_facet_split, write_facet_card
 from slice_helpers import make_split
 
