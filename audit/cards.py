@@ -77,7 +77,8 @@ class SplitSpec:
         Column holding the unique sample id. For an ImageFolder the id is the
         image path relative to the folder root, with ``/`` separators.
     image_column : str or None
-        Manifest column holding image paths (relative to ``image_root``).
+        Manifest column holding image paths (relative to ``image_root``);
+        None for a split audited only from predictions made elsewhere.
     folder : Path or None
         Root of the ImageFolder tree.
     """
@@ -233,13 +234,19 @@ class ModelCard:
     num_classes : int
         Number of model outputs.
     label_map : list of str
-        Class name of each model output index.
+        Class name of each model output index (``label_map: weights``: the
+        enum's ``meta["categories"]``).
     preprocessing : Preprocessing or None
         Explicit transform; required unless ``weights.enum`` is given.
     body : str
         The Markdown documentation.
     front_matter : dict
         The raw front matter.
+    class_map : dict of int to str, or None
+        Model output index -> split class; outputs left out are dropped
+        (:mod:`audit.model_spec`). None: ``label_map`` names the split's classes.
+    builder : dict
+        Keyword arguments passed to the torchvision builder, checked against its signature.
     """
 
     path: Path
@@ -253,6 +260,8 @@ class ModelCard:
     preprocessing: Preprocessing | None
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
+    class_map: dict[int, str] | None = None  # model output index -> split class (audit.model_spec)
+    builder: dict = field(default_factory=dict)  # keyword arguments for the torchvision builder
 
 
 # ---------------------------------------------------------------------------
@@ -562,7 +571,8 @@ def load_data_card(path: str | Path) -> DataCard:
             kind="manifest",
             table=v.resolve(table),
             id_column=v.string(split_raw, "id_column", "split."),
-            image_column=v.string(split_raw, "image_column", "split."),
+            # optional: an audit of predictions made elsewhere needs no images (checked when a model runs)
+            image_column=v.string(split_raw, "image_column", "split.", required=False),
         )
     else:
         v.unknown_keys(split_raw, {"imagefolder", "attributes", "id_column"}, "split.")
@@ -748,7 +758,8 @@ def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str,
 MODEL_TASKS = ("classification", "semantic_segmentation")
 
 _MODEL_FIELDS = {
-    "task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "preprocessing",
+    "task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "preprocessing", "class_map",
+    "builder",
     # documentation fields, free-form (Hugging Face style metadata)
     "name", "model_name", "description", "license", "version", "tags", "language", "library_name",
     "datasets", "metrics", "base_model", "pipeline_tag",
@@ -821,26 +832,11 @@ def load_model_card(path: str | Path) -> ModelCard:
 
     weights, trust = parse_weights(v, data, architecture=kind == "architecture")
 
-    num_classes = v.integer(data, "num_classes", minimum=1)
+    num_classes, label_map = parse_label_map(v, data, weights, minimum=1, unique=True)
+    from .model_spec import check_builder, parse_class_map
 
-    label_map_raw = data.get("label_map", _MISSING)
-    if isinstance(label_map_raw, list):
-        label_map_raw = dict(enumerate(label_map_raw))
-    if not isinstance(label_map_raw, dict):
-        raise v.fail("label_map", "a mapping of output index to class name", label_map_raw)
-    keys = list(label_map_raw)
-    if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys) or sorted(keys) != list(range(num_classes)):
-        raise v.fail(
-            "label_map", f"one class name for each output index 0..{num_classes - 1}", sorted(label_map_raw, key=str)
-        )
-    label_map = []
-    for i in range(num_classes):
-        name = label_map_raw[i]
-        if not isinstance(name, str) or not name:
-            raise v.fail(f"label_map.{i}", "a class name (string)", name)
-        if name in label_map:
-            raise v.fail(f"label_map.{i}", "a class name not used by another output", name)
-        label_map.append(name)
+    class_map = parse_class_map(v, data.get("class_map"), label_map)
+    builder = check_builder(v, data.get("builder"), source.architecture)
 
     preprocessing = None
     pre_raw = v.mapping(data, "preprocessing", required=False, expected="a mapping with resize, mean, std")
@@ -884,4 +880,47 @@ def load_model_card(path: str | Path) -> ModelCard:
         preprocessing=preprocessing,
         body=body,
         front_matter=data,
+        class_map=class_map,
+        builder=builder,
     )
+
+
+def parse_label_map(v: _Validator, data: Mapping, weights: WeightsSpec | None, *, minimum: int,
+                    unique: bool) -> tuple[int, list[str]]:
+    """A model card's ``num_classes`` and ``label_map`` (a list, an index mapping, or ``weights``).
+
+    ``label_map: weights`` takes the names from the weights enum's
+    ``meta["categories"]`` (no download); ``num_classes`` then defaults to
+    their count and must equal it when given. Names taken from an enum may
+    repeat (ImageNet has two 'crane's, COCO many 'N/A's).
+    """
+    from .model_spec import weights_categories
+
+    raw = data.get("label_map", _MISSING)
+    categories = weights_categories(weights.enum) if weights is not None and weights.enum else None
+    if raw == "weights":
+        if categories is None:
+            raise v.fail("label_map", "a list of class names ('weights' needs a weights.enum with categories)", raw)
+        n = v.integer(data, "num_classes", required=False, default=len(categories), minimum=minimum)
+        if n != len(categories):
+            raise v.fail("num_classes", f"{len(categories)} (the categories of weights '{weights.enum}')", n)
+        return n, list(categories)
+    num_classes = v.integer(data, "num_classes", minimum=minimum)
+    if categories is not None and num_classes != len(categories):
+        raise v.fail("num_classes", f"{len(categories)} to match weights '{weights.enum}'", num_classes)
+    if isinstance(raw, list):
+        raw = dict(enumerate(raw))
+    if not isinstance(raw, dict):
+        raise v.fail("label_map", "a mapping of output index to class name, a list, or 'weights'", raw)
+    keys = list(raw)
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys) or sorted(keys) != list(range(num_classes)):
+        raise v.fail("label_map", f"one class name for each output index 0..{num_classes - 1}", sorted(raw, key=str))
+    label_map: list[str] = []
+    for i in range(num_classes):
+        name = raw[i]
+        if not isinstance(name, str) or not name:
+            raise v.fail(f"label_map.{i}", "a class name (string)", name)
+        if unique and name in label_map:
+            raise v.fail(f"label_map.{i}", "a class name not used by another output", name)
+        label_map.append(name)
+    return num_classes, label_map

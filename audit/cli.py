@@ -1,8 +1,9 @@
 """The ``audit`` command.
 
 ``audit run --model models/X.md --data data_cards/Y.md --out reports/Z``
-    Audit a classifier on a split; writes ``results.json``, ``index.html`` and
-    the prediction cache into ``--out``.
+    Audit a model (classifier, detector, instance or semantic segmenter; the
+    model card's ``task``), or predictions made elsewhere, on a split; writes
+    ``results.json``, ``index.html`` and the prediction cache into ``--out``.
 ``audit demo [--out reports/demo] [--knobs on|off]``
     Draw the planted-bias benchmark, train a classifier, a detector and a
     segmenter on it (as ``audit train`` does) and audit all three in one report.
@@ -18,8 +19,9 @@
     Re-render the HTML report from audit outputs, without rerunning anything.
 
 Errors caused by input (:class:`~audit.errors.AuditError`) print one line
-``error: <message>`` to stderr and exit with code 2; anything else is a bug and
-keeps its traceback.
+``error: <message>`` to stderr and exit with code 2; ``--traceback`` prints
+the full trace before it (e.g. where in your model's ``forward()`` an
+exception was raised). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -61,11 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="audit a classifier on a data split")
+    run = sub.add_parser(
+        "run", help="audit a model (classifier, detector, instance or semantic segmenter) or its predictions on a "
+                    "data split",
+        description="Audit a model on a data split: a classifier, a detector, an instance or a semantic segmenter "
+                    "(the model card's task), or predictions made elsewhere (--predictions). Writes results.json "
+                    "and index.html into --out.")
     run.add_argument("--model", metavar="CARD", help="model card (models/NAME.md); optional with --predictions")
     run.add_argument("--data", metavar="CARD", required=True, help="data card (data_cards/NAME.md)")
     run.add_argument("--out", metavar="DIR", required=True, help="output directory (reports/NAME)")
-    run.add_argument("--predictions", metavar="FILE", help="predictions made elsewhere (CSV/Parquet; COCO results JSON for detection; a directory of <sample_id>.png masks or a sample_id,mask manifest for segmentation); replaces the model")
+    run.add_argument("--predictions", metavar="FILE", help="predictions made elsewhere (CSV/Parquet with the data card's id column; COCO results JSON for detection; a directory of <sample_id>.png masks or an id,mask manifest for segmentation); replaces the model")
     run.add_argument("--no-cache", action="store_true", help="run the model even if cached predictions match")
     run.add_argument("--chunk-size", type=_positive_int, default=1024, metavar="N",
                      help="samples per committed prediction chunk; a killed run resumes from its chunks (default 1024)")
@@ -141,6 +148,9 @@ def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and permutation tests (default 0)")
     p.add_argument("--n-boot", type=_positive_int, default=n_boot, metavar="N", help=f"bootstrap replicates (default {n_boot})")
     p.add_argument("--n-perm", type=_positive_int, default=n_boot, metavar="N", help=f"permutations per test (default {n_boot})")
+    p.add_argument("--traceback", action="store_true",
+                   help="on an error, print the full traceback (e.g. inside your model's forward()) before the "
+                        "one-line message")
 
 
 class _StdoutHandler(logging.Handler):
@@ -208,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("always")
             run = _dispatch(args, options)
     except AuditError as exc:
+        if args.traceback:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
         message = " ".join(str(exc).split())
         print(f"error: {message}", file=sys.stderr)
         return exc.exit_code

@@ -1,4 +1,4 @@
-"""``audit train``: fine-tune the ResNet-18 trunk with a new head on a training split; write a model card."""
+"""``audit train``: fine-tune a torchvision trunk (ResNet-18 by default) with a new head on a split; write a model card."""
 
 from __future__ import annotations
 
@@ -12,19 +12,22 @@ __all__ = ["add_train_parser", "run_train"]
 log = logging.getLogger("audit")
 
 _DESCRIPTION = """\
-Transfer learning onto torchvision's ResNet-18 (conv1..layer2) with a new task head, then a
-model card (front matter `audit run` reads, and the training data and procedure) and its
+Transfer learning onto a torchvision trunk (--backbone: ResNet-18 by default, resnet34/50/101/152,
+mobilenet_v3_large/small; --trunk: cut at stride 8, ResNet conv1..layer2, by default, or full,
+every convolutional stage) with a new task head,
+then a model card (front matter `audit run` reads, and the training data and procedure) and its
 weights (<NAME>.pth, a state dict) beside it.
 
 Strategy: freeze everything but the head for a small dataset (`--strategy head`: fast, cannot
 overfit the trunk); fine-tune deeper for a bigger one (`--strategy finetune`, the default:
-layer2 is trained too; `full` trains every layer).
+the trunk's last stage, layer2 of a ResNet, is trained too; `full` trains every layer).
 
-Pretrained weights: --backbone-weights names a local .pth file (a ResNet-18 or trunk state dict,
-read with weights_only=True) or a torchvision enum (ResNet18_Weights.IMAGENET1K_V1, used only if
-it is in the torch hub cache). Without it the trunk is pretrained on a synthetic source task the
-project draws itself (seconds, deterministic from --seed) and cached in --pretrain-cache, so the
-other tasks reuse it."""
+Pretrained weights: --backbone-weights names a local .pth file (a full-network or trunk state dict,
+read with weights_only=True) or a torchvision enum of the backbone (ResNet18_Weights.IMAGENET1K_V1,
+ResNet50_Weights.IMAGENET1K_V2, MobileNet_V3_Large_Weights.IMAGENET1K_V2...; read from the torch hub
+cache, $TORCH_HOME/hub/checkpoints, or downloaded when a network is there). Without it the trunk is
+pretrained on a synthetic source task the project draws itself (seconds, deterministic from --seed)
+and cached in --pretrain-cache, so the other tasks reuse it."""
 
 
 def _positive(text: str) -> int:
@@ -65,8 +68,16 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resize", type=_positive, nargs=2, metavar=("H", "W"),
                    help="classification: train and evaluate at H x W (default: the images' size)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and source pretraining")
+    from .train.backbone import NETWORKS
+
+    p.add_argument("--backbone", choices=list(NETWORKS), default="resnet18",
+                   help="torchvision network whose trunk is transferred (default resnet18)")
+    p.add_argument("--trunk", choices=("stride8", "full"), default="stride8",
+                   help="stride8: the stages to stride 8 (default; ResNet conv1..layer2, fast on small images); "
+                        "full: every convolutional stage (ResNet conv1..layer4), the usual ImageNet recipe")
     p.add_argument("--backbone-weights", metavar="PATH_OR_ENUM",
-                   help="local .pth file or torchvision weights enum (default: synthetic source pretraining)")
+                   help="local .pth file or torchvision weights enum of the backbone, e.g. "
+                        "ResNet50_Weights.IMAGENET1K_V2 (default: synthetic source pretraining)")
     p.add_argument("--pretrain-cache", metavar="PATH",
                    help="where the source-pretrained trunk is cached (default: pretrained_trunk_seed<S>.pth "
                         "beside --out)")
@@ -99,8 +110,13 @@ def run_train(args) -> int:
         raise AuditError(f"audit train: --out: expected a model card path ending in .md, found '{args.out}'")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache = args.pretrain_cache or out.parent / f"pretrained_trunk_seed{args.seed}.pth"
-    trunk, provenance = pretrained_trunk(weights=args.backbone_weights, cache=cache, seed=args.seed)
+    from .train.backbone import backbone_key
+
+    backbone = backbone_key(getattr(args, "backbone", "resnet18"), getattr(args, "trunk", "stride8"))
+    suffix = "" if backbone == "resnet18" else f"_{backbone}"
+    cache = args.pretrain_cache or out.parent / f"pretrained_trunk{suffix}_seed{args.seed}.pth"
+    trunk, provenance = pretrained_trunk(weights=args.backbone_weights, cache=cache, seed=args.seed,
+                                         backbone=backbone)
     summary = trainer(args.data, trunk=trunk, provenance=provenance, out_card=out, strategy=args.strategy,
                       epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr, **extra)
     log.info("%s", json.dumps(summary))

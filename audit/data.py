@@ -34,6 +34,7 @@ from .card_update import card_bytes
 from .cards import DataCard
 from .stats import AttributeValueError, bin_attribute
 from .errors import DataError
+from .model_spec import shown
 
 __all__ = ["ImageDataset", "IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]
 
@@ -80,7 +81,7 @@ def _require_columns(table: pd.DataFrame, path: Path, card: DataCard, wanted: di
         if column not in table.columns:
             raise DataError(
                 f"{path}: missing column '{column}' declared by {card.path} field '{field_name}'; "
-                f"found columns: {', '.join(table.columns) or 'none'}"
+                f"found columns: {shown(table.columns) or 'none'}"
             )
 
 
@@ -129,7 +130,11 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
     table = read_table(split.table)
     declared = {split.id_column: "split.id_column"}
     if split.kind == "manifest":
-        declared[split.image_column] = "split.image_column"
+        if split.image_column is None and require_images:
+            raise DataError(f"{card.path}: field 'split.image_column': expected the manifest column of image paths "
+                            "to run a model, found nothing (only --predictions work without it)")
+        if split.image_column is not None:
+            declared[split.image_column] = "split.image_column"
         declared[card.label_column] = "label_column"
     for attr in card.attributes:
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
@@ -184,19 +189,25 @@ def _where(row_of: dict[str, int], sid: str, kind: str) -> str:
 def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_index: dict) -> pd.DataFrame:
     split = card.split
     paths, labels = [], []
-    images = table[split.image_column].tolist()
+    images = table[split.image_column].tolist() if split.image_column is not None else [None] * len(ids)
     raw_labels = table[card.label_column].tolist()
     for i, (sid, img, lab) in enumerate(zip(ids, images, raw_labels), start=1):
         where = f"{split.table}: row {i} (id '{sid}')"
-        if img is None or (isinstance(img, float) and np.isnan(img)) or str(img).strip() == "":
+        if split.image_column is None:  # predictions only: no images
+            img = None
+        elif img is None or (isinstance(img, float) and np.isnan(img)) or str(img).strip() == "":
             raise DataError(f"{where}: field '{split.image_column}': expected an image path, found an empty value")
         label_key = None if lab is None or (isinstance(lab, float) and np.isnan(lab)) else str(lab)
         if label_key not in class_index:
             found = "an empty value" if label_key is None else repr(label_key)
             raise DataError(
                 f"{where}: field '{card.label_column}': unknown label {found}; "
-                f"expected one of: {', '.join(card.classes)}"
+                f"expected one of: {shown(card.classes)}"
             )
+        if img is None:
+            paths.append("")  # no image column: "" is no file (os.path.isfile("") is False)
+            labels.append(class_index[label_key])
+            continue
         p = Path(str(img)).expanduser()
         resolved = p if p.is_absolute() else card.image_root / p
         if not card.allow_paths_outside_root and not _inside(resolved, card.image_root):
@@ -218,7 +229,7 @@ def _imagefolder_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class
         if class_dir.name not in class_index:
             raise DataError(
                 f"{folder}: class folder '{class_dir.name}': unknown label '{class_dir.name}'; "
-                f"expected one of: {', '.join(card.classes)}"
+                f"expected one of: {shown(card.classes)}"
             )
         for file in sorted(class_dir.rglob("*")):
             if file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS:

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write_text, atomic_write_with
-from .errors import CardError, DataError, PredictionError
+from .errors import DataError, PredictionError
+from .model_spec import shown
 
 __all__ = [
     "CACHE_META",
@@ -57,16 +58,13 @@ def class_permutation(*, label_map, classes, model_card_path=None) -> np.ndarray
     Raises
     ------
     CardError
-        The model's ``label_map`` does not name exactly the data card's classes.
+        The model's ``label_map`` does not name exactly the data card's classes
+        (the message shows at most ten names).
     """
-    if sorted(label_map) != sorted(classes):
-        where = f"{model_card_path}: " if model_card_path else ""
-        raise CardError(
-            f"{where}field 'label_map': expected the data card's classes ({', '.join(classes)}), "
-            f"found {list(label_map)}"
-        )
-    index = {name: i for i, name in enumerate(label_map)}
-    return np.array([index[c] for c in classes], dtype=np.int64)
+    from .model_spec import class_matrix
+
+    matrix = class_matrix(label_map=label_map, classes=classes, model_card_path=model_card_path)
+    return matrix.argmax(0).astype(np.int64)
 
 
 def _collate(batch):
@@ -91,6 +89,7 @@ def run_inference(
     device=None,
     progress: bool | None = None,
     source: str = "split",
+    class_map: dict | None = None,
 ) -> pd.DataFrame:
     """Predict every image of a split.
 
@@ -119,6 +118,9 @@ def run_inference(
         Show a tqdm bar; ``None`` shows it only on a terminal.
     source : str
         Name of the split's file, for error messages.
+    class_map : dict of int to str, optional
+        Model output index -> data class (:mod:`audit.model_spec`): probabilities are summed per data
+        class over the outputs mapped to it and renormalised; unmapped outputs are dropped.
 
     Returns
     -------
@@ -139,7 +141,9 @@ def run_inference(
     from .data import ImageDataset
     from .errors import ModelError
 
-    perm = class_permutation(label_map=label_map, classes=classes)
+    from .model_spec import class_matrix, map_probabilities
+
+    matrix = class_matrix(label_map=label_map, classes=classes, class_map=class_map)
     device = torch.device(device or "cpu")
     model = model.to(device).eval()
     dataset = ImageDataset(frame["image_path"].tolist(), transform)
@@ -171,7 +175,10 @@ def run_inference(
                     f"found {tuple(out.shape)}"
                 )
             probs[indices.numpy()] = torch.softmax(out, dim=1).double().numpy()
-    scores = probs[:, perm]
+    if class_map is None:
+        scores = probs[:, matrix.argmax(0)]  # a permutation: reorder only
+    else:
+        scores = map_probabilities(probs, matrix)
     result = pd.DataFrame({"sample_id": frame["sample_id"].to_numpy()})
     for col, values in zip(score_columns(classes), scores.T):
         result[col] = values
@@ -229,10 +236,11 @@ def _sample(ids, k=5) -> str:
     return shown + (f" and {len(ids) - k} more" if len(ids) > k else "")
 
 
-def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
+def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample_id") -> pd.DataFrame:
     """Read predictions made elsewhere and align them with the split.
 
-    The file (CSV or Parquet) has ``sample_id`` and either one
+    The file (CSV or Parquet) has the data card's id column (``id_column``;
+    a ``sample_id`` column is accepted too) and either one
     ``score_<class>`` column per class, or a ``pred`` / ``predicted_label``
     column holding a class name or index. An empty / NA prediction is an
     abstention (``pred = -1``). When scores are given, ``pred`` is their argmax
@@ -246,6 +254,8 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
         The split's ids; the result is in this order.
     classes : list of str
         Data card classes.
+    id_column : str
+        The data card's ``split.id_column``, the column the file's ids are read from.
 
     Returns
     -------
@@ -264,17 +274,19 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, dtype={"sample_id": str}, keep_default_na=True)
+            table = pd.read_csv(path, dtype={id_column: str, "sample_id": str}, keep_default_na=True)
     except Exception as exc:  # noqa: BLE001
         raise PredictionError(f"{path}: cannot read predictions: {' '.join(str(exc).split())}") from None
     table.columns = [str(c) for c in table.columns]
-    if "sample_id" not in table.columns:
-        raise PredictionError(f"{path}: missing column 'sample_id'; found columns: {', '.join(table.columns)}")
-    ids = table["sample_id"].astype(object).where(table["sample_id"].notna(), None)
+    column = next((c for c in (id_column, "sample_id") if c in table.columns), None)
+    if column is None:
+        wanted = f"'{id_column}' (the data card's split.id_column)" + (" or 'sample_id'" if id_column != "sample_id" else "")
+        raise PredictionError(f"{path}: missing column {wanted}; found columns: {shown(table.columns)}")
+    ids = table[column].astype(object).where(table[column].notna(), None)
     ids = [None if v is None else str(v) for v in ids]
     if any(v is None or v == "" for v in ids):
         row = next(i for i, v in enumerate(ids, start=1) if v is None or v == "")
-        raise PredictionError(f"{path}: row {row}: field 'sample_id': expected a sample id, found an empty value")
+        raise PredictionError(f"{path}: row {row}: field '{column}': expected a sample id, found an empty value")
     seen: dict[str, int] = {}
     for i, sid in enumerate(ids, start=1):
         if sid in seen:
@@ -302,8 +314,8 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
         raise PredictionError(f"{path}: expected a score column for every class, missing: {', '.join(lacking)}")
     if not present and pred_col is None:
         raise PredictionError(
-            f"{path}: expected score_<class> columns ({', '.join(score_cols)}) or a 'pred' / "
-            f"'predicted_label' column; found columns: {', '.join(table.columns)}"
+            f"{path}: expected score_<class> columns ({shown(score_cols)}) or a 'pred' / "
+            f"'predicted_label' column; found columns: {shown(table.columns)}"
         )
     scores = None
     if present:
@@ -347,7 +359,7 @@ def _parse_labels(values, classes, path, column, ids) -> np.ndarray:
             out[i] = -1
             continue
         raise PredictionError(
-            f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({', '.join(classes)}) "
+            f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({shown(classes)}) "
             f"or index 0..{len(classes) - 1}, found {value!r}"
         )
     return out

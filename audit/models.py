@@ -3,8 +3,11 @@
 Model sources (``model`` in the card):
 
 ``architecture``
-    A torchvision registry name, built with
-    ``torchvision.models.get_model(name, weights=None, num_classes=...)``.
+    A torchvision registry name, built by :func:`build_torchvision`: with a
+    weights enum ``get_model(name, weights=Enum, **builder)`` (torchvision's
+    own enum path), else ``get_model(name, weights=None, num_classes=...,
+    **builder)``; ``builder`` is the card's checked builder arguments
+    (:mod:`audit.model_spec`).
 ``torchscript``
     A TorchScript file loaded with :func:`torch.jit.load`.
 ``entry_point``
@@ -16,9 +19,10 @@ Weights (``weights`` in the card):
 
 ``enum``
     A torchvision weights enum (``"ResNet18_Weights.IMAGENET1K_V1"``) resolved
-    with :func:`torchvision.models.get_weight`; its state dict is fetched by
-    torchvision (this needs the network or a filled torch hub cache) and its
-    ``transforms()`` are the evaluation transform.
+    with :func:`torchvision.models.get_weight`; torchvision's builder reads its
+    state dict from the torch hub cache (``$TORCH_HOME/hub/checkpoints``) or
+    downloads it when a network is there, and its ``transforms()`` are the
+    evaluation transform.
 ``path``
     A local checkpoint: a state dict, or a mapping with a ``state_dict`` /
     ``model_state_dict`` entry. It is loaded with
@@ -27,7 +31,9 @@ Weights (``weights`` in the card):
     allowed (which also allows a whole pickled ``nn.Module``).
 
 Every failure caused by the card or its files raises
-:class:`~audit.errors.ModelError`.
+:class:`~audit.errors.ModelError`, and so does an exception in the model's
+``forward()`` once :func:`guard_forward` wraps it (one line naming the card
+and its model; the original exception is chained for ``--traceback``).
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ from .cards import ModelCard
 from .errors import ModelError
 
 __all__ = [
-    "build_model", "build_transform", "fetch_weights_enum", "fingerprint_model", "load_checkpoint",
-    "preprocessing_transform", "select_device",
+    "GuardedModel", "build_model", "build_torchvision", "build_transform", "fetch_weights_enum", "fingerprint_model",
+    "guard_forward", "load_checkpoint", "load_torchscript", "model_origin", "preprocessing_transform", "select_device",
 ]
 
 
@@ -122,27 +128,6 @@ def _state_dict(card: ModelCard | None, loaded, path: Path):
     raise ModelError(f"{path}: expected a state dict (parameter name -> tensor), found {type(loaded).__name__}")
 
 
-def fetch_enum_state(card: ModelCard) -> dict | None:
-    """The state dict of the card's torchvision weights enum, or ``None`` when it names none.
-
-    Checks ``num_classes`` against the enum's categories first. Fetching needs
-    the network or torch hub's cache; a failure is a :class:`ModelError`.
-    """
-    import torchvision.models
-
-    weights = card.weights
-    if weights is None or not weights.enum:
-        return None
-    enum = torchvision.models.get_weight(weights.enum)
-    n_enum = len(enum.meta.get("categories") or [])
-    if n_enum and n_enum != card.num_classes:
-        raise ModelError(
-            f"{card.path}: field 'num_classes': expected {n_enum} to match weights "
-            f"'{weights.enum}', found {card.num_classes}"
-        )
-    return fetch_weights_enum(weights.enum, where=f"{card.path}: field 'weights.enum'")
-
-
 def fetch_weights_enum(name: str, *, where: str) -> dict:
     """The state dict of the torchvision weights enum ``name`` (``"ResNet18_Weights.IMAGENET1K_V1"``).
 
@@ -173,10 +158,13 @@ def build_from_card(card: ModelCard, *, build_architecture) -> torch.nn.Module:
     card : ModelCard
         A validated model card.
     build_architecture : callable
-        ``build_architecture(card) -> nn.Module`` for ``model.architecture``
-        sources: builds the task's network and loads enum weights
-        (:func:`fetch_enum_state`). TorchScript files and entry points are
-        handled here, as is a local ``weights.path`` checkpoint, loaded with
+        ``build_architecture(card, state) -> nn.Module`` for ``model.architecture``
+        sources: builds the task's network (:func:`build_torchvision`), with
+        the enum's weights when the card names one. ``state`` is the card's
+        local ``weights.path`` state dict (or None), read first so that the
+        builder can fit the network to it (an fcn/deeplab checkpoint with an
+        ``aux_classifier``); it is loaded here afterwards. TorchScript files and
+        entry points are handled here, as is a local checkpoint, loaded with
         ``weights_only=True`` unless the card trusts it.
 
     Returns
@@ -191,38 +179,87 @@ def build_from_card(card: ModelCard, *, build_architecture) -> torch.nn.Module:
     """
     source = card.model
     weights = card.weights
+    loaded = None
+    if weights is not None and weights.path is not None:
+        loaded = _state_dict(card, _load_checkpoint(card, weights.path), weights.path)
     if source.kind == "architecture":
-        model = build_architecture(card)
+        model = build_architecture(card, None if isinstance(loaded, torch.nn.Module) else loaded)
     elif source.kind == "torchscript":
-        if not source.torchscript.is_file():
-            raise ModelError(f"{card.path}: field 'model.torchscript': file not found: {source.torchscript}")
-        try:
-            model = torch.jit.load(str(source.torchscript), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{source.torchscript}: cannot load TorchScript model: {_one_line(exc)}") from None
+        model = load_torchscript(card)
     else:
         model = _from_entry_point(card)
 
-    if weights is not None and weights.path is not None:
-        loaded = _state_dict(card, _load_checkpoint(card, weights.path), weights.path)
-        if isinstance(loaded, torch.nn.Module):
-            model = loaded
-        else:
-            _load_state(card, model, loaded, weights.path)
+    if isinstance(loaded, torch.nn.Module):
+        model = loaded
+    elif loaded is not None:
+        _load_state(card, model, loaded, weights.path)
     return model.eval()
 
 
-def _torchvision_classifier(card: ModelCard) -> torch.nn.Module:
+def load_torchscript(card: ModelCard) -> torch.nn.Module:
+    """The card's ``model.torchscript`` file, loaded on the CPU. Raises ModelError."""
+    path = card.model.torchscript
+    if not path.is_file():
+        raise ModelError(f"{card.path}: field 'model.torchscript': file not found: {path}")
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"{path}: cannot load TorchScript model: {_one_line(exc)}") from None
+
+
+def _fetch_failed(exc: BaseException) -> bool:
+    """Whether an exception raised while a builder ran came from fetching the weights (not from building)."""
+    return isinstance(exc, OSError) or "hash" in str(exc).lower() or "download" in str(exc).lower()
+
+
+def build_torchvision(card: ModelCard, *, without_weights: dict | None = None) -> torch.nn.Module:
+    """A torchvision registry model for a card with ``model.architecture``, the card's ``builder`` arguments passed.
+
+    With ``weights.enum`` this is torchvision's own enum path:
+    ``get_model(name, weights=Enum, **builder)``, which sets the class count
+    from the enum's categories, builds the layers those weights were trained
+    with (frozen batch norm, an auxiliary head) and loads the state dict from
+    the torch hub cache (``$TORCH_HOME/hub/checkpoints``), downloading it when
+    it is not there and a network is. Without an enum nothing is downloaded:
+    ``get_model(name, weights=None, num_classes=..., **without_weights, **builder)``.
+
+    Raises
+    ------
+    ModelError
+        One line naming the card field: the weights cannot be fetched, the
+        builder rejects an argument, or the weights do not fit.
+    """
     import torchvision.models
 
-    state = fetch_enum_state(card)
+    name = card.model.architecture
+    builder = dict(card.builder or {})
+    enum_name = card.weights.enum if card.weights is not None and card.weights.enum else None
     try:
-        model = torchvision.models.get_model(card.model.architecture, weights=None, num_classes=card.num_classes)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"{card.path}: cannot build '{card.model.architecture}': {_one_line(exc)}") from None
-    if state is not None:
-        _load_state(card, model, state, card.weights.enum)
-    return model
+        if enum_name:
+            enum = torchvision.models.get_weight(enum_name)
+            return torchvision.models.get_model(name, weights=enum, **builder)
+        kwargs = {"weights": None, "num_classes": card.num_classes, **(without_weights or {}), **builder}
+        return torchvision.models.get_model(name, **kwargs)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torchvision and torch.hub raise many types
+        text = _one_line(exc)
+        if enum_name and _fetch_failed(exc):
+            raise ModelError(
+                f"{card.path}: field 'weights.enum': cannot fetch weights '{enum_name}' "
+                f"(no network and not in the torch hub cache?): {text}"
+            ) from None
+        if enum_name and "state_dict" in text:
+            raise ModelError(f"{card.path}: field 'weights.enum': weights '{enum_name}' do not fit "
+                             f"'{name}' built with the card's builder arguments: {text[:300]}") from None
+        field_name = "builder" if builder and isinstance(exc, TypeError) else "model.architecture"
+        raise ModelError(f"{card.path}: field '{field_name}': cannot build '{name}'"
+                         f"{' with ' + ', '.join(f'{k}={v!r}' for k, v in builder.items()) if builder else ''}: "
+                         f"{text[:300]}") from None
+
+
+def _torchvision_classifier(card: ModelCard, state=None) -> torch.nn.Module:
+    return build_torchvision(card)
 
 
 def build_model(card: ModelCard) -> torch.nn.Module:
@@ -240,9 +277,54 @@ def _load_state(card: ModelCard, model: torch.nn.Module, state, origin) -> None:
         ) from None
 
 
+def model_origin(card: ModelCard) -> str:
+    """The card field that names the model: ``model.entry_point 'pkg.mod:fn'`` and the like."""
+    src = card.model
+    value = {"architecture": src.architecture, "torchscript": src.torchscript, "entry_point": src.entry_point}[src.kind]
+    return f"model.{src.kind} '{value}'"
+
+
+class GuardedModel(torch.nn.Module):
+    """A model whose ``forward`` failures become one-line :class:`ModelError` s naming the card and model.
+
+    The original exception is chained (``raise ... from``), so ``audit run
+    --traceback`` shows where in the user's code it happened.
+    """
+
+    def __init__(self, inner: torch.nn.Module, where: str):
+        super().__init__()
+        self.inner = inner
+        self.where = where
+
+    def forward(self, *args, **kwargs):
+        try:
+            return self.inner(*args, **kwargs)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's model code failed
+            raise ModelError(f"{self.where}: forward() failed: {type(exc).__name__}: {_one_line(exc)[:300]} "
+                             "(--traceback shows where)") from exc
+
+
+def guard_forward(net: torch.nn.Module, card: ModelCard) -> GuardedModel:
+    """Wrap ``net`` so that an exception in its ``forward`` is a one-line ModelError naming the card's model."""
+    return GuardedModel(net, f"{card.path}: {model_origin(card)}")
+
+
+def _on_import_path(card: ModelCard) -> None:
+    """Put the card's folder first on ``sys.path``, so that an entry point beside the card imports."""
+    import sys
+
+    folder = str(Path(card.path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+        importlib.invalidate_caches()
+
+
 def _from_entry_point(card: ModelCard) -> torch.nn.Module:
     spec = card.model.entry_point
     module_name, _, attr = spec.partition(":")
+    _on_import_path(card)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001
@@ -314,6 +396,7 @@ def fingerprint_model(card: ModelCard) -> str:
     if card.model.torchscript is not None:
         files.append(card.model.torchscript)
     if card.model.entry_point is not None:
+        _on_import_path(card)
         try:
             spec = importlib.util.find_spec(card.model.entry_point.partition(":")[0])
         except (ImportError, ValueError):

@@ -208,23 +208,27 @@ def evaluate(
         return run if context.is_main else None
     if model_card is None and predictions is None:
         raise AuditError("expected a model card or a predictions file, found neither")
-    if model_card is not None and predictions is None:
-        from .inference import class_permutation
+    net = model_sha = None
+    if model_card is not None:
+        from .models import fingerprint_model
 
-        class_permutation(label_map=model_card.label_map, classes=data_card.classes, model_card_path=model_card.path)
+        model_sha = fingerprint_model(model_card)  # also checks that the card's files are there
+    if model_card is not None and predictions is None:  # checked and built before the data: a bad model fails fast
+        from .model_spec import class_matrix
+        from .models import build_model, guard_forward
+
+        class_matrix(label_map=model_card.label_map, classes=data_card.classes, class_map=model_card.class_map,
+                     model_card_path=model_card.path)
+        net = guard_forward(build_model(model_card), model_card)
 
     frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
-    model_sha = None
-    if model_card is not None:
-        from .models import fingerprint_model
-
-        model_sha = fingerprint_model(model_card)
 
     if predictions is not None:
-        preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes)
+        preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes,
+                                      id_column=data_card.split.id_column)
         pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
         log.info("predictions: read from %s", predictions)
     else:
@@ -241,10 +245,9 @@ def evaluate(
             pred_info = {"source": "cache", "file": str(Path(out_dir) / "predictions.parquet")}
             log.info("predictions: reusing cache %s (model and data hashes match)", pred_info["file"])
         else:
-            from .models import build_model, build_transform, select_device
+            from .models import build_transform, select_device
 
             torch_device = select_device(device)
-            net = build_model(model_card)
             transform = build_transform(model_card)
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
@@ -254,6 +257,7 @@ def evaluate(
                 transform=transform,
                 classes=data_card.classes,
                 label_map=model_card.label_map,
+                class_map=model_card.class_map,
                 batch_size=batch_size,
                 num_workers=num_workers,
                 device=torch_device,
@@ -370,15 +374,13 @@ def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
         return {"card": None, "name": None, "title": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
     from .inference import file_sha256
 
-    src = card.model
-    source = {
-        "architecture": f"torchvision {src.architecture}",
-        "torchscript": f"torchscript {src.torchscript}",
-        "entry_point": f"entry point {src.entry_point}",
-    }[src.kind]
-    weights, weights_sha = None, None
+    from .model_spec import model_source_text, weights_meta
+
+    source = model_source_text(card)
+    weights, weights_sha, meta = None, None, None
     if card.weights is not None and card.weights.enum:
         weights = f"enum {card.weights.enum}"
+        meta = weights_meta(card.weights.enum)
     elif card.weights is not None and card.weights.path:
         weights = str(card.weights.path)
         if Path(card.weights.path).is_file():
@@ -392,11 +394,15 @@ def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
         "weights": weights,
         "weights_sha256": weights_sha,
         "trust_checkpoint": card.trust_checkpoint,
+        **({"weights_meta": meta} if meta else {}),
+        **({"builder": dict(card.builder)} if card.builder else {}),
+        **({"class_map": {card.label_map[i]: c for i, c in sorted(card.class_map.items())}}
+           if card.class_map else {}),
     }
 
 
 def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
-    """Audit a classifier on a split and return the engine's result (notebook API).
+    """Audit a model (any task: the model card's ``task``) on a split and return the engine's result (notebook API).
 
     Parameters
     ----------

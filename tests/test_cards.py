@@ -180,10 +180,14 @@ def test_valid_model_card(tmp_path):
 
 def test_model_card_with_weights_enum_needs_no_preprocessing(tmp_path):
     front = patched(MODEL, "weights: null", "weights: {enum: ResNet18_Weights.IMAGENET1K_V1}")
+    front = patched(front, "num_classes: 2\nlabel_map: {0: cat, 1: dog}", "label_map: weights\n"
+                    "class_map: {tabby: cat, Egyptian cat: cat, '151..268': dog}")
     front = front.split("preprocessing:")[0]
     card = load_model_card(write(tmp_path, "models/m.md", front))
     assert card.weights.enum == "ResNet18_Weights.IMAGENET1K_V1"
     assert card.preprocessing is None
+    assert card.num_classes == 1000 and card.label_map[281] == "tabby"
+    assert card.class_map[281] == "cat" and card.class_map[151] == "dog" and len(card.class_map) == 2 + 118
 
 
 @pytest.mark.parametrize(

@@ -204,8 +204,8 @@ label_map: [__background__, person]
                                "torchvision-style detector, found 'person_maskrcnn'")
     card.write_text(card.read_text().replace("model: {entry_point: person_maskrcnn}",
                                              "model: {entry_point: 'a:b', architecture: fasterrcnn_resnet50_fpn}"))
-    with pytest.raises(CardError, match="field 'model': expected a mapping with exactly one of 'architecture' or "
-                                        "'entry_point'"):
+    with pytest.raises(CardError, match="field 'model': expected a mapping with exactly one of 'architecture', "
+                                        "'torchscript' or 'entry_point'"):
         load_model_card(card)
 
 

@@ -28,9 +28,15 @@ detection interface: a list of ``[0, 1]`` image tensors in, one dict of
 ``boxes``, ``labels``, ``scores`` (and ``masks``) per image out, e.g.
 ``audit.train.detection:person_maskrcnn``), ``num_classes`` and
 ``label_map`` (output label -> class name, index 0 usually
-``__background__``) and optional ``weights`` (an enum only with an
-architecture; ``path``: a local state dict). The detectors do their own
-resizing and normalisation, so there is no ``preprocessing``.
+``__background__``; ``weights`` takes the enum's ``meta["categories"]``) and
+optional ``weights`` (an enum only with an architecture; ``path``: a local
+state dict). ``model.torchscript`` names a TorchScript detector (a scripted
+torchvision detector returns ``(losses, detections)``; the detections are
+used). ``class_map`` (model class -> data category, see
+:mod:`audit.model_spec`) picks the detections that count, e.g. ``{person:
+person}``, and ``builder`` passes arguments to the torchvision builder
+(``min_size``, ``max_size``, ``box_score_thresh``, ...). The detectors do
+their own resizing and normalisation, so there is no ``preprocessing``.
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
-    _normalise_level, parse_audit_options, parse_intersections, parse_reference_groups, parse_weights, \
-    read_front_matter
+    _normalise_level, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, \
+    parse_weights, read_front_matter
 from ..errors import CardError
 from .data import VOTE_MODES
 
@@ -169,20 +175,23 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
     v = _Validator(path, data)
     v.unknown_keys(data, {"task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "name",
                           "model_name", "description", "license", "version", "tags", "language", "library_name",
-                          "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold",
-                          "model-index"})  # model-index: written by `audit run --update-model-card`
+                          "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold", "class_map",
+                          "builder", "model-index"})  # model-index: written by `audit run --update-model-card`
     task = data["task"]
-    model = v.mapping(data, "model", expected="a mapping with 'architecture' or 'entry_point'")
-    kinds = [k for k in ("architecture", "entry_point") if k in model]
+    model = v.mapping(data, "model", expected="a mapping with 'architecture', 'torchscript' or 'entry_point'")
+    kinds = [k for k in ("architecture", "torchscript", "entry_point") if k in model]
     if len(kinds) != 1:
-        raise v.fail("model", "a mapping with exactly one of 'architecture' or 'entry_point'", model)
-    v.unknown_keys(model, {"architecture", "entry_point"}, "model.")
+        raise v.fail("model", "a mapping with exactly one of 'architecture', 'torchscript' or 'entry_point'", model)
+    v.unknown_keys(model, {"architecture", "torchscript", "entry_point"}, "model.")
     if kinds[0] == "entry_point":
         entry = v.string(model, "entry_point", "model.")
         if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", entry):
             raise v.fail("model.entry_point", "'package.module:function' returning a torchvision-style detector",
                          entry)
         source = ModelSource(kind="entry_point", entry_point=entry)
+    elif kinds[0] == "torchscript":
+        # a scripted torchvision detector (torch.jit.script(model)), or any TorchScript module with its interface
+        source = ModelSource(kind="torchscript", torchscript=v.resolve(v.string(model, "torchscript", "model.")))
     else:
         arch = v.string(model, "architecture", "model.")
         import torchvision.models
@@ -195,18 +204,15 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
         source = ModelSource(kind="architecture", architecture=arch)
     weights, trust = parse_weights(v, data, architecture=source.kind == "architecture",
                                    example="FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
-    num_classes = v.integer(data, "num_classes", minimum=2)
-    label_map = data.get("label_map")
-    if isinstance(label_map, dict):
-        if sorted(label_map) != list(range(num_classes)):
-            raise v.fail("label_map", f"one class name for each output label 0..{num_classes - 1}", sorted(label_map, key=str))
-        label_map = [label_map[i] for i in range(num_classes)]
-    if not isinstance(label_map, list) or len(label_map) != num_classes or not all(
-            isinstance(x, str) and x for x in label_map):
-        raise v.fail("label_map", f"a list of {num_classes} class names (output label -> name)", label_map)
+    # COCO's categories repeat 'N/A' for the ids the data set left out, so names need not be unique
+    num_classes, label_map = parse_label_map(v, data, weights, minimum=2, unique=False)
+    from ..model_spec import check_builder, parse_class_map
+
+    class_map = parse_class_map(v, data.get("class_map"), label_map)
+    builder = check_builder(v, data.get("builder"), source.architecture)
     threshold = data.get("score_threshold", 0.0)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise v.fail("score_threshold", "a number in [0, 1]", threshold)
     return ModelCard(path=path, name=path.stem, task=task, model=source,
                      weights=weights, trust_checkpoint=trust, num_classes=num_classes, label_map=list(label_map),
-                     preprocessing=None, body=body, front_matter=data)
+                     preprocessing=None, body=body, front_matter=data, class_map=class_map, builder=builder)

@@ -24,20 +24,10 @@ from ..errors import DataError, ModelError
 __all__ = ["build_detector", "category_mapping", "load_cached_results", "run_detector", "save_results"]
 
 
-def _torchvision_detector(card):
-    import torchvision.models
+def _torchvision_detector(card, state=None):
+    from ..models import build_torchvision
 
-    from ..models import _load_state, _one_line, fetch_enum_state
-
-    state = fetch_enum_state(card)
-    try:
-        model = torchvision.models.get_model(card.model.architecture, weights=None, weights_backbone=None,
-                                             num_classes=card.num_classes)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"{card.path}: cannot build '{card.model.architecture}': {_one_line(exc)}") from None
-    if state is not None:
-        _load_state(card, model, state, card.weights.enum)
-    return model
+    return build_torchvision(card, without_weights={"weights_backbone": None})
 
 
 def build_detector(card):
@@ -48,21 +38,40 @@ def build_detector(card):
 
 
 def category_mapping(card, gt, *, class_agnostic: bool, detection_classes=None) -> dict[int, int]:
-    """Model output label -> data category id, for the labels whose detections are kept."""
+    """Model output label -> data category id, for the labels whose detections are kept.
+
+    With the card's ``class_map`` a label is kept when it maps to a category
+    (by name; class-agnostic data takes any kept label as its first
+    category); without one, by the label's own name. ``detection_classes``
+    (data card) narrows the kept labels to those whose name or mapped name it lists.
+    """
+    from ..model_spec import shown
+
     by_name = {name: cid for cid, name in sorted(gt.categories.items())}
     first = min(gt.categories) if gt.categories else 1
-    keep = set(detection_classes) if detection_classes else set(by_name)
+    class_map = getattr(card, "class_map", None)
+    keep = set(detection_classes) if detection_classes else None
     mapping = {}
     for label, name in enumerate(card.label_map):
-        if name not in keep:
+        target = name if class_map is None else class_map.get(label)
+        if target is None:
+            continue
+        if keep is not None and name not in keep and target not in keep:
+            continue
+        if keep is None and class_map is None and name not in by_name:
             continue
         if class_agnostic:
-            mapping[label] = by_name.get(name, first)
-        elif name in by_name:
-            mapping[label] = by_name[name]
+            mapping[label] = by_name.get(target, first)
+        elif target in by_name:
+            mapping[label] = by_name[target]
+        elif class_map is not None:
+            raise ModelError(f"{card.path}: field 'class_map.{name}': expected a category of {gt.path} "
+                             f"({shown(sorted(by_name))}), found '{target}'")
     if not mapping:
-        raise ModelError(f"{card.path}: field 'label_map': expected some class among "
-                         f"{sorted(keep)[:8]} to keep as detections, found none")
+        wanted = sorted(keep) if keep is not None else sorted(by_name)
+        raise ModelError(f"{card.path}: field '{'class_map' if class_map is not None else 'label_map'}': expected "
+                         f"some model class to keep as detections ({shown(wanted)}), found none among "
+                         f"{shown(card.label_map)}")
     return mapping
 
 
@@ -118,6 +127,9 @@ def _check_outputs(outputs, n: int, *, masks: bool) -> list[dict]:
     import torch
 
     need = ("boxes", "labels", "scores") + (("masks",) if masks else ())
+    if isinstance(outputs, tuple) and len(outputs) == 2 and isinstance(outputs[0], dict) \
+            and isinstance(outputs[1], list):
+        outputs = outputs[1]  # a scripted torchvision detector returns (losses, detections)
     if not isinstance(outputs, (list, tuple)) or len(outputs) != n:
         found = f"a list of {len(outputs)}" if isinstance(outputs, (list, tuple)) else type(outputs).__name__
         raise ModelError(f"detector output: expected a list of {n} dicts (one per image, torchvision's detection "

@@ -317,6 +317,11 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                          f"detection data card {card.path}, found '{model_card.task}'")
     task = model_card.task if model_card is not None else card.front_matter.get("task", "detection")
     masks = task == "instance_segmentation"
+    net = None
+    if model_card is not None and predictions is None:  # built and checked before the data: a bad model fails fast
+        from ..models import guard_forward
+
+        net = guard_forward(build_detector(model_card), model_card)
     gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
     people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
@@ -344,7 +349,6 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
             from ..models import select_device
 
             torch_device = select_device(device)
-            net = build_detector(model_card)
             mapping = category_mapping(model_card, gt, class_agnostic=card.class_agnostic,
                                        detection_classes=card.detection_classes)
             log.info("predictions: running %s on %s", model_card.name, torch_device)

@@ -87,21 +87,23 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
     if split.kind != "manifest":
         raise DataError(f"{card.path}: field 'split': expected a manifest for a segmentation split, found an imagefolder")
     table = read_table(split.table)
-    declared = {split.id_column: "split.id_column", split.image_column: "split.image_column",
-                seg.mask_column: "segmentation.mask_column"}
+    declared = {split.id_column: "split.id_column", seg.mask_column: "segmentation.mask_column"}
+    if split.image_column is not None:  # None: predicted masks made elsewhere, no images needed
+        declared[split.image_column] = "split.image_column"
     for attr in card.attributes:
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
     _require_columns(table, split.table, card, declared)
     ids = _row_ids(table, split.table, split.id_column)
     images, masks = [], []
-    for i, (sid, img, mask) in enumerate(zip(ids, table[split.image_column], table[seg.mask_column]), start=1):
+    image_values = table[split.image_column] if split.image_column is not None else [None] * len(ids)
+    for i, (sid, img, mask) in enumerate(zip(ids, image_values, table[seg.mask_column]), start=1):
         for column, value in ((split.image_column, img), (seg.mask_column, mask)):
-            if _empty(value):
+            if column is not None and _empty(value):
                 raise DataError(f"{split.table}: row {i} (id '{sid}'): field '{column}': expected a path, found an empty value")
-        images.append(_path(card.image_root, img))
+        images.append(_path(card.image_root, img) if img is not None else "")
         masks.append(_path(card.image_root, mask))
         for kind, p in (("image", images[-1]), ("label mask", masks[-1])):
-            if not os.path.isfile(p):
+            if p and not os.path.isfile(p):
                 raise DataError(f"{split.table}: row {i} (id '{sid}'): {kind} file not found: {p}")
     frame = pd.DataFrame({"sample_id": ids, "image_path": images, "mask_path": masks})
     for attr in card.attributes:
@@ -148,12 +150,13 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
     return frame, people
 
 
-def predicted_mask_paths(predictions, sample_ids) -> list[str]:
+def predicted_mask_paths(predictions, sample_ids, *, id_column: str = "sample_id") -> list[str]:
     """Where the predicted mask of every sample is.
 
     ``predictions`` is a directory holding ``<sample_id>.png``, or a CSV /
-    Parquet manifest with ``sample_id`` and ``mask`` columns (paths relative
-    to the manifest's directory).
+    Parquet manifest with the data card's id column (``id_column``; or
+    ``sample_id``) and a ``mask`` column (paths relative to the manifest's
+    directory).
 
     Raises
     ------
@@ -174,10 +177,11 @@ def predicted_mask_paths(predictions, sample_ids) -> list[str]:
         table = read_table(predictions)
     except DataError as exc:
         raise PredictionError(str(exc)) from None
-    for column in ("sample_id", "mask"):
+    id_col = next((c for c in (id_column, "sample_id") if c in table.columns), id_column)
+    for column in (id_col, "mask"):
         if column not in table.columns:
             raise PredictionError(f"{predictions}: missing column '{column}'; found columns: {', '.join(table.columns)}")
-    ids = [str(s) for s in table["sample_id"]]
+    ids = [str(s) for s in table[id_col]]
     if sorted(ids) != sorted(str(s) for s in sample_ids) or len(set(ids)) != len(ids):
         missing = sorted(set(map(str, sample_ids)) - set(ids))[:3]
         extra = sorted(set(ids) - set(map(str, sample_ids)))[:3]

@@ -22,7 +22,7 @@ from torch import nn
 from ..cards import ModelCard
 from ..errors import ModelError
 
-__all__ = ["SEGMENTATION_ARCHITECTURES", "UNet", "build_segmenter", "segmentation_logits", "unet", "unet_small"]
+__all__ = ["SEGMENTATION_ARCHITECTURES", "UNet", "build_segmenter", "has_aux_classifier", "segmentation_logits", "unet", "unet_small"]
 
 
 class _Block(nn.Sequential):
@@ -91,29 +91,31 @@ def unet_small(num_classes: int = 21) -> UNet:
 SEGMENTATION_ARCHITECTURES = {"unet": unet, "unet_small": unet_small}
 
 
-def _segmenter_architecture(card: ModelCard) -> nn.Module:
-    """A U-Net by name, or a torchvision segmentation builder (no download), with enum weights if named."""
-    from ..models import _load_state, _one_line, fetch_enum_state
+def has_aux_classifier(state) -> bool:
+    """Whether a state dict holds fcn/deeplabv3's auxiliary head (``aux_classifier.*`` keys)."""
+    return bool(state) and any(k.startswith("aux_classifier.") for k in state)
+
+
+def _segmenter_architecture(card: ModelCard, state=None) -> nn.Module:
+    """A U-Net by name, or a torchvision segmentation builder, fitted to the weights the card names.
+
+    With ``weights.enum`` torchvision's enum path builds the network (with the
+    auxiliary head those weights carry). With a local ``weights.path`` whose
+    state dict has ``aux_classifier`` keys, fcn / deeplabv3 are built with
+    ``aux_loss=True`` so that every key loads (strictly); the auxiliary head
+    only serves training, and ``out`` is what is scored.
+    """
+    from ..models import build_torchvision
 
     source, weights = card.model, card.weights
     if source.architecture in SEGMENTATION_ARCHITECTURES:
         if weights is not None and weights.enum:
             raise ModelError(f"{card.path}: field 'weights.enum': '{source.architecture}' has no torchvision weights")
         return SEGMENTATION_ARCHITECTURES[source.architecture](num_classes=card.num_classes)
-    import torchvision.models
-
-    state = fetch_enum_state(card)
-    kwargs = {"weights": None, "weights_backbone": None, "num_classes": card.num_classes}
-    if not source.architecture.startswith("lraspp"):
-        # fcn / deeplabv3 checkpoints carry an auxiliary head; build it only when the weights have one
-        kwargs["aux_loss"] = bool(state and any(k.startswith("aux_classifier.") for k in state))
-    try:
-        model = torchvision.models.get_model(source.architecture, **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"{card.path}: cannot build segmenter '{source.architecture}': {_one_line(exc)}") from None
-    if state is not None:
-        _load_state(card, model, state, weights.enum)
-    return model
+    without = {"weights_backbone": None}
+    if not source.architecture.startswith("lraspp") and "aux_loss" not in (card.builder or {}):
+        without["aux_loss"] = has_aux_classifier(state)
+    return build_torchvision(card, without_weights=without)
 
 
 def build_segmenter(card: ModelCard) -> nn.Module:

@@ -119,7 +119,9 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     """Predict every image and write ``out_dir/<sample_id>.png`` (data-card class indices, 8- or 16-bit).
 
     Logits are resized (bilinear) to the label mask's size, then arg-maxed;
-    ``permutation[k]`` is the model output that predicts data class ``k``.
+    ``permutation[k]`` is the model output that predicts data class ``k``. A
+    2-D ``permutation`` is a class map's matrix (:func:`audit.model_spec.class_matrix`):
+    the softmax probabilities are summed into the data classes first.
     """
     import torch
     from PIL import Image
@@ -135,7 +137,8 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
                         num_workers=num_workers, collate_fn=list)
     out_dir = Path(out_dir)
     paths = [str(out_dir / f"{sid}.png") for sid in images["sample_id"]]
-    perm = torch.as_tensor(np.asarray(permutation), dtype=torch.long)
+    matrix = np.asarray(permutation)
+    perm = torch.as_tensor(matrix, dtype=torch.long) if matrix.ndim == 1 else None
     show = progress if progress is not None else os.isatty(2)
     with torch.inference_mode():
         for batch in tqdm(loader, disable=not show, desc="segment", unit="batch"):
@@ -148,7 +151,12 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
                 shapes.setdefault(tuple(tensor.shape), []).append((tensor, index))
             for items in shapes.values():
                 logits = segmentation_logits(model(torch.stack([t for t, _ in items]).to(device))).float().cpu()
-                logits = logits[:, perm]  # data-card class order
+                if perm is not None:
+                    logits = logits[:, perm]  # data-card class order
+                else:
+                    from ..model_spec import map_probabilities
+
+                    logits = map_probabilities(torch.softmax(logits, dim=1), matrix)  # probabilities per data class
                 for k, (_, index) in enumerate(items):
                     from .data import read_mask
 
@@ -187,7 +195,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     import torch
 
     from .. import __version__
-    from ..inference import class_permutation, file_sha256
+    from ..inference import file_sha256
     from ..pipeline import AuditRun, _created, _model_provenance
     from ..stats import Attribute, audit_segmentation
     from .data import fingerprint_segmentation_split, load_segmentation_split, predicted_mask_paths, read_mask
@@ -200,6 +208,18 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     if model_card is None and predictions is None:
         raise AuditError("expected a model card or predicted masks, found neither")
     classes = list(data_card.classes)
+    net = matrix = None
+    if model_card is not None and predictions is None:  # built and checked before the data: a bad model fails fast
+        if data_card.split.image_column is None:
+            raise DataError(f"{data_card.path}: field 'split.image_column': expected the manifest column of image "
+                            "paths to run a model, found nothing (only --predictions work without it)")
+        from ..model_spec import class_matrix
+        from ..models import guard_forward
+        from .models import build_segmenter
+
+        matrix = class_matrix(label_map=model_card.label_map, classes=classes, class_map=model_card.class_map,
+                              model_card_path=model_card.path)
+        net = guard_forward(build_segmenter(model_card), model_card)
     images, people = load_segmentation_split(data_card)
     log.info("data: %s (%d images, %d classes%s)", data_card.path, len(images), len(classes),
              f", {len(people)} people" if people is not None else "")
@@ -211,13 +231,13 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         model_sha = fingerprint_model(model_card)
 
     if predictions is not None:
-        pred_paths = predicted_mask_paths(predictions, images["sample_id"].tolist())
+        pred_paths = predicted_mask_paths(predictions, images["sample_id"].tolist(), id_column=data_card.split.id_column)
         sha = file_sha256(predictions) if Path(predictions).is_file() else None
         pred_info = {"source": "file", "file": str(predictions), "sha256": sha}
         log.info("predictions: predicted masks from %s", predictions)
     else:
-        permutation = class_permutation(label_map=model_card.label_map, classes=classes,
-                                        model_card_path=model_card.path)
+        # a permutation of the model's outputs, or (with a class map) outputs summed into the split's classes
+        permutation = matrix.argmax(0) if model_card.class_map is None else matrix
         pred_paths = _cached_masks(out_dir, model_sha=model_sha, data_sha=data_sha, images=images) \
             if out_dir is not None and use_cache else None
         if pred_paths is not None:
@@ -227,10 +247,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
             import tempfile
 
             from ..models import build_transform, select_device
-            from .models import build_segmenter
 
             torch_device = select_device(device)
-            net = build_segmenter(model_card)
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
             target = Path(out_dir) / CACHE_DIR if out_dir is not None else Path(tempfile.mkdtemp(prefix="audit-seg-"))

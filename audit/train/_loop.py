@@ -12,7 +12,7 @@ from torch import nn
 
 from .._io import atomic_write_bytes
 from ..errors import AuditError, DataError
-from .backbone import frozen_prefix, set_trainable, train_mode
+from .backbone import BACKBONES, frozen_prefix, set_trainable, train_mode
 from .pretrain import MEAN, STD
 
 log = logging.getLogger("audit")
@@ -20,7 +20,8 @@ log = logging.getLogger("audit")
 STRATEGIES = ("head", "finetune", "full")
 STRATEGY_TEXT = {
     "head": "trunk frozen, only the new head trained (advised for a small dataset)",
-    "finetune": "conv1..layer1 frozen; layer2 and the new head trained (advised for a bigger dataset)",
+    "finetune": "every trunk stage but the last frozen (a ResNet's conv1..layer1); the last stage (layer2) and the "
+                "new head trained (advised for a bigger dataset)",
     "full": "every layer trained",
 }
 
@@ -138,7 +139,12 @@ def provenance_text(provenance: dict) -> str:
     if source == "local file":
         return f"loaded from the local file `{provenance['path']}` (SHA-256 `{provenance['sha256'][:16]}…`)"
     if source == "torchvision weights enum":
-        return f"torchvision's `{provenance['enum']}` (layer3, layer4 and fc dropped)"
+        spec = BACKBONES[provenance.get("backbone", "resnet18")]
+        if spec.stride != 8:
+            dropped = "the classifier"
+        else:
+            dropped = "layer3, layer4 and fc" if spec.builder.startswith("resnet") else "the later features and the classifier"
+        return f"torchvision's `{provenance['enum']}` ({dropped} dropped)"
     if source == "synthetic source-task pretraining":
         return (f"pretrained by `audit train` itself on a synthetic source task (version {provenance['version']}, "
                 f"seed {provenance['seed']}): {provenance['task']}; {provenance['images']} images, "
@@ -148,7 +154,7 @@ def provenance_text(provenance: dict) -> str:
 
 
 def front_matter(*, task: str, entry_point: str, weights: Path, classes, resize, data_card, strategy: str,
-                 provenance: dict, description: str) -> dict:
+                 provenance: dict, description: str, backbone: str = "resnet18") -> dict:
     """The front matter ``audit run`` reads (task, model, weights, classes, preprocessing) and documentation."""
     return {
         "task": task,
@@ -159,7 +165,7 @@ def front_matter(*, task: str, entry_point: str, weights: Path, classes, resize,
         "preprocessing": {"resize": [int(resize[0]), int(resize[1])], "mean": list(MEAN), "std": list(STD)},
         "description": description,
         "library_name": "torchvision",
-        "base_model": f"resnet18 conv1..layer2 ({provenance.get('source', 'random initialisation')})",
+        "base_model": f"{backbone} {BACKBONES[backbone].cut} ({provenance.get('source', 'random initialisation')})",
         "datasets": [str(data_card.name)],
         "tags": ["audit-train", f"strategy-{strategy}"],
     }

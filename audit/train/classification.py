@@ -12,7 +12,8 @@ from ..errors import CardError
 from ._card import write_model_card
 from ._loop import (STRATEGY_TEXT, Timer, check_strategy, fit, front_matter, image_size, load_images, prepare,
                     provenance_text, save_weights)
-from .models import TrunkClassifier
+from .backbone import BACKBONES, backbone_of, trunk_text
+from .models import TrunkClassifier, entry_point
 
 __all__ = ["DEFAULTS", "train_classifier"]
 
@@ -102,17 +103,19 @@ def train_classifier(data_card, *, trunk, provenance: dict, out_card, strategy: 
     seconds = timer()
     summary = {"task": "classification", "n_train": len(x), "epochs": epochs, "seconds": seconds, **stats,
                "strategy": strategy, "card": str(out_card), "weights": str(weights)}
-    fm = front_matter(task="classification", entry_point="audit.train.models:trunk_classifier", weights=weights,
+    entry = entry_point("trunk_classifier", trunk)
+    spec = BACKBONES[backbone_of(trunk)]
+    fm = front_matter(task="classification", entry_point=entry, weights=weights,
                       classes=card.classes, resize=resize, data_card=card, strategy=strategy, provenance=provenance,
-                      description=f"ResNet-18 conv1..layer2 with a new linear head, trained on {card.name} "
-                                  "by audit train")
+                      description=f"{spec.pretty} {spec.cut} with a new linear head, trained on {card.name} "
+                                  "by audit train", backbone=spec.name)
     body = f"""# Model card: {out_card.stem}
 
 ## Model details
 
-- Architecture: torchvision ResNet-18 `conv1`..`layer2` (stride 8, 128 channels), global average
+- Architecture: {trunk_text(model.trunk)}, global average
   pooling and a new linear layer with {len(card.classes)} outputs ({', '.join(card.classes)}).
-- Built by the entry point `audit.train.models:trunk_classifier`; weights `{weights.name}` (a state dict,
+- Built by the entry point `{entry}`; weights `{weights.name}` (a state dict,
   loaded with `weights_only=True`).
 - Input: RGB resized to {resize[0]}x{resize[1]}, normalised with the ImageNet mean and standard deviation.
 

@@ -54,21 +54,22 @@ MASK_POOL = 7  # mask logits at 14x14 per box: enough for people of ~15x45 px, 4
 SAMPLING = 1  # RoIAlign samples per bin: a person covers about 2x5 cells of the 8x8 feature map
 
 
-def _build(num_classes: int, *, masks: bool, trunk=None):
+def _build(num_classes: int, *, masks: bool, trunk=None, backbone: str = "resnet18"):
     from torchvision.models.detection import FasterRCNN, MaskRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops import MultiScaleRoIAlign
 
-    from .backbone import TRUNK_CHANNELS, resnet18_trunk
+    from .backbone import make_trunk
 
-    trunk = resnet18_trunk() if trunk is None else trunk
+    trunk = make_trunk(backbone) if trunk is None else trunk
+    channels = trunk.out_channels
     common = {
         "min_size": MIN_SIZE, "max_size": 4 * MIN_SIZE,
         "rpn_anchor_generator": AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ASPECT_RATIOS,)),
         "box_roi_pool": MultiScaleRoIAlign(featmap_names=["0"], output_size=BOX_POOL, sampling_ratio=SAMPLING),
-        "box_head": TwoMLPHead(TRUNK_CHANNELS * BOX_POOL ** 2, REPRESENTATION),
+        "box_head": TwoMLPHead(channels * BOX_POOL ** 2, REPRESENTATION),
         "box_predictor": FastRCNNPredictor(REPRESENTATION, num_classes),
         # few proposals and sampled RoIs: a handful of people per small image, two CPU cores
         "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 100, "rpn_pre_nms_top_n_test": 150,
@@ -78,7 +79,7 @@ def _build(num_classes: int, *, masks: bool, trunk=None):
     if not masks:
         return FasterRCNN(trunk, **common)
     mask_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=MASK_POOL, sampling_ratio=SAMPLING)
-    return MaskRCNN(trunk, mask_roi_pool=mask_pool, mask_head=MaskRCNNHeads(TRUNK_CHANNELS, [64, 64], 1),
+    return MaskRCNN(trunk, mask_roi_pool=mask_pool, mask_head=MaskRCNNHeads(channels, [64, 64], 1),
                     mask_predictor=MaskRCNNPredictor(64, 64, num_classes), **common)
 
 
@@ -114,6 +115,21 @@ def person_maskrcnn(num_classes: int = 2):
 
 ENTRY_POINTS = {"detection": "audit.train.detection:person_fasterrcnn",
                 "instance_segmentation": "audit.train.detection:person_maskrcnn"}
+
+
+def __getattr__(name: str):
+    """``person_fasterrcnn_<backbone>`` and ``person_maskrcnn_<backbone>``: entry points on another backbone."""
+    from .backbone import BACKBONES
+
+    for kind, masks in (("person_fasterrcnn", False), ("person_maskrcnn", True)):
+        backbone = name[len(kind) + 1:] if name.startswith(kind + "_") else None
+        if backbone in BACKBONES:
+            def build(num_classes: int = 2, _masks=masks, _backbone=backbone):
+                return _build(num_classes, masks=_masks, backbone=_backbone)
+
+            build.__name__ = build.__qualname__ = name
+            return build
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -326,26 +342,30 @@ def train_detector(data_card, *, trunk, provenance: dict, out_card, strategy: st
     fm, body = _card_text(card=card, task=task, weights=weights, out_card=out_card, label=label, n=n,
                           n_people=n_people, strategy=strategy, epochs=epochs, total=total, batch_size=batch_size,
                           hp=hp, seed=seed, provenance=provenance, losses=losses, seconds=seconds,
-                          threads=torch.get_num_threads())
+                          threads=torch.get_num_threads(), trunk=model.backbone)
     write_model_card(out_card, front_matter=fm, body=body)
     log.info("wrote %s and %s (%.1f s)", out_card, weights, seconds)
     return summary
 
 
 def _card_text(*, card, task, weights, out_card, label, n, n_people, strategy, epochs, total, batch_size, hp, seed,
-               provenance, losses, seconds, threads):
+               provenance, losses, seconds, threads, trunk=None):
     from ._loop import STRATEGY_TEXT, provenance_text
 
+    from .backbone import BACKBONES, backbone_of, trunk_text
+
     net = "Mask R-CNN" if task == "instance_segmentation" else "Faster R-CNN"
+    spec = BACKBONES[backbone_of(trunk)]
+    entry = ENTRY_POINTS[task] + ("" if spec.name == "resnet18" else f"_{spec.name}")
     fm = {
         "task": task,
-        "model": {"entry_point": ENTRY_POINTS[task]},
+        "model": {"entry_point": entry},
         "weights": {"path": weights.name},
         "num_classes": 2,
         "label_map": ["__background__", label],
-        "description": f"torchvision {net} on ResNet-18 conv1..layer2, trained on {card.name} by audit train",
+        "description": f"torchvision {net} on {spec.pretty} {spec.cut}, trained on {card.name} by audit train",
         "library_name": "torchvision",
-        "base_model": f"resnet18 conv1..layer2 ({provenance.get('source', 'random initialisation')})",
+        "base_model": f"{spec.name} {spec.cut} ({provenance.get('source', 'random initialisation')})",
         "datasets": [str(card.name)],
         "tags": ["audit-train", f"strategy-{strategy}"],
     }
@@ -358,14 +378,14 @@ def _card_text(*, card, task, weights, out_card, label, n, n_people, strategy, e
 
 ## Model details
 
-- Architecture: torchvision `{net.replace(' ', '').replace('-', '')}` with ResNet-18 `conv1`..`layer2` as a
-  single-level backbone (stride 8, 128 channels); one class, `{label}`, besides the background.
+- Architecture: torchvision `{net.replace(' ', '').replace('-', '')}` with {trunk_text(trunk) if trunk is not None
+  else "torchvision ResNet-18 `conv1`..`layer2` (stride 8, 128 channels)"} as a single-level backbone; one class, `{label}`, besides the background.
 - Inside the model images are normalised with the ImageNet mean and standard deviation and resized so
   that the shorter side is {MIN_SIZE} px (64x64 images keep their size).
 - Region proposals: anchors of {', '.join(map(str, ANCHOR_SIZES))} px with height/width
   {', '.join(f'{a:g}' for a in ASPECT_RATIOS)}; box head: RoIAlign {BOX_POOL}x{BOX_POOL}, two fully connected
   layers of {REPRESENTATION} (`TwoMLPHead`).{mask_line}
-- Built by the entry point `{ENTRY_POINTS[task]}`; weights `{weights.name}` (a state dict, loaded with
+- Built by the entry point `{entry}`; weights `{weights.name}` (a state dict, loaded with
   `weights_only=True`).
 
 ## Intended use

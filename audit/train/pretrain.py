@@ -26,7 +26,7 @@ from torch import nn
 
 from .._io import atomic_write_bytes
 from ..errors import ModelError
-from .backbone import TRUNK_LAYERS, resnet18_trunk, set_trainable, train_mode
+from .backbone import BACKBONES, backbone_of, make_trunk, set_trainable, train_mode
 from .models import TrunkClassifier
 
 __all__ = ["SOURCE_CLASSES", "SOURCE_VERSION", "load_trunk_state", "pretrained_trunk", "source_images"]
@@ -106,14 +106,14 @@ def source_images(n: int, *, generator: torch.Generator, size: int = SOURCE_SIZE
     return (img - mean) / std, y
 
 
-def _pretrain(seed: int) -> tuple[dict, dict]:
+def _pretrain(seed: int, backbone: str = "resnet18") -> tuple[dict, dict]:
     """Train trunk + linear head on the source task; returns the trunk state and its provenance."""
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     x, y = source_images(SOURCE_TRAIN, generator=g)
     x_test, y_test = source_images(SOURCE_TEST, generator=g)
-    model = TrunkClassifier(len(SOURCE_CLASSES))
+    model = TrunkClassifier(len(SOURCE_CLASSES), backbone=backbone)
     set_trainable(model.trunk, "full")
     steps = SOURCE_TRAIN // SOURCE_BATCH
     opt = torch.optim.AdamW(model.parameters(), lr=SOURCE_LR, weight_decay=1e-4)
@@ -138,6 +138,7 @@ def _pretrain(seed: int) -> tuple[dict, dict]:
                 f"({', '.join(SOURCE_CLASSES)}) in random colours with noise",
         "version": SOURCE_VERSION,
         "seed": seed,
+        **({} if backbone == "resnet18" else {"backbone": backbone}),
         "images": SOURCE_TRAIN,
         "epochs": 1,
         "optimiser": f"AdamW, one-cycle lr {SOURCE_LR}, batch {SOURCE_BATCH}",
@@ -150,46 +151,71 @@ def _pretrain(seed: int) -> tuple[dict, dict]:
 
 
 def load_trunk_state(trunk: nn.Module, state: dict, *, origin: str) -> None:
-    """Load a ResNet-18, trunk or ``audit train`` model state dict into ``trunk``.
+    """Load a full-network, trunk or ``audit train`` model state dict into ``trunk``.
 
-    Keys of ``layer3``, ``layer4`` and ``fc`` (and any task head) are dropped;
-    a ``trunk.`` prefix (a model ``audit train`` wrote) is removed.
+    Keys outside the trunk's stages (a ResNet's ``layer3``, ``layer4`` and
+    ``fc``; MobileNetV3's later ``features`` and ``classifier``; any task head)
+    are dropped; a ``trunk.`` prefix (a model ``audit train`` wrote) and the
+    backbone's ``features.`` prefix are removed.
 
     Raises
     ------
     ModelError
         A trunk parameter is missing or has the wrong shape.
     """
+    spec = BACKBONES[backbone_of(trunk)]
     if any(k.startswith("trunk.") for k in state):
         state = {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
-    keep = {k: v for k, v in state.items() if k.split(".")[0] in TRUNK_LAYERS}
+    elif spec.prefix:
+        state = {k[len(spec.prefix):]: v for k, v in state.items() if k.startswith(spec.prefix)}
+    keep = {k: v for k, v in state.items() if k.split(".")[0] in spec.stages}
     try:
         trunk.load_state_dict(keep, strict=True)
     except RuntimeError as exc:
         text = " ".join(str(exc).split())
-        raise ModelError(f"{origin}: expected a ResNet-18 (or its conv1..layer2 trunk) state dict: {text[:300]}") from None
+        raise ModelError(f"{origin}: expected a {spec.pretty} (or its {spec.cut} trunk) state dict: {text[:300]}") \
+            from None
+
+
+def _check_enum_backbone(name: str, backbone: str) -> None:
+    """A ModelError when the weights enum ``name`` is not one of ``backbone``'s (ResNet50 weights for resnet18...)."""
+    import torchvision.models
+
+    try:
+        enum = torchvision.models.get_weight(name)
+    except Exception:  # noqa: BLE001 - fetch_weights_enum reports unknown names
+        return
+    family = torchvision.models.get_model_weights(BACKBONES[backbone].builder)
+    if not isinstance(enum, family):
+        raise ModelError(f"--backbone-weights: expected weights of {BACKBONES[backbone].builder} "
+                         f"({family.__name__}.*, e.g. "
+                         f"{family.DEFAULT.__class__.__name__}.{family.DEFAULT.name}), found '{name}'; "
+                         "pass the matching --backbone")
 
 
 def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def pretrained_trunk(*, weights=None, cache=None, seed: int = 0) -> tuple[nn.Sequential, dict]:
+def pretrained_trunk(*, weights=None, cache=None, seed: int = 0, backbone: str = "resnet18") -> tuple[nn.Sequential, dict]:
     """The trunk with pretrained weights, and where they came from.
 
     Parameters
     ----------
     weights : str or Path, optional
-        A local ``.pth`` file (a ResNet-18 or trunk state dict, read with
+        A local ``.pth`` file (a full-network or trunk state dict, read with
         ``torch.load(weights_only=True)``) or a torchvision weights enum name
-        (``"ResNet18_Weights.IMAGENET1K_V1"``, used only if torchvision can get
-        it: torch hub cache or network). ``None``: pretrain on the synthetic
-        source task (module docstring).
+        of the backbone (``"ResNet18_Weights.IMAGENET1K_V1"``,
+        ``"ResNet50_Weights.IMAGENET1K_V2"``, ``"MobileNet_V3_Large_Weights.IMAGENET1K_V2"``;
+        used only if torchvision can get it: torch hub cache or network).
+        ``None``: pretrain on the synthetic source task (module docstring).
     cache : str or Path, optional
         Without ``weights``: a ``.pth`` file holding the source-pretrained
-        trunk; reused when its version and seed match, else (re)written.
+        trunk; reused when its version, seed and backbone match, else (re)written.
     seed : int
         Seed of the source task.
+    backbone : str
+        A key of :data:`audit.train.backbone.BACKBONES` (default ``resnet18``).
 
     Returns
     -------
@@ -201,11 +227,13 @@ def pretrained_trunk(*, weights=None, cache=None, seed: int = 0) -> tuple[nn.Seq
     Raises
     ------
     ModelError
-        The file cannot be loaded or does not fit; the enum cannot be fetched.
+        The file cannot be loaded or does not fit; the enum cannot be fetched
+        or belongs to another backbone.
     """
     from ..models import _state_dict, fetch_weights_enum, load_checkpoint
 
-    trunk = resnet18_trunk()
+    trunk = make_trunk(backbone)
+    extra = {} if backbone == "resnet18" else {"backbone": backbone}
     if weights is not None:
         path = Path(weights).expanduser()
         if path.suffix in (".pth", ".pt") or path.exists():
@@ -213,21 +241,23 @@ def pretrained_trunk(*, weights=None, cache=None, seed: int = 0) -> tuple[nn.Seq
                 raise ModelError(f"{path}: backbone weights file not found")
             state = _state_dict(None, load_checkpoint(path), path)
             load_trunk_state(trunk, state, origin=str(path))
-            return trunk, {"source": "local file", "path": str(path), "sha256": _file_sha256(path)}
+            return trunk, {"source": "local file", "path": str(path), "sha256": _file_sha256(path), **extra}
         name = str(weights)
+        _check_enum_backbone(name, backbone)
         state = fetch_weights_enum(name, where="backbone weights")
         load_trunk_state(trunk, state, origin=name)
-        return trunk, {"source": "torchvision weights enum", "enum": name}
+        return trunk, {"source": "torchvision weights enum", "enum": name, **extra}
 
     cache = Path(cache) if cache is not None else None
     if cache is not None and cache.is_file():
         loaded = load_checkpoint(cache)
         prov = loaded.get("provenance") if isinstance(loaded, dict) else None
-        if isinstance(prov, dict) and prov.get("version") == SOURCE_VERSION and prov.get("seed") == seed:
+        if isinstance(prov, dict) and prov.get("version") == SOURCE_VERSION and prov.get("seed") == seed \
+                and prov.get("backbone", "resnet18") == backbone:
             load_trunk_state(trunk, _state_dict(None, loaded, cache), origin=str(cache))
             log.info("reusing the source-pretrained trunk %s", cache)
             return trunk, {**prov, "cache": str(cache)}
-    state, prov = _pretrain(seed)
+    state, prov = _pretrain(seed, backbone)
     trunk.load_state_dict(state)
     if cache is not None:
         buffer = io.BytesIO()  # via a buffer, so the bytes do not depend on the file name

@@ -13,7 +13,8 @@ from ..errors import CardError, DataError
 from ._card import write_model_card
 from ._loop import (STRATEGY_TEXT, Timer, check_strategy, fit, front_matter, image_size, load_images, prepare,
                     provenance_text, save_weights)
-from .models import TrunkSegmenter
+from .backbone import BACKBONES, backbone_of, trunk_text
+from .models import TrunkSegmenter, entry_point
 
 __all__ = ["DEFAULTS", "train_segmenter"]
 
@@ -111,21 +112,23 @@ def train_segmenter(data_card, *, trunk, provenance: dict, out_card, strategy: s
     seconds = timer()
     summary = {"task": "semantic_segmentation", "n_train": len(x), "epochs": epochs, "seconds": seconds, **stats,
                "strategy": strategy, "card": str(out_card), "weights": str(weights)}
-    fm = front_matter(task="semantic_segmentation", entry_point="audit.train.models:trunk_segmenter",
+    entry = entry_point("trunk_segmenter", trunk)
+    spec = BACKBONES[backbone_of(trunk)]
+    fm = front_matter(task="semantic_segmentation", entry_point=entry,
                       weights=weights, classes=card.classes, resize=resize, data_card=card, strategy=strategy,
                       provenance=provenance,
-                      description=f"ResNet-18 conv1..layer2 with a light U-Net-style decoder, trained on {card.name} "
-                                  "by audit train")
+                      description=f"{spec.pretty} {spec.cut} with a light U-Net-style decoder, trained on {card.name} "
+                                  "by audit train", backbone=spec.name)
     share = torch.bincount(y[y != ignore].flatten(), minlength=n_classes).double()
     share = share / share.sum().clamp(min=1)
     body = f"""# Model card: {out_card.stem}
 
 ## Model details
 
-- Architecture: torchvision ResNet-18 `conv1`..`layer2` and a decoder that upsamples the stride-8
-  features and fuses them with `layer1` (stride 4) and the stem (stride 2); logits for {n_classes} classes
-  ({', '.join(card.classes)}) at the input's resolution.
-- Built by the entry point `audit.train.models:trunk_segmenter`; weights `{weights.name}` (a state dict,
+- Architecture: {trunk_text(model.trunk)} and a decoder that upsamples the stride-8
+  features and fuses them with the stride-4 and stride-2 stages (`{model.taps[1]}`, `{model.taps[0]}`); logits
+  for {n_classes} classes ({', '.join(card.classes)}) at the input's resolution.
+- Built by the entry point `{entry}`; weights `{weights.name}` (a state dict,
   loaded with `weights_only=True`).
 - Input: RGB resized to {resize[0]}x{resize[1]}, normalised with the ImageNet mean and standard deviation.
 
