@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from boundary_helpers import coverage_audit, null_classification_audit, null_detection_audit
-from scipy.stats import chi2
+from scipy.stats import chi2, norm
 from scipy.stats import t as student_t
 from statsmodels.genmod.cov_struct import Independence
 from statsmodels.genmod.families import Gaussian
@@ -328,3 +328,17 @@ def test_gap_tests_never_have_p_zero_at_recall_one():
     assert d.p_value.dropna().gt(0.1).all()
     m = result.metrics.query("grouping == 'g'")
     assert (m.upper > m.lower).all()
+
+
+def test_regression_gate_never_gets_p_zero_from_a_zero_variance():
+    # recall 1.000 on 100 people, then 0.990: neither side's interval showed any variance. The gate falls back to
+    # the Agresti-Coull variance bound of each side: p~ = (v n + 1.92) / (n + 3.84), var = p~ (1 - p~) / (n + 3.84)
+    from audit.stats._compare import _floored_p
+
+    z2 = 1.959963984540054 ** 2
+    var = sum(((v * 100 + z2 / 2) / (100 + z2)) * (1 - (v * 100 + z2 / 2) / (100 + z2)) / (100 + z2)
+              for v in (1.0, 0.99))
+    p = _floored_p(0.01, {"baseline": 1.0, "candidate": 0.99, "n_baseline": 100, "n_candidate": 100})
+    assert p == pytest.approx(float(norm.sf(0.01 / math.sqrt(var))))
+    assert 0.3 < p < 0.5
+    assert math.isnan(_floored_p(0.2, {"baseline": 1.5, "candidate": 1.3, "n_baseline": 10, "n_candidate": 10}))

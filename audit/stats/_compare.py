@@ -43,6 +43,7 @@ from scipy import sparse
 from scipy.stats import norm
 
 from ..errors import StatsInputError
+from ._clustered import floor_variance
 from ._groups import ALL, OVERALL, SEPARATOR
 from ._rates import CLASS_METRICS, OVERALL_METRICS, macro, rate_components, ratio
 from ._significance import CORRECTIONS, adjust_p_values
@@ -395,6 +396,17 @@ def describe_row(r) -> str:
 
 def _num_int(value) -> str:
     return "?" if value is None or (isinstance(value, float) and not np.isfinite(value)) else str(int(value))
+
+
+def _floored_p(worsening: float, r: dict) -> float:
+    """One-sided p-value of a worsening seen with no variance, on the largest variance a [0, 1] metric can have."""
+    values = (r["baseline"], r["candidate"])
+    sizes = (r["n_baseline"], r["n_candidate"])
+    if not all(np.isfinite(values)) or not all(0 <= v <= 1 for v in values) or not all(
+            np.isfinite(sizes)) or min(sizes) <= 0:
+        return float("nan")
+    sd = math.sqrt(sum(float(floor_variance(v, n)) for v, n in zip(values, sizes)))
+    return float(norm.sf(worsening / sd))
 
 
 def compare_results(
@@ -750,8 +762,12 @@ def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: di
             p = np.nan
         elif sd > 0:
             p = float(norm.sf(worsening / sd))  # one-sided: H0 "no worsening"
+        elif worsening <= 0:
+            p = 1.0
         else:
-            p = 0.0 if worsening > 0 else 1.0
+            # no variance seen (recall 1.000 on both sides, say): a zero standard error must not give p = 0;
+            # a [0, 1] metric falls back to the variance it can have at most on its n, as audit.stats' intervals do
+            p = _floored_p(worsening, r)
 
         n_min = np.nanmin([r["n_baseline"], r["n_candidate"]])
         if sign == 0.0 and not is_disparity:
