@@ -346,10 +346,11 @@ CASES = {
     "data_card_unknown_field": (data_card_unknown_field,
                                 "{card}: field 'label_colum': expected one of the known fields "
                                 "(allow_paths_outside_root, annotations_creators, attributes, classes, compare_to, "
-                                "description, image_root, imported_from, intersections, label_column, language, "
-                                "license, min_group_size, name, pretty_name, reference_groups, reference_population, "
-                                "segmentation, size_categories, source_datasets, split, tags, task_categories, "
-                                "version), found an unknown field"),
+                                "correction, description, disparity_metrics, image_root, imported_from, "
+                                "intersections, interval, label_column, language, license, min_group_size, name, "
+                                "pos_label, pretty_name, reference_groups, reference_population, segmentation, "
+                                "size_categories, source_datasets, split, tags, task_categories, version), found an "
+                                "unknown field"),
     "data_card_wrong_type": (data_card_wrong_type, "{card}: field 'label_column': expected a string, found 3"),
     "data_card_unknown_scale": (data_card_unknown_scale,
                                 "{card}: field 'attributes.skin_type.scale': expected one of nominal, ordinal, "
