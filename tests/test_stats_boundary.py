@@ -342,3 +342,17 @@ def test_regression_gate_never_gets_p_zero_from_a_zero_variance():
     assert p == pytest.approx(float(norm.sf(0.01 / math.sqrt(var))))
     assert 0.3 < p < 0.5
     assert math.isnan(_floored_p(0.2, {"baseline": 1.5, "candidate": 1.3, "n_baseline": 10, "n_candidate": 10}))
+
+
+def test_difference_intervals_do_not_collapse_when_both_groups_are_perfect():
+    # no errors in either group: every resampled difference is 0; the interval is 0 -/+ z * sqrt of the two
+    # sides' variance bounds instead of [0, 0]
+    y = np.tile([0, 1], 60)
+    result = audit_classification(y_true=y, y_pred=y, groups=pd.DataFrame({"site": np.repeat(["a", "b"], 60)}),
+                                  classes=["neg", "pos"], pos_label=1, reference_groups={"site": "a"}, n_boot=200,
+                                  n_perm=50, min_group_size=1)
+    d = result.disparities.query("kind == 'to_reference' and metric == 'error_rate'").iloc[0]
+    z2 = 1.959963984540054 ** 2
+    p_tilde = (z2 / 2) / (60 + z2)
+    half = 1.959963984540054 * math.sqrt(2 * p_tilde * (1 - p_tilde) / (60 + z2))
+    assert (d.difference_lower, d.difference_upper) == (pytest.approx(-half), pytest.approx(half))

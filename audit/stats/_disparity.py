@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
+from ._clustered import floor_variance
 from ._groups import ALL, Grouping
 from ._intervals import PROPORTION_METHODS, bootstrap_interval, percentile_interval, proportion_interval
 from ._results import GroupedMetrics, UndefinedMetricWarning
@@ -173,8 +175,20 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
     defined = ~np.isnan(value)
     rows = []
 
-    def row(kind, group, other, diff, diff_boot, rat, rat_boot, n_group, n_other, test, is_small):
+    units = n if s.units is None else s.units
+    overall_units = float(np.nansum(units)) if s.units is not None else s.overall_n
+
+    def floor_sd(g, other_value, other_units):
+        """Standard error of a difference from the [0, 1] variance bound of both sides (audit.stats._clustered)."""
+        return float(np.sqrt(floor_variance(value[g], units[g], confidence=confidence)
+                             + floor_variance(other_value, other_units, confidence=confidence)))
+
+    def row(kind, group, other, diff, diff_boot, rat, rat_boot, n_group, n_other, test, is_small, floor=None):
         dl, du = percentile_interval(diff_boot, confidence=confidence) if diff_boot is not None else (np.nan, np.nan)
+        if floor is not None and np.isfinite(diff) and not du > dl:
+            # every resample gave the same difference (both groups without error, say): the bound instead
+            z = norm.ppf(0.5 + confidence / 2)
+            dl, du = diff - z * floor, diff + z * floor
         rl, ru = percentile_interval(rat_boot, confidence=confidence) if rat_boot is not None else (np.nan, np.nan)
         p, test_name, rerun = (*test, None)[:3] if test is not None else (float("nan"), "none", None)
         return {
@@ -186,6 +200,8 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
         }
 
     with_overall = boot is not None and s.overall_boot is not None
+    finite = value[np.isfinite(value)]
+    bounded = bool(finite.size) and bool(((finite >= 0) & (finite <= 1)).all())
     if defined.sum() >= 2:
         hi = int(np.nanargmax(value))
         # the minimum among the *other* groups, so that equal values never compare a group with itself
@@ -211,6 +227,7 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
             boot[:, g] - s.overall_boot if with_overall else None, fold(value[g], s.overall_value),
             fold(boot[:, g], s.overall_boot) if with_overall else None, n[g], s.overall_n,
             s.pair_test(g, None) if s.pair_test else None, small[g],
+            floor=floor_sd(g, s.overall_value, overall_units) if with_overall and bounded else None,
         ))
         if reference is not None and label != reference:
             r = labels.index(reference)
@@ -221,6 +238,7 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
                 None if boot is None else boot[:, g] - boot[:, r], fold(value[g], value[r]),
                 None if boot is None else fold(boot[:, g], boot[:, r]), n[g], n[r],
                 s.pair_test(g, r) if s.pair_test else None, small[g] or small[r],
+                floor=floor_sd(g, value[r], units[r]) if boot is not None and bounded else None,
             ))
     return rows
 
