@@ -216,11 +216,21 @@ def audit_ratio_metrics(
     def n_of(key, parts):
         return n_columns.get(key, size_column or parts[0][1])
 
-    def sizes(parts, member):
-        """Effective sizes of the first part's proportion in each group of ``member`` (units x groups)."""
+    def sizes(parts, member, cache):
+        """Effective sizes of the first part's proportion in each group of ``member`` (units x groups).
+
+        Only proportions need their design effects; every other metric needs only the count of images behind
+        each group (the same for all metrics on one denominator), so that is computed once and cached.
+        """
         num, den = parts[0]
-        return effective_size(unit_sums[:, col[num]], unit_sums[:, col[den]], unit_cluster, member,
-                              n_clusters=n_clusters, confidence=confidence, clustered=clustered)
+        key = (num, den) if proportions[parts_key[id(parts)]] else (None, den)
+        if key not in cache:
+            cache[key] = effective_size(unit_sums[:, col[num if key[0] else den]], unit_sums[:, col[den]],
+                                        unit_cluster, member, n_clusters=n_clusters, confidence=confidence,
+                                        clustered=clustered)
+        return cache[key]
+
+    parts_key = {id(parts): key for key, parts in metrics.items()}
 
     metric_rows, all_disparities, group_rows, undefined = [], [], [], []
     overall_sums = cell_sums.sum(0)
@@ -229,6 +239,7 @@ def audit_ratio_metrics(
         sums = structure.sum_cells(cell_sums, grouping, axis=0)  # (G, n_cols)
         boot = None if boot_sums is None else structure.sum_cells(boot_sums, grouping, axis=1)  # (B, G, n_cols)
         member = grouping.indicator[unit_cell] > 0  # (units, G)
+        own_cache, rest_cache = {}, {}
         for g, label in enumerate(grouping.labels):
             first = next(iter(metrics), None)
             size = float(sums[g, col[size_column or metrics[first][0][1]]]) if metrics else 0.0
@@ -243,7 +254,7 @@ def audit_ratio_metrics(
             o_boot = None if overall_boot is None else metric_value(overall_boot, parts)
             rest_boot = None if boot is None else metric_value(overall_boot[:, None, :] - boot, parts)
             rest_value = metric_value(overall_sums[None, :] - sums, parts)
-            own, rest = sizes(parts, member), sizes(parts, ~member)
+            own, rest = sizes(parts, member, own_cache), sizes(parts, ~member, rest_cache)
 
             if proportions[key]:
                 def pair(g, r, own=own, rest=rest):
