@@ -517,7 +517,7 @@ def _detection_people(card):
     """People (non-crowd ground truth) of a detection data card: attributes, category labels, boxes."""
     from .detection.data import card_people, load_ground_truth
 
-    gt = load_ground_truth(card.coco)
+    gt = load_ground_truth(card.coco, image_root=card.image_root, allow_outside=card.allow_paths_outside_root)
     people, groups = card_people(card, gt)
     cat_ids = sorted(gt.categories)
     classes = [str(gt.categories[c]) for c in cat_ids]

@@ -77,6 +77,7 @@ class DetectionDataCard:
     min_group_size: int
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
+    allow_paths_outside_root: bool = False
 
 
 def is_detection_data_card(path) -> bool:
@@ -149,6 +150,9 @@ def load_detection_data_card(path) -> DetectionDataCard:
     groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
     reference_groups = parse_reference_groups(v, v.mapping(data, "reference_groups", required=False), groupings)
     min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
+    allow_outside = data.get("allow_paths_outside_root", False)
+    if not isinstance(allow_outside, bool):
+        raise v.fail("allow_paths_outside_root", "true or false", allow_outside)
     return DetectionDataCard(
         path=path, name=path.stem, coco=coco, masks=masks, attributes_table=v.resolve(table) if table else None,
         annotation_id_column=v.string(split, "annotation_id_column", "split.", required=False),
@@ -156,6 +160,7 @@ def load_detection_data_card(path) -> DetectionDataCard:
         image_root=v.resolve(root) if root else coco.parent, class_agnostic=class_agnostic,
         detection_classes=det_classes, attributes=attributes, intersections=intersections,
         reference_groups=reference_groups, min_group_size=min_group_size, body=body, front_matter=data,
+        allow_paths_outside_root=allow_outside,
     )
 
 

@@ -84,7 +84,8 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
             batch = rows[start:start + batch_size]
             tensors = []
             for r in batch:
-                path = Path(image_root) / r.file_name
+                # the path load_ground_truth checked against the image root, when it was given one
+                path = Path(getattr(r, "path", None) or Path(image_root) / r.file_name)
                 try:
                     with Image.open(path) as im:
                         tensors.append(pil_to_tensor(im.convert("RGB")).float().div(255).to(device))

@@ -317,7 +317,8 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                          f"detection data card {card.path}, found '{model_card.task}'")
     task = model_card.task if model_card is not None else card.front_matter.get("task", "detection")
     masks = task == "instance_segmentation"
-    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
+    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks, image_root=card.image_root,
+                           allow_outside=card.allow_paths_outside_root)
     people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
                             multi=(a.votes == "any")) for a in card.attributes]

@@ -628,9 +628,21 @@ def worst_errors(predictions: pd.DataFrame, samples: pd.DataFrame, classes: list
     return out
 
 
+def _under(root, name) -> str | None:
+    """``name`` joined to the image root, or None when it leaves the root (``..``, absolute, symlink): a
+    people/images table names a file, and the report embeds only images inside the data card's image root."""
+    from .._paths import Root
+
+    guard = Root(root)
+    path = guard.join(str(name))
+    return path if guard.inside(path) else None
+
+
 def _thumbnail(path) -> str | None:
     from PIL import Image
 
+    if path is None:
+        return None
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
@@ -709,6 +721,8 @@ def _crop_thumbnail(path, box) -> str | None:
     :data:`THUMB` pixels a side, the box outlined; a PNG ``data:`` URI (same inputs, same bytes)."""
     from PIL import Image, ImageDraw
 
+    if path is None:
+        return None
     x, y, w, h = (float(v) for v in box)
     if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
         return None
@@ -767,7 +781,7 @@ def _worst_images(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[
     out = []
     for g in worst_people(table, matched="_miss", score="miou", groupings=groupings, order=order):
         items = [Thumb(sample_id=str(r["image_id"]), truth="", predicted="", confidence=fmt(_num(r["miou"])),
-                       src=_thumbnail(Path(root) / str(r["file_name"])) if thumbnails and root else None,
+                       src=_thumbnail(_under(root, r["file_name"])) if thumbnails and root else None,
                        lines=[f"mIoU {fmt(_num(r['miou']))}"], alt=f"image {r['image_id']}") for r in g["items"]]
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="image" if g["n_errors"] == 1 else "images"))
@@ -801,7 +815,7 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
             ident = str(r.get("annotation_id", r.get("person", "")))
             src = None
             if thumbnails and root and r.get("file_name"):
-                src = _crop_thumbnail(Path(root) / str(r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
+                src = _crop_thumbnail(_under(root, r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
             value = fmt(_num(r[score]))
             items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src,
                                lines=[f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"],
