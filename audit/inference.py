@@ -182,6 +182,7 @@ def run_inference(
 def save_cache(out_dir, predictions: pd.DataFrame, *, meta: dict) -> None:
     """Write ``predictions.parquet`` and ``predictions.json`` atomically."""
     out_dir = Path(out_dir)
+    (out_dir / CACHE_META).unlink(missing_ok=True)  # never a meta vouching for other predictions
     atomic_write_with(out_dir / CACHE_TABLE, lambda tmp: predictions.to_parquet(tmp, index=False))
     full = {"cache_version": CACHE_VERSION, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
     atomic_write_text(out_dir / CACHE_META, json.dumps(full, indent=2, sort_keys=True) + "\n")
@@ -211,6 +212,7 @@ def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_
         return None
     if list(table.get("sample_id", pd.Series(dtype=str)).astype(str)) != [str(s) for s in sample_ids]:
         return None
+    table.attrs["cache_meta"] = meta
     return table
 
 
@@ -313,6 +315,8 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
             raise PredictionError(f"{path}: score columns must be numbers: {' '.join(str(exc).split())}") from None
         for col, values in zip(score_cols, scores.T):
             result[col] = values
+    if scores is not None:
+        _check_probabilities(scores, score_cols, wanted, path)
     if pred_col is not None:
         result["pred"] = _parse_labels(table[pred_col].tolist(), classes, path, pred_col, wanted)
     else:
@@ -321,6 +325,37 @@ def load_predictions_file(path, *, sample_ids, classes) -> pd.DataFrame:
         pred[complete] = np.argmax(scores[complete], axis=1)
         result["pred"] = pred
     return result.reset_index(drop=True)
+
+
+PROBABILITY_TOLERANCE = 1e-3  # how far a row of class scores may sum from 1 (rounding in CSV files)
+
+
+def _check_probabilities(scores: np.ndarray, columns, ids, path) -> None:
+    """Class scores must be probabilities: finite, in 0..1, each row summing to 1 (an all-empty row abstains).
+
+    Logits or unnormalised scores would give meaningless calibration and AUC, so they are refused with the
+    first offending sample named (vectorised: one pass over the array).
+    """
+    missing = np.isnan(scores)
+    partial = missing.any(axis=1) & ~missing.all(axis=1)
+    bad_value = ~missing & (~np.isfinite(scores) | (scores < 0) | (scores > 1))
+    rows = np.flatnonzero(partial | bad_value.any(axis=1))
+    if rows.size:
+        r = int(rows[0])
+        if partial[r]:
+            col = columns[int(np.flatnonzero(missing[r])[0])]
+            raise PredictionError(f"{path}: sample '{ids[r]}': field '{col}': expected a probability in 0..1 for "
+                                  "every class (or no scores at all: an abstention), found an empty value")
+        col = int(np.flatnonzero(bad_value[r])[0])
+        raise PredictionError(f"{path}: sample '{ids[r]}': field '{columns[col]}': expected a probability in 0..1, "
+                              f"found {scores[r, col]:.6g}; apply a softmax to logits first")
+    complete = ~missing.any(axis=1)
+    sums = scores[complete].sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1.0) > PROBABILITY_TOLERANCE)
+    if off.size:
+        r = int(np.flatnonzero(complete)[off[0]])
+        raise PredictionError(f"{path}: sample '{ids[r]}': expected class scores summing to 1 (probabilities), "
+                              f"found a sum of {sums[off[0]]:.6g}; apply a softmax to logits first")
 
 
 def _parse_labels(values, classes, path, column, ids) -> np.ndarray:

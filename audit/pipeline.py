@@ -97,7 +97,18 @@ def _as_card(value, loader, kind):
     return loader(value)
 
 
-def evaluate(
+def evaluate(*, data, model=None, predictions=None, out_dir=None, **options) -> AuditRun | None:
+    """Load the cards and split, get predictions, run the statistics engine (see :func:`_evaluate`).
+
+    With ``out_dir``, the output directory's lock is held throughout (:func:`audit._output.output_lock`).
+    """
+    from ._output import output_lock
+
+    with output_lock(out_dir):
+        return _evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
+
+
+def _evaluate(
     *,
     data,
     model=None,
@@ -194,8 +205,10 @@ def evaluate(
                 sample_ids=frame["sample_id"].tolist(),
             )
         if preds is not None:
-            pred_info = {"source": "cache", "file": str(Path(out_dir) / "predictions.parquet")}
-            log.info("predictions: reusing cache %s (model and data hashes match)", pred_info["file"])
+            # the same provenance as the run that made them: results.json does not depend on cache state
+            pred_info = {"source": "model", "device": str(preds.attrs.get("cache_meta", {}).get("device", "unknown"))}
+            log.info("predictions: reusing cache %s (model and data hashes match)",
+                     Path(out_dir) / "predictions.parquet")
         else:
             from .models import build_model, build_transform, select_device
 
@@ -230,6 +243,7 @@ def evaluate(
                     preds,
                     meta={
                         "source": "model",
+                        "device": str(torch_device),
                         "model_card": str(model_card.path),
                         "model_sha256": model_sha,
                         "data_card": str(data_card.path),
@@ -252,24 +266,29 @@ def evaluate(
         Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in data_card.attributes
     ]
     groups = frame[[a.name for a in data_card.attributes]].reset_index(drop=True)
-    result = audit_classification(
-        y_true=frame["label"].to_numpy(dtype=np.int64),
-        y_pred=preds["pred"].to_numpy(dtype=np.int64),
-        groups=groups,
-        attributes=attributes,
-        intersections=[tuple(c) for c in data_card.intersections],
-        classes=list(data_card.classes),
-        scores=scores,
-        reference_groups=dict(data_card.reference_groups) or None,
-        interval=interval,
-        n_boot=n_boot,
-        n_perm=n_perm,
-        bootstrap=bootstrap,
-        seed=seed,
-        alpha=alpha,
-        correction=correction,
-        min_group_size=data_card.min_group_size,
-    )
+    from .errors import StatsInputError
+
+    try:  # the engine's message names the argument; say which card declared it
+        result = audit_classification(
+            y_true=frame["label"].to_numpy(dtype=np.int64),
+            y_pred=preds["pred"].to_numpy(dtype=np.int64),
+            groups=groups,
+            attributes=attributes,
+            intersections=[tuple(c) for c in data_card.intersections],
+            classes=list(data_card.classes),
+            scores=scores,
+            reference_groups=dict(data_card.reference_groups) or None,
+            interval=interval,
+            n_boot=n_boot,
+            n_perm=n_perm,
+            bootstrap=bootstrap,
+            seed=seed,
+            alpha=alpha,
+            correction=correction,
+            min_group_size=data_card.min_group_size,
+        )
+    except StatsInputError as exc:
+        raise StatsInputError(f"{data_card.path}: {exc}") from None
 
     table = preds.copy()
     table.insert(1, "label", frame["label"].to_numpy())
@@ -396,6 +415,14 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
     -------
     AuditRun
     """
+    from ._output import output_lock
+
+    with output_lock(out_dir):
+        return _run_audit(data=data, model=model, predictions=predictions, out_dir=out_dir, data_audit=data_audit,
+                          thumbnails=thumbnails, command=command, **options)
+
+
+def _run_audit(*, data, model, predictions, out_dir, data_audit, thumbnails, command, **options):
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
     if run is None:
         return None  # a torchrun rank other than 0
@@ -418,10 +445,6 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
                               image_paths=image_paths, thumbnails=thumbnails,
                               command=None if command is None else " ".join(str(c) for c in command),
                               people=run.people, images=run.images, image_root=image_root)
-    if run.samples is not None:
-        from .compare import write_samples
-
-        run.paths["samples"] = write_samples(run.samples, out_dir)
     return run
 
 
@@ -488,42 +511,42 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     -------
     dict of str to Path
     """
+    import io
+
     import jsonschema
 
+    from ._output import commit_files, prepare_out_dir
+    from .compare import SAMPLES_FILE
     from .report import COMMAND_FILE, DATASET_FILE, IMAGES_FILE, PEOPLE_FILE, render_document
 
-    out_dir = Path(out_dir)
+    out_dir = prepare_out_dir(out_dir)
     document = results_document(result, provenance=provenance)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,
                            image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir), command=command,
                            people=people, images=images, image_root=image_root)
-    paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
-    tables = {}  # per-person / per-image tables, encoded before anything is written
-    for name, file, frame in (("people", PEOPLE_FILE, people), ("images", IMAGES_FILE, images)):
-        if frame is not None:
-            import io
-
+    files = {"results.json": text.encode("utf-8")}
+    names = {"results": "results.json"}
+    for name, file, frame in (("people", PEOPLE_FILE, people), ("images", IMAGES_FILE, images),
+                              ("samples", SAMPLES_FILE, samples)):
+        if frame is not None:  # per-person / per-image / per-sample tables, encoded before anything is written
             buffer = io.BytesIO()
             frame.to_parquet(buffer, index=False)
-            tables[name] = (out_dir / file, buffer.getvalue())
-    atomic_write_text(paths["results"], text)
-    for name, (path, data) in tables.items():
-        paths[name] = path
-        atomic_write_bytes(path, data)
-    for name, file in (("people", PEOPLE_FILE), ("images", IMAGES_FILE)):
-        if name not in tables:  # a table left by an earlier audit in this directory would describe other people
-            (out_dir / file).unlink(missing_ok=True)
+            files[file] = buffer.getvalue()
+            names[name] = file
     if dataset is not None:
-        paths["dataset_section"] = out_dir / DATASET_FILE
-        atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,
-                                                               ensure_ascii=False) + "\n")
+        files[DATASET_FILE] = (json.dumps(dataset, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        names["dataset_section"] = DATASET_FILE
     if command is not None:
-        paths["command"] = out_dir / COMMAND_FILE
-        atomic_write_text(paths["command"], command + "\n")
-    atomic_write_text(paths["html"], html)
-    return paths
+        files[COMMAND_FILE] = (command + "\n").encode("utf-8")
+        names["command"] = COMMAND_FILE
+    files["index.html"] = html.encode("utf-8")
+    names["html"] = "index.html"
+    # a table left by an earlier audit in this directory would describe other people, images or data
+    stale = tuple(f for f in (PEOPLE_FILE, IMAGES_FILE, DATASET_FILE) if f not in files)
+    commit_files(out_dir, files, remove=stale)
+    return {name: out_dir / file for name, file in names.items()}
 
 
 def _fmt(value, digits: int = 3) -> str:

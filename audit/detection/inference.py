@@ -140,6 +140,7 @@ def _tty() -> bool:
 def save_results(out_dir, results: list[dict], meta: dict) -> Path:
     """Write ``detections.json`` (COCO results) and its ``detections.meta.json`` atomically."""
     out = Path(out_dir)
+    (out / "detections.meta.json").unlink(missing_ok=True)  # never a meta vouching for other detections
     atomic_write_text(out / "detections.json", json.dumps(results) + "\n")
     atomic_write_text(out / "detections.meta.json", json.dumps(meta, indent=2) + "\n")
     return out / "detections.json"

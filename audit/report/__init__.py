@@ -123,12 +123,19 @@ def load_output(path, *, images: bool = True) -> TaskInput:
     results = path / "results.json" if path.is_dir() else path
     if not results.is_file():
         raise AuditError(f"{path}: expected an audit output directory or a results.json file, found nothing there")
+    from .._output import check_complete
+    from ..compare import _check_document
+
+    check_complete(results.parent)
     try:
         document = json.loads(results.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AuditError(f"{results}: expected a results.json document, found unreadable JSON ({exc})") from None
+    except RecursionError:
+        raise AuditError(f"{results}: expected a results.json document, found values nested too deeply") from None
     if not isinstance(document, dict) or "results" not in document:
         raise AuditError(f"{results}: field 'results': expected the audit results, found none")
+    _check_document(document, results, role="report")  # the schema audit compare checks: a tampered file stops here
     out_dir = results.parent
     predictions = samples = dataset = None
     try:

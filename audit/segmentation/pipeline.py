@@ -163,6 +163,15 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     return paths
 
 
+def _cached_device(out_dir) -> str:
+    """The device that made the cached masks, from their meta file."""
+    try:
+        meta = json.loads((Path(out_dir) / CACHE_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "unknown"
+    return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"
+
+
 def _cached_masks(out_dir, *, model_sha, data_sha, images) -> list[str] | None:
     meta_path = Path(out_dir) / CACHE_META
     try:
@@ -221,8 +230,10 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         pred_paths = _cached_masks(out_dir, model_sha=model_sha, data_sha=data_sha, images=images) \
             if out_dir is not None and use_cache else None
         if pred_paths is not None:
-            pred_info = {"source": "cache", "file": str(Path(out_dir) / CACHE_DIR)}
-            log.info("predictions: reusing cached masks in %s (model and data hashes match)", pred_info["file"])
+            # the same provenance as the run that made them: results.json does not depend on cache state
+            pred_info = {"source": "model", "device": _cached_device(out_dir)}
+            log.info("predictions: reusing cached masks in %s (model and data hashes match)",
+                     Path(out_dir) / CACHE_DIR)
         else:
             import tempfile
 
@@ -230,6 +241,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
             from .models import build_segmenter
 
             torch_device = select_device(device)
+            if out_dir is not None:  # masks about to be rewritten: the old meta must not vouch for them
+                (Path(out_dir) / CACHE_META).unlink(missing_ok=True)
             net = build_segmenter(model_card)
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
@@ -251,7 +264,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is not None:
                 atomic_write_text(Path(out_dir) / CACHE_META, json.dumps({
-                    "model_card": str(model_card.path), "model_sha256": model_sha, "data_card": str(data_card.path),
+                    "device": str(torch_device), "model_card": str(model_card.path), "model_sha256": model_sha, "data_card": str(data_card.path),
                     "data_sha256": data_sha, "classes": classes, "n_images": len(images),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }, indent=2) + "\n")
@@ -292,14 +305,19 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         kwargs = dict(people=people_stats, person_groups=person_groups, person_attributes=attrs(spec.attributes),
                       person_intersections=[tuple(x) for x in spec.intersections],
                       person_reference_groups=dict(spec.reference_groups) or None)
-    result = audit_segmentation(
-        intersection=inter, pred_area=pred_area, label_area=label_area,
-        groups=images[[a.name for a in data_card.attributes]].reset_index(drop=True), classes=classes,
-        image_ids=images["sample_id"].to_numpy(), attributes=attrs(data_card.attributes),
-        intersections=[tuple(x) for x in data_card.intersections],
-        reference_groups=dict(data_card.reference_groups) or None, n_boot=n_boot, seed=seed, alpha=alpha,
-        correction=correction, min_group_size=data_card.min_group_size, **kwargs,
-    )
+    from ..errors import StatsInputError
+
+    try:  # the engine's message names the argument; say which card declared it
+        result = audit_segmentation(
+            intersection=inter, pred_area=pred_area, label_area=label_area,
+            groups=images[[a.name for a in data_card.attributes]].reset_index(drop=True), classes=classes,
+            image_ids=images["sample_id"].to_numpy(), attributes=attrs(data_card.attributes),
+            intersections=[tuple(x) for x in data_card.intersections],
+            reference_groups=dict(data_card.reference_groups) or None, n_boot=n_boot, seed=seed, alpha=alpha,
+            correction=correction, min_group_size=data_card.min_group_size, **kwargs,
+        )
+    except StatsInputError as exc:
+        raise StatsInputError(f"{data_card.path}: {exc}") from None
     union = pred_area + label_area - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         per_image_miou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
