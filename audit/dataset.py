@@ -523,6 +523,11 @@ def _detection_people(card):
     classes = [str(gt.categories[c]) for c in cat_ids]
     labels = np.searchsorted(np.asarray(cat_ids), gt.boxes.category[people])
     size = gt.images.set_index("image_id")[["width", "height"]].reindex(gt.boxes.image[people])
+    unsized = size["width"].isna() | size["height"].isna()
+    if unsized.any():
+        image_id = size.index[unsized.to_numpy()][0]
+        raise DataError(f"{card.coco}: image {image_id!r}: field 'height' / 'width': expected the image size "
+                        "(positive integers) for the person-box statistics, found none")
     bbox = np.asarray(gt.boxes.bbox, dtype=float)[people]
     boxes = pd.DataFrame({"x1": bbox[:, 0], "y1": bbox[:, 1], "x2": bbox[:, 0] + bbox[:, 2],
                           "y2": bbox[:, 1] + bbox[:, 3], "image_width": size["width"].to_numpy(dtype=float),

@@ -182,6 +182,9 @@ def _evaluate(
 
     frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
+    check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]],
+                           [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order)
+                            for a in data_card.attributes], data_card.intersections, data_card.reference_groups)
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
     model_sha = None
@@ -329,6 +332,29 @@ def _evaluate(
     samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
                             [tuple(c) for c in data_card.intersections])
     return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
+
+
+def check_reference_groups(card_path, groups: pd.DataFrame, attributes, intersections, reference_groups) -> None:
+    """Refuse a reference group the data does not have, before any prediction is made or cached.
+
+    The engine would refuse it too, but only after inference; this names the card and the field at once.
+    """
+    if not reference_groups:
+        return
+    from .errors import StatsInputError
+    from .stats import build_groups
+
+    try:
+        structure, _ = build_groups(groups.reset_index(drop=True), attributes, [tuple(c) for c in intersections])
+    except StatsInputError as exc:
+        raise StatsInputError(f"{card_path}: {exc}") from None
+    for name, label in reference_groups.items():
+        try:
+            labels = structure.grouping(name).labels
+        except (KeyError, ValueError, StatsInputError):
+            continue  # the card validation names unknown groupings
+        if label not in labels:
+            raise StatsInputError(f"{card_path}: reference_groups['{name}']: expected one of {labels}, found '{label}'")
 
 
 def _created() -> str:

@@ -322,6 +322,9 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
                             multi=(a.votes == "any")) for a in card.attributes]
+    from ..pipeline import check_reference_groups
+
+    check_reference_groups(card.path, groups, attributes, card.intersections, card.reference_groups)
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
     log.info("data: %s (%d images, %d people)", card.path, len(gt.images), people.size)
 

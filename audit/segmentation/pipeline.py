@@ -59,13 +59,20 @@ def image_counts(label, pred, num_classes: int, *, ignore_index: int, sample_id:
     return counts, people
 
 
-def _person_masks(people_rows):
+def _person_masks(people_rows, *, table=None, field: str = "instance"):
+    """Each person's boolean mask; a person whose mask is empty (their instance id absent) is a DataError."""
     from .data import read_mask
 
     out = []
     for row in people_rows:
         raw = read_mask(row["mask_path"], what="person mask")
-        out.append((raw == row["instance"] if row["instance"] is not None else raw > 0, row["mask_path"]))
+        mask = raw == row["instance"] if row["instance"] is not None else raw > 0
+        if not mask.any():
+            found = ", ".join(str(v) for v in np.unique(raw)[:10].tolist())
+            what = f"instance id {row['instance']}" if row["instance"] is not None else "a nonzero pixel"
+            raise DataError(f"{table}: row {row.get('row', '?')}: field '{field}': expected {what} in the person "
+                            f"mask {row['mask_path']}, found values {found}")
+        out.append((mask, row["mask_path"]))
     return out
 
 
@@ -212,6 +219,17 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     images, people = load_segmentation_split(data_card)
     log.info("data: %s (%d images, %d classes%s)", data_card.path, len(images), len(classes),
              f", {len(people)} people" if people is not None else "")
+    from ..pipeline import check_reference_groups
+
+    def _attrs(specs):
+        return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]
+
+    check_reference_groups(data_card.path, images[[a.name for a in data_card.attributes]],
+                           _attrs(data_card.attributes), data_card.intersections, data_card.reference_groups)
+    if people is not None:
+        spec = seg.people
+        check_reference_groups(data_card.path, people[[a.name for a in spec.attributes]], _attrs(spec.attributes),
+                               spec.intersections, spec.reference_groups)
     data_sha = fingerprint_segmentation_split(data_card, images, people)
     model_sha = None
     if model_card is not None:
@@ -282,7 +300,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         except DataError as exc:
             raise PredictionError(str(exc)) from None
         rows = by_image.get(sid)
-        masks = _person_masks(rows.to_dict(orient="records")) if rows is not None else ()
+        masks = _person_masks(rows.to_dict(orient="records"), table=seg.people.table,
+                              field=seg.people.instance_column or seg.people.mask_column) if rows is not None else ()
         (inter[i], pred_area[i], label_area[i]), counts = image_counts(
             label, pred, c, ignore_index=seg.ignore_index, sample_id=sid, label_path=label_path, pred_path=pred_path,
             person_masks=masks, person_class=person_class)
