@@ -212,6 +212,7 @@ def _evaluate(
             pred_info = {"source": "model", "device": str(preds.attrs.get("cache_meta", {}).get("device", "unknown"))}
             log.info("predictions: reusing cache %s (model and data hashes match)",
                      Path(out_dir) / "predictions.parquet")
+            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
         else:
             from .models import build_model, build_transform, select_device
 

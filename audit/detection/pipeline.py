@@ -344,6 +344,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         if results_path is not None:
             # the same provenance as the run that made them: results.json does not depend on cache state
             pred_info = {"source": "model", "device": _cached_device(results_path)}
+            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cache %s (model and data hashes match)", results_path)
         else:
             from ..models import select_device

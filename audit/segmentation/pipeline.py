@@ -250,6 +250,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         if pred_paths is not None:
             # the same provenance as the run that made them: results.json does not depend on cache state
             pred_info = {"source": "model", "device": _cached_device(out_dir)}
+            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cached masks in %s (model and data hashes match)",
                      Path(out_dir) / CACHE_DIR)
         else:
