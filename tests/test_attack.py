@@ -225,5 +225,4 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(tmp_path):
     resumed = subprocess.run([sys.executable, "-m", "audit", *_args(project, out)], env=_env(), capture_output=True,
                              text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stdout + resumed.stderr or True  # -q hides progress; the files below tell
     assert (out / "results.json").is_file() and not (out / "predictions.chunks").exists()
