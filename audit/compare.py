@@ -419,8 +419,11 @@ def write_comparison(comparison: Comparison, out_dir) -> dict:
     text = json.dumps(comparison_document(comparison), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     xml = junit_xml(comparison)
     html = render_comparison_html(comparison)
+    from ._output import commit_files, output_lock, prepare_out_dir
+
     paths = {kind: out_dir / name for kind, name in OUTPUT_FILES.items()}
-    atomic_write_text(paths["json"], text)
-    atomic_write_text(paths["junit"], xml)
-    atomic_write_text(paths["html"], html)
+    prepare_out_dir(out_dir)
+    with output_lock(out_dir):  # the three files appear together or not at all
+        commit_files(out_dir, {OUTPUT_FILES["json"]: text.encode("utf-8"), OUTPUT_FILES["junit"]: xml.encode("utf-8"),
+                               OUTPUT_FILES["html"]: html.encode("utf-8")})
     return paths

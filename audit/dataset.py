@@ -597,15 +597,17 @@ def write_data_card(card, *, out_dir=None, images: bool = True, write_card: bool
     document = json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n" \
         if out_dir is not None else None
     paths = {}
+    if out_dir is not None:
+        from ._output import commit_files, output_lock, prepare_out_dir
+
+        out = prepare_out_dir(out_dir)
+        with output_lock(out):  # both files appear together or not at all
+            commit_files(out, {"dataset.json": document.encode("utf-8"), "dataset.html": html.encode("utf-8")})
+        paths.update(json=out / "dataset.json", html=out / "dataset.html")
     if write_card:
         update_card(result.card, lambda text: replace_section(text, SECTION, markdown, command=COMMAND,
                                                               heading="Composition", path=result.card))
         paths["card"] = Path(result.card)
-    if out_dir is not None:
-        out = Path(out_dir)
-        atomic_write_text(out / "dataset.json", document)
-        atomic_write_text(out / "dataset.html", html)
-        paths.update(json=out / "dataset.json", html=out / "dataset.html")
     return result, paths
 
 
