@@ -264,6 +264,14 @@ def _evaluate(
     scores = None
     if all(c in preds.columns for c in score_cols):
         candidate = preds[score_cols].to_numpy(dtype=float)
+        infinite = np.isinf(candidate).any(axis=1)
+        if infinite.any():  # a model that overflowed: name the sample rather than fail inside the engine
+            from .errors import PredictionError
+
+            row = int(np.flatnonzero(infinite)[0])
+            source = predictions if predictions is not None else (model_card.path if model_card else "predictions")
+            raise PredictionError(f"{source}: sample '{preds['sample_id'].iat[row]}': expected finite class scores, "
+                                  "found inf")
         if not np.isnan(candidate).any():
             scores = candidate
     attributes = [

@@ -637,6 +637,25 @@ def train_empty_split(tmp):
             tmp / "models", {"manifest": p["manifest"]})
 
 
+def segmentation_sample_id_is_a_path(tmp):
+    return _segmentation_manifest(tmp, "id", 3, "../../evil")
+
+
+def compare_results_deeply_nested(tmp):
+    audit_dir = _audit_dir(tmp / "a")
+    bad = tmp / "bad"
+    bad.mkdir()
+    (bad / "results.json").write_text("[" * 100_000 + "]" * 100_000)
+    return (["compare", str(audit_dir), str(bad), "--out", str(tmp / "cmp")], tmp / "cmp",
+            {"results": bad / "results.json"})
+
+
+def report_incomplete_commit(tmp):
+    out = _audit_dir(tmp / "a")
+    (out / ".commit").mkdir()
+    return ["report", str(out)], out, {"out": out}
+
+
 CASES = {
     # data cards
     "data_card_bad_yaml": (data_card_bad_yaml,
@@ -840,6 +859,14 @@ CASES = {
                                     "is a required property"),
     "train_empty_split": (train_empty_split,
                           "{manifest}: expected at least one sample (a row below the header), found none"),
+    "segmentation_sample_id_is_a_path": (segmentation_sample_id_is_a_path,
+                                         "{manifest}: row 4 (id '../../evil'): field 'id': expected a sample id "
+                                         "usable as a file name (no '/', '\\', '.' or '..'), found one that is not"),
+    "compare_results_deeply_nested": (compare_results_deeply_nested,
+                                      "candidate: '{results}' is not an audit results.json: values nested too deeply"),
+    "report_incomplete_commit": (report_incomplete_commit,
+                                 "{out}: the output is incomplete (an audit was interrupted while writing it); run "
+                                 "the audit again to finish it"),
 }
 
 

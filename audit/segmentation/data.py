@@ -96,6 +96,10 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
     ids = _row_ids(table, split.table, split.id_column)
     if not ids:
         raise DataError(f"{split.table}: expected at least one sample (a row below the header), found none")
+    for i, sid in enumerate(ids, start=1):  # predicted masks are stored and read as <sample_id>.png
+        if "/" in sid or "\\" in sid or sid in (".", "..") or "\0" in sid:
+            raise DataError(f"{split.table}: row {i} (id '{sid}'): field '{split.id_column}': expected a sample id "
+                            "usable as a file name (no '/', '\\', '.' or '..'), found one that is not")
     root = Root(card.image_root, allow_outside=card.allow_paths_outside_root)
     columns = {}
     for column in (split.image_column, seg.mask_column):
