@@ -112,6 +112,27 @@ def image_root_from_card(card_path) -> str | None:
     return str(root) if root is not None and Path(root).is_dir() else None
 
 
+def _cache_matches(out_dir: Path, document: dict) -> bool:
+    """Whether ``predictions.parquet`` holds the predictions of the model ``results.json`` describes.
+
+    The prediction cache is not part of the committed output set; a later run into the same directory that
+    failed after caching other predictions must not lend them to this report.
+    """
+    if not (out_dir / "predictions.parquet").is_file():
+        return False
+    prov = document.get("provenance") or {}
+    if not (out_dir / "predictions.json").is_file():
+        return True  # a table put there by hand: nothing to check it against
+    try:
+        meta = json.loads((out_dir / "predictions.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    model = prov.get("model") or {}
+    data = prov.get("data") or {}
+    return isinstance(meta, dict) and meta.get("model_sha256") == model.get("sha256") and \
+        meta.get("data_sha256") == data.get("sha256")
+
+
 def load_output(path, *, images: bool = True) -> TaskInput:
     """An audit output directory (or its ``results.json``) as the report's input.
 
@@ -139,7 +160,7 @@ def load_output(path, *, images: bool = True) -> TaskInput:
     out_dir = results.parent
     predictions = samples = dataset = None
     try:
-        if (out_dir / "predictions.parquet").is_file() and (out_dir / "samples.parquet").is_file():
+        if _cache_matches(out_dir, document) and (out_dir / "samples.parquet").is_file():
             predictions = pd.read_parquet(out_dir / "predictions.parquet")
             samples = pd.read_parquet(out_dir / "samples.parquet")
         elif (out_dir / "samples.parquet").is_file():  # predictions made elsewhere: read the file named in the provenance
