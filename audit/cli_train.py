@@ -110,7 +110,7 @@ def run_train(args) -> int:
 
 def _check_data(task: str, data) -> None:
     """Load and check the training split the data card describes, as the trainer will (raises AuditError)."""
-    from .errors import DataError
+    from .errors import CardError
 
     if task in ("detection", "instance_segmentation"):
         from .detection.cards import load_detection_data_card
@@ -119,8 +119,9 @@ def _check_data(task: str, data) -> None:
         card = load_detection_data_card(data)
         gt = load_ground_truth(card.coco, masks=card.masks, need_masks=task == "instance_segmentation",
                                image_root=card.image_root, allow_outside=card.allow_paths_outside_root)
-        if len(gt.images) == 0 or len(gt.boxes.image) == 0:
-            raise DataError(f"{card.coco}: expected at least one image with annotations to train on, found none")
+        if not (~gt.boxes.iscrowd.astype(bool)).any():  # the trainer's own check, the same message
+            raise CardError(f"{card.path}: expected a training split with people (non-crowd annotations), "
+                            "found none")
         return
     from .cards import load_data_card
 
@@ -128,8 +129,14 @@ def _check_data(task: str, data) -> None:
     if task == "semantic_segmentation":
         from .segmentation.data import load_segmentation_split
 
+        if card.segmentation is None:  # the trainer's own check, the same message
+            raise CardError(f"{card.path}: expected a segmentation data card (with a 'segmentation' block), "
+                            "found none (use --task classification)")
         load_segmentation_split(card)
     else:
+        if card.segmentation is not None:  # the trainer's own check, the same message
+            raise CardError(f"{card.path}: expected a classification data card, found a 'segmentation' block "
+                            "(use --task semantic_segmentation)")
         from .data import load_split
 
         load_split(card, verify_images=False)
