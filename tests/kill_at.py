@@ -1,11 +1,12 @@
 """Run ``audit`` and SIGKILL this very process at one phase: ``python kill_at.py PHASE audit-args...``.
 
-Phases (the classification pipeline, the same mechanism in every task):
+Phases (every task; the mechanisms are shared):
 
 ``chunking``
     after the second prediction chunk is committed;
 ``merge``
-    after the merged predictions are cached in ``predictions.parquet``, before the chunks are discarded;
+    after the merged predictions are cached (``predictions.parquet``, ``detections.json``, the predicted
+    masks' meta), before the chunks are discarded;
 ``statistics``
     when the statistics engine starts;
 ``report``
@@ -43,22 +44,22 @@ def main() -> int:
                 _die()
 
         audit.distributed.atomic_write_with = write
-    elif phase == "merge":
-        real_save = audit.inference.save_cache
+    elif phase == "merge":  # every task: the merged predictions are cached, the chunks not yet discarded
+        import audit.detection.pipeline
+        import audit.pipeline
+        import audit.segmentation.pipeline
 
-        def save(*a, **k):
-            real_save(*a, **k)
+        for module in (audit.pipeline, audit.detection.pipeline, audit.segmentation.pipeline):
+            module.discard_chunks = lambda out_dir: _die()
+    elif phase == "statistics":  # every task: the engine starts
+        import audit.detection.pipeline
+
+        def die(*a, **k):
             _die()
 
-        audit.inference.save_cache = save
-    elif phase == "statistics":
-        real_stats = audit.stats.audit_classification
-
-        def stats(*a, **k):
-            _die()
-            return real_stats(*a, **k)
-
-        audit.stats.audit_classification = stats
+        audit.stats.audit_classification = die
+        audit.stats.audit_segmentation = die
+        audit.detection.pipeline._audit_detections = die
     elif phase == "report":
         def move(commit, out):
             _die()

@@ -81,6 +81,58 @@ def test_sigkill_at_each_phase_then_resume_is_byte_identical(phase, project, ref
     assert (out / "results.json").read_bytes() == (reference / "results.json").read_bytes()
 
 
+def _detection_project(root: Path) -> dict:
+    import torch
+
+    from audit.train.detection import person_fasterrcnn
+    from detection_helpers import make_facet_split, write_facet_card
+
+    facet = make_facet_split(root / "facet", n_images=5, with_images=True)
+    torch.manual_seed(0)
+    torch.save(person_fasterrcnn(num_classes=3).state_dict(), root / "det.pth")
+    model = root / "det.md"
+    model.write_text("---\ntask: detection\nmodel:\n  entry_point: \"audit.train.detection:person_fasterrcnn\"\n"
+                     "weights:\n  path: det.pth\nnum_classes: 3\nlabel_map: [__background__, doctor, guitarist]\n---\n")
+    return {"card": write_facet_card(facet), "model": model}
+
+
+def _segmentation_project(root: Path) -> dict:
+    from test_segmentation_e2e import make_model_card, make_split as make_segmentation_split
+
+    return {"card": make_segmentation_split(root, n=6)["card"], "model": make_model_card(root)}
+
+
+@pytest.fixture(scope="module")
+def task_projects(tmp_path_factory):
+    """A detection and a segmentation project (deterministic weights) and a finished reference run of each."""
+    projects = {}
+    for task, make in (("detection", _detection_project), ("segmentation", _segmentation_project)):
+        root = tmp_path_factory.mktemp(task)
+        project = make(root)
+        reference = root / "reference"
+        done = subprocess.run([sys.executable, "-m", "audit", *_args(project, reference), "--chunk-size", "2",
+                               "--device", "cpu"], env=_env(), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        projects[task] = {**project, "reference": reference}
+    return projects
+
+
+@pytest.mark.parametrize("phase", ["merge", "statistics", "report"])
+@pytest.mark.parametrize("task", ["detection", "segmentation"])
+def test_other_tasks_resume_byte_identical_after_sigkill(task, phase, task_projects, tmp_path):
+    project = task_projects[task]
+    out = tmp_path / "out"
+    args = [*_args(project, out), "--chunk-size", "2", "--device", "cpu"]
+    killed = subprocess.run([sys.executable, str(TESTS / "kill_at.py"), phase, *args], env=_env(),
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    for _ in range(2):  # the resume, then a plain rerun into the finished directory
+        done = subprocess.run([sys.executable, "-m", "audit", *args], env=_env(), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert (out / "results.json").read_bytes() == (project["reference"] / "results.json").read_bytes()
+        assert not (out / "predictions.chunks").exists() and not (out / ".commit").exists()
+
+
 def test_results_do_not_carry_the_output_directory(project, reference):
     assert str(reference) not in (reference / "results.json").read_text()
 
@@ -108,6 +160,23 @@ def test_full_disk_leaves_the_previous_output_untouched(project, reference, tmp_
     assert len(lines) == 1 and lines[0].startswith("error: ") and "cannot write: file too large" in lines[0], lines
     assert "the previous output, if any, is unchanged" in lines[0]
     assert _files(out) == before  # byte for byte, and nothing added
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation"])
+def test_full_disk_leaves_the_previous_output_untouched_other_tasks(task, task_projects, tmp_path):
+    import shutil
+
+    project = task_projects[task]
+    out = tmp_path / "out"
+    shutil.copytree(project["reference"], out)  # a finished audit, with its prediction cache
+    before = _files(out)
+    args = [*_args(project, out), "--chunk-size", "2", "--device", "cpu", "--seed", "7"]
+    done = subprocess.run([sys.executable, "-m", "audit", *args], env=_env(), capture_output=True, text=True,
+                          preexec_fn=_limit_file_size(16 * 1024))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "cannot write: file too large" in lines[0], lines
+    assert _files(out) == before
 
 
 def test_second_concurrent_run_is_refused_in_one_line(tmp_path):
