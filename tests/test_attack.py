@@ -311,3 +311,41 @@ def test_compressed_rle_whose_counts_overrun_the_image_is_refused():
         _to_rle({"size": [7, 9], "counts": big["counts"].decode()}, 7, 9, "gt.json: annotations[0]")
     assert str(caught.value) == ("gt.json: annotations[0]: field 'segmentation.counts': expected run lengths covering "
                                  "7 x 9 = 63 pixels, found 100")
+
+
+def test_read_only_output_directory_is_one_line(tmp_path, monkeypatch, capsys):
+    project = make_split(tmp_path, n=8)
+    model = make_model(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == out else real_access(p, mode))
+    assert main(["run", "--model", str(model), "--data", str(project["card"]), "--out", str(out), "-q"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {out}: cannot write: permission denied or read-only file system"]
+    assert list(out.iterdir()) == []
+
+
+def test_root_containment_rules(tmp_path):
+    from audit._paths import Root
+    from audit.errors import DataError
+
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.png").write_bytes(b"x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "b.png").write_bytes(b"x")
+    (root / "linkdir").symlink_to(outside)  # a directory on the way that leaves the root
+    (root / "inner").symlink_to(root / "sub")  # a symlink that stays inside is fine
+    alias = tmp_path / "alias"
+    alias.symlink_to(root)  # the root itself reached through a symlink
+    guard = Root(root)
+    assert guard.check(["sub/a.png", "inner/a.png", "sub/../sub/a.png"], where=str) == [
+        str(root / "sub/a.png"), str(root / "inner/a.png"), str(root / "sub/../sub/a.png")]
+    for name in ("linkdir/b.png", "../outside/b.png", str(outside / "b.png"), "sub/../../outside/b.png"):
+        with pytest.raises(DataError, match="is outside the image root"):
+            guard.check([name], where=lambda i: "f: row 1")
+    assert Root(alias).check(["sub/a.png"], where=str) == [str(alias / "sub/a.png")]
+    assert Root(root, allow_outside=True).check(["../outside/b.png"], where=str) == [
+        str(root / "../outside/b.png")]
