@@ -52,6 +52,8 @@ class Root:
 
     def inside(self, path: str) -> bool:
         """Whether the joined ``path`` stays under the root, symlinks followed."""
+        if "\0" in path:
+            return False
         norm = os.path.normpath(path)
         if not (norm == self.root or norm.startswith(self._lexical_prefix)):
             # lexically outside; a symlinked root may still contain it (rare), so decide on the real path
@@ -92,6 +94,8 @@ class Root:
         """
         out = []
         for i, name in enumerate(names):
+            if "\0" in str(name):
+                raise DataError(f"{where(i)}: expected a {what} path, found one with a NUL character")
             path = self.join(name)
             if not self.allow_outside and not self.inside(path):
                 raise DataError(f"{where(i)}: {what} path {_short(name)!r} is outside the image root {self.root}; "

@@ -196,10 +196,11 @@ def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return None
     if (
-        meta.get("cache_version") != CACHE_VERSION
+        not isinstance(meta, dict)
+        or meta.get("cache_version") != CACHE_VERSION
         or meta.get("source") != "model"
         or meta.get("model_sha256") != model_sha256
         or meta.get("data_sha256") != data_sha256

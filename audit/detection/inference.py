@@ -70,7 +70,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
                  score_threshold: float = 0.0, progress: bool | None = None, images=None) -> list[dict]:
     """Detections on every ground-truth image (or the rows of ``images``) as COCO results dicts."""
     import torch
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     from pycocotools import mask as mask_utils
     from torchvision.transforms.functional import pil_to_tensor
     from tqdm import tqdm
@@ -91,7 +91,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
                         tensors.append(pil_to_tensor(im.convert("RGB")).float().div(255).to(device))
                 except FileNotFoundError:
                     raise DataError(f"{gt.path}: image {r.image_id!r}: file not found: {path}") from None
-                except (UnidentifiedImageError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - PIL raises many types (UnidentifiedImageError, DecompressionBombError...)
                     raise DataError(f"{path}: cannot decode image {r.image_id!r}: {' '.join(str(exc).split())}") \
                         from None
             outputs = _check_outputs(net(tensors), len(tensors), masks=masks)
@@ -151,9 +151,9 @@ def load_cached_results(out_dir, *, model_sha256: str, data_sha256: str) -> Path
     out = Path(out_dir)
     try:
         meta = json.loads((out / "detections.meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return None
-    if meta.get("model_sha256") == model_sha256 and meta.get("data_sha256") == data_sha256 and \
+    if isinstance(meta, dict) and meta.get("model_sha256") == model_sha256 and meta.get("data_sha256") == data_sha256 and \
             (out / "detections.json").is_file():
         return out / "detections.json"
     return None

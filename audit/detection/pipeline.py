@@ -423,6 +423,6 @@ def _cached_device(results_path) -> str:
     """The device that made cached detections, from ``detections.meta.json``."""
     try:
         meta = json.loads((Path(results_path).parent / "detections.meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return "unknown"
     return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"

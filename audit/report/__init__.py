@@ -125,7 +125,7 @@ def _cache_matches(out_dir: Path, document: dict) -> bool:
         return True  # a table put there by hand: nothing to check it against
     try:
         meta = json.loads((out_dir / "predictions.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return False
     model = prov.get("model") or {}
     data = prov.get("data") or {}
@@ -180,10 +180,17 @@ def load_output(path, *, images: bool = True) -> TaskInput:
                 raise AuditError(f"{out_dir / file}: expected the {what} table, found {exc}") from None
     people, images_table = tables.get(PEOPLE_FILE), tables.get(IMAGES_FILE)
     if (out_dir / DATASET_FILE).is_file():
-        dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
+        try:
+            dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise AuditError(f"{out_dir / DATASET_FILE}: expected the dataset section as JSON, found "
+                             f"{type(exc).__name__}") from None
+        if not isinstance(dataset, dict):
+            raise AuditError(f"{out_dir / DATASET_FILE}: expected the dataset section as a JSON object, found "
+                             f"{type(dataset).__name__}")
     command = None
     if (out_dir / COMMAND_FILE).is_file():
-        command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8").strip() or None
+        command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8", errors="replace").strip()[:10_000] or None
     card = ((document.get("provenance") or {}).get("data") or {}).get("card")
     paths = image_paths_from_card(card) if images and predictions is not None else None
     root = image_root_from_card(card) if images and tables else None

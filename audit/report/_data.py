@@ -649,7 +649,7 @@ def _thumbnail(path) -> str | None:
             im.thumbnail((THUMB, THUMB))
             buf = io.BytesIO()
             im.save(buf, format="PNG", optimize=False)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - a thumbnail is best effort (PIL raises DecompressionBombError and others)
         return None
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -741,7 +741,7 @@ def _crop_thumbnail(path, box) -> str | None:
                  max(round((x + w - x0) * sx) - 1, 0), max(round((y + h - y0) * sy) - 1, 0)], outline=OUTLINE)
             buf = io.BytesIO()
             crop.save(buf, format="PNG", optimize=False)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - a thumbnail is best effort (PIL raises DecompressionBombError and others)
         return None
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 

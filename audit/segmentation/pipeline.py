@@ -174,7 +174,7 @@ def _cached_device(out_dir) -> str:
     """The device that made the cached masks, from their meta file."""
     try:
         meta = json.loads((Path(out_dir) / CACHE_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return "unknown"
     return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"
 
@@ -183,9 +183,9 @@ def _cached_masks(out_dir, *, model_sha, data_sha, images) -> list[str] | None:
     meta_path = Path(out_dir) / CACHE_META
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return None
-    if meta.get("model_sha256") != model_sha or meta.get("data_sha256") != data_sha:
+    if not isinstance(meta, dict) or meta.get("model_sha256") != model_sha or meta.get("data_sha256") != data_sha:
         return None
     paths = [str(Path(out_dir) / CACHE_DIR / f"{sid}.png") for sid in images["sample_id"]]
     return paths if all(os.path.isfile(p) for p in paths) else None
