@@ -656,6 +656,12 @@ def report_incomplete_commit(tmp):
     return ["report", str(out)], out, {"out": out}
 
 
+def coco_polygon_far_outside_the_image(tmp):
+    args, out, paths = _masks_edit(tmp, lambda m: m["annotations"][1].__setitem__(
+        "segmentation", [[1e300, 2, 3, 4, 5, 6]]))
+    return args, out, paths
+
+
 CASES = {
     # data cards
     "data_card_bad_yaml": (data_card_bad_yaml,
@@ -831,7 +837,8 @@ CASES = {
     "coco_deeply_nested": (coco_deeply_nested,
                            "{coco}: expected COCO JSON, found values nested too deeply to read"),
     "coco_image_without_size": (coco_image_without_size,
-                                "{coco}: images[2]: field 'height': expected a positive integer, found None"),
+                                "{coco}: images[2]: field 'height': expected a positive integer (at most 1,000,000), "
+                                "found None"),
     "person_instance_absent_from_mask": (person_instance_absent_from_mask,
                                          "{people}: row 3: field 'instance': expected instance id 7 in the person mask "
                                          "{mask}, found values 0, 255"),
@@ -867,6 +874,10 @@ CASES = {
     "report_incomplete_commit": (report_incomplete_commit,
                                  "{out}: the output is incomplete (an audit was interrupted while writing it); run "
                                  "the audit again to finish it"),
+    "coco_polygon_far_outside_the_image": (coco_polygon_far_outside_the_image,
+                                           "{coco}: annotations[1]: field 'segmentation': expected polygon "
+                                           "coordinates within the image (64 x 48, with a margin of one image size), "
+                                           "found 1e+300"),
 }
 
 

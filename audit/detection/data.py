@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 VOTE_MODES = ("any", "majority", "expected")
+MAX_IMAGE_SIDE = 1_000_000  # pixels; masks are rasterised at this scale, so a bound keeps decoding finite
 
 
 def _read_json(path: Path, error=DataError):
@@ -118,6 +119,15 @@ def _to_rle(segm, h, w, where: str):
         if isinstance(segm, list):  # polygons
             if not segm or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segm):
                 raise ValueError("expected polygons as lists of at least 3 x,y pairs")
+            if not (_is_int(h) and _is_int(w)):
+                raise ValueError("expected the image's integer height and width to rasterise polygons")
+            for poly in segm:  # rasterising costs the outline's length: far-away vertices would take forever
+                for k, v in enumerate(poly):
+                    limit = w if k % 2 == 0 else h
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                            not -limit <= v <= 2 * limit:
+                        raise DataError(f"{where}: field 'segmentation': expected polygon coordinates within the "
+                                        f"image ({w} x {h}, with a margin of one image size), found {_clip(v)}")
             return mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
         if isinstance(segm, dict) and "counts" in segm and "size" in segm:
             size = segm["size"]
@@ -216,8 +226,9 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
         if not _is_int(im["id"]):
             raise DataError(f"{where}: field 'id': expected an integer, found {_clip(im['id'])}")
         for key in ("height", "width"):
-            if key in im and not (_is_int(im[key]) and im[key] > 0):
-                raise DataError(f"{where}: field '{key}': expected a positive integer, found {_clip(im[key])}")
+            if key in im and not (_is_int(im[key]) and 0 < im[key] <= MAX_IMAGE_SIDE):
+                raise DataError(f"{where}: field '{key}': expected a positive integer (at most {MAX_IMAGE_SIDE:,}), "
+                                f"found {_clip(im[key])}")
         if not isinstance(im.get("file_name", ""), str):
             raise DataError(f"{where}: field 'file_name': expected a string, found {_clip(im['file_name'])}")
         if im["id"] in seen:
