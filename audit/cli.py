@@ -132,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
-    p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="images per batch (default 64)")
-    p.add_argument("--num-workers", type=_non_negative_int, default=0, metavar="N", help="DataLoader workers (default 0)")
+    p.add_argument("--batch-size", type=_int_between(1, 65_536), default=64, metavar="N",
+                   help="images per batch (default 64)")
+    p.add_argument("--num-workers", type=_int_between(0, 256), default=0, metavar="N",
+                   help="DataLoader workers (default 0, at most 256)")
     p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: cuda, then mps, then cpu")
     p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=0,
                    help="seed for bootstrap and permutation tests (default 0)")
