@@ -208,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+MAX_MESSAGE = 2000  # characters of an error line; a message never echoes a huge value whole
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
 def threading_main() -> bool:
     """Whether this is the main thread (only it may install signal handlers)."""
     import threading
@@ -224,7 +232,7 @@ def _main(argv: list[str] | None = None) -> int:
         try:
             return getattr(importlib.import_module(module, __package__), function)(args)
         except AuditError as exc:
-            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
             return exc.exit_code
     options = dict(
         batch_size=args.batch_size,
@@ -241,7 +249,7 @@ def _main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("always")
             run = _dispatch(args, options)
     except AuditError as exc:
-        message = " ".join(str(exc).split())
+        message = _one_line(exc)
         print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
     seen = set()
