@@ -35,6 +35,7 @@ import base64
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +149,9 @@ def image_statistics(paths, *, source: str | None = None) -> pd.DataFrame:
 
     rows = []
     for path in paths:
+        if not os.path.isfile(path):  # missing, or a FIFO / device that would block or never end
+            where = f"{source}: " if source else ""
+            raise DataError(f"{where}cannot read image {path}: expected a regular file")
         try:
             with Image.open(path) as image:
                 grey = np.asarray(image.convert("L"), dtype=np.float64)

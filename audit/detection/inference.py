@@ -86,6 +86,8 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
             for r in batch:
                 # the path load_ground_truth checked against the image root, when it was given one
                 path = Path(getattr(r, "path", None) or Path(image_root) / r.file_name)
+                if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+                    raise DataError(f"{gt.path}: image {r.image_id!r}: expected a regular file, found {path}")
                 try:
                     with Image.open(path) as im:
                         tensors.append(pil_to_tensor(im.convert("RGB")).float().div(255).to(device))

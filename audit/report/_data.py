@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -635,7 +636,8 @@ def _under(root, name) -> str | None:
 
     guard = Root(root)
     path = guard.join(str(name))
-    return path if guard.inside(path) else None
+    # a regular file only: opening a FIFO or a device would block or read forever
+    return path if guard.inside(path) and os.path.isfile(path) else None
 
 
 def _thumbnail(path) -> str | None:
