@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_text, atomic_write_with
+from ._io import atomic_write_many
 from .errors import CardError, DataError, PredictionError
 
 __all__ = [
@@ -181,11 +181,16 @@ def run_inference(
 
 def save_cache(out_dir, predictions: pd.DataFrame, *, meta: dict) -> None:
     """Write ``predictions.parquet`` and ``predictions.json`` atomically."""
+    import io
+
     out_dir = Path(out_dir)
-    (out_dir / CACHE_META).unlink(missing_ok=True)  # never a meta vouching for other predictions
-    atomic_write_with(out_dir / CACHE_TABLE, lambda tmp: predictions.to_parquet(tmp, index=False))
+    buffer = io.BytesIO()
+    predictions.to_parquet(buffer, index=False)
     full = {"cache_version": CACHE_VERSION, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
-    atomic_write_text(out_dir / CACHE_META, json.dumps(full, indent=2, sort_keys=True) + "\n")
+    # a failed write leaves the old cache whole; the old meta goes before the new table lands
+    atomic_write_many([(out_dir / CACHE_TABLE, buffer.getvalue()),
+                       (out_dir / CACHE_META, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode("utf-8"))],
+                      unlink_first=[out_dir / CACHE_META])
 
 
 def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_ids) -> pd.DataFrame | None:

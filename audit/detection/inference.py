@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_many
 from ..errors import DataError, ModelError
 
 __all__ = ["build_detector", "category_mapping", "load_cached_results", "run_detector", "save_results"]
@@ -142,9 +142,10 @@ def _tty() -> bool:
 def save_results(out_dir, results: list[dict], meta: dict) -> Path:
     """Write ``detections.json`` (COCO results) and its ``detections.meta.json`` atomically."""
     out = Path(out_dir)
-    (out / "detections.meta.json").unlink(missing_ok=True)  # never a meta vouching for other detections
-    atomic_write_text(out / "detections.json", json.dumps(results) + "\n")
-    atomic_write_text(out / "detections.meta.json", json.dumps(meta, indent=2) + "\n")
+    # a failed write leaves the old cache whole; the old meta goes before the new detections land
+    atomic_write_many([(out / "detections.json", (json.dumps(results) + "\n").encode("utf-8")),
+                       (out / "detections.meta.json", (json.dumps(meta, indent=2) + "\n").encode("utf-8"))],
+                      unlink_first=[out / "detections.meta.json"])
     return out / "detections.json"
 
 
