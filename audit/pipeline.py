@@ -508,12 +508,17 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
                   image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None,
                   people: pd.DataFrame | None = None, images: pd.DataFrame | None = None,
                   image_root=None) -> dict:
-    """Write ``results.json`` (schema-validated), ``index.html`` and the per-person table atomically.
+    """Write the output set: ``results.json`` (schema-validated), ``index.html`` and the side files, whole.
 
-    Both documents are fully built and checked before either file is
-    written, and each is written to a temporary file then moved into place.
-    The dataset section, when given, is also kept as ``dataset_section.json``
-    so that ``audit report`` can re-render the page without recomputing it.
+    Every document is fully built and checked before anything is written;
+    then :func:`audit._output.commit_files` stages the set and moves it into
+    place, so the set appears whole or not at all (a failure leaves the
+    previous output untouched). The set holds ``command.txt``, the dataset
+    section as ``dataset_section.json`` (so that ``audit report`` can
+    re-render the page without recomputing it), ``samples.parquet`` and
+    ``people.parquet`` / ``images.parquet`` when given; a stale
+    ``people.parquet``, ``images.parquet`` or ``dataset_section.json`` from an
+    earlier audit is removed in the same commit.
 
     Parameters
     ----------
