@@ -9,7 +9,11 @@ row and the field. Rows are counted from 1, the header excluded.
 
 Image checks
 ------------
-Every image path is checked to exist before anything else happens. By default
+Every image path must stay inside the image root (``..``, absolute paths and
+symlinks that leave it are refused, unless the card sets
+``allow_paths_outside_root: true``): :class:`audit._paths.Root`, the one
+containment check every task uses. Every image path is checked to exist
+before anything else happens. By default
 each image is also opened and checked with :meth:`PIL.Image.Image.verify` up
 front (``verify_images=True``), so a corrupt file stops the audit before any
 inference, with the row named. ``verify`` parses headers and, for PNG, chunk

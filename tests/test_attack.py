@@ -349,3 +349,17 @@ def test_root_containment_rules(tmp_path):
     assert Root(alias).check(["sub/a.png"], where=str) == [str(alias / "sub/a.png")]
     assert Root(root, allow_outside=True).check(["../outside/b.png"], where=str) == [
         str(root / "../outside/b.png")]
+
+
+def test_one_containment_check():
+    """Every named path goes through audit._paths.Root: no module has its own containment check."""
+    import audit
+
+    package = Path(audit.__file__).parent
+    own = [str(p.relative_to(package)) for p in package.rglob("*.py")
+           if p.name not in ("_paths.py", "_output.py")
+           and any(s in p.read_text(encoding="utf-8") for s in ("is_relative_to(", "realpath(", "def _inside("))]
+    assert own == []
+    users = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "Root(" in p.read_text(encoding="utf-8")
+                   and p.name != "_paths.py")
+    assert users == ["data.py", "detection/data.py", "report/_data.py", "segmentation/data.py"]
