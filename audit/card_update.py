@@ -169,8 +169,12 @@ def insert_model_index(text: str, entry: dict, *, path="card") -> str:
     front = match.group(2)
     block = _YAML_BLOCK.search(front)
     outside = _YAML_BLOCK.sub("", front)
+    from .cards import YamlTooLarge, safe_yaml_load
+
     try:
-        data = yaml.safe_load(outside) or {}
+        data = safe_yaml_load(outside) or {}
+    except YamlTooLarge as exc:
+        raise CardError(f"{path}: invalid YAML front matter: {exc}") from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
         raise CardError(f"{path}: invalid YAML front matter: {problem}") from None

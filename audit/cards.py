@@ -302,7 +302,9 @@ def read_front_matter(path: str | Path) -> tuple[dict, str]:
             f"{path}: expected YAML front matter between '---' lines at the top of the file, found none"
         )
     try:
-        data = yaml.safe_load(match.group(1))
+        data = safe_yaml_load(match.group(1))
+    except YamlTooLarge as exc:
+        raise CardError(f"{path}: invalid YAML front matter: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
@@ -313,6 +315,74 @@ def read_front_matter(path: str | Path) -> tuple[dict, str]:
     if not isinstance(data, dict):
         raise CardError(f"{path}: expected the front matter to be a mapping, found {_show(data)}")
     return data, text[match.end():]
+
+
+MAX_YAML_NODES = 100_000  # nodes of the front matter with every alias expanded (a card has a few hundred)
+
+
+class YamlTooLarge(ValueError):
+    """YAML whose aliases expand to too many nodes (an alias bomb), or nested too deeply."""
+
+
+def safe_yaml_load(text: str):
+    """``yaml.safe_load`` with alias expansion and nesting bounded.
+
+    Aliases are shared references when loaded, but anything that walks the
+    value (validation, ``repr`` in a message, ``json.dumps``) expands them: ten
+    levels of ten aliases are ten billion nodes. The composed node graph is
+    measured with every alias expanded before anything is constructed.
+
+    Raises
+    ------
+    YamlTooLarge
+        More than :data:`MAX_YAML_NODES` nodes once expanded, a recursive alias, or nesting too deep.
+    yaml.YAMLError
+        Invalid YAML.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise YamlTooLarge("nested too deeply to read") from None
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:
+            key = id(n)
+            if key in sizes:
+                if sizes[key] < 0:
+                    raise YamlTooLarge("an alias refers to a node that contains it (a recursive structure)")
+                return sizes[key]
+            sizes[key] = -1
+            total = 1
+            if isinstance(n, yaml.SequenceNode):
+                for child in n.value:
+                    total += size(child)
+                    if total > MAX_YAML_NODES:
+                        break
+            elif isinstance(n, yaml.MappingNode):
+                for k, v in n.value:
+                    total += size(k) + size(v)
+                    if total > MAX_YAML_NODES:
+                        break
+            sizes[key] = total
+            return total
+
+        try:
+            total = size(node)
+        except RecursionError:
+            raise YamlTooLarge("nested too deeply to read") from None
+        if total > MAX_YAML_NODES:
+            raise YamlTooLarge(f"expected at most {MAX_YAML_NODES:,} values with aliases expanded, found more "
+                               "(an alias bomb?)")
+        try:
+            return loader.construct_document(node)
+        except RecursionError:
+            raise YamlTooLarge("nested too deeply to read") from None
+    finally:
+        loader.dispose()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -328,11 +398,15 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 200 else repr(value[:200]) + "..."
     if isinstance(value, dict):
-        return "a mapping with keys " + ", ".join(str(k) for k in value) if value else "an empty mapping"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        if not value:
+            return "an empty mapping"
+        keys = [str(k)[:40] for k in list(value)[:12]]
+        return "a mapping with keys " + ", ".join(keys) + (", ..." if len(value) > 12 else "")
+    from ._paths import short_repr
+
+    return short_repr(value, 77)  # never the whole repr: an expanded alias structure can be huge
 
 
 class _Validator:
@@ -597,6 +671,8 @@ def load_data_card(path: str | Path) -> DataCard:
 
     label_column = v.string(data, "label_column", required=split.kind == "manifest" and "segmentation" not in data)
     classes = v.string_list(data, "classes")
+    if len(classes) < 2:
+        raise v.fail("classes", "at least 2 classes", classes)
     segmentation = None
     if data.get("segmentation") is not None:
         from .segmentation.cards import parse_segmentation

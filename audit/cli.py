@@ -55,10 +55,33 @@ def _int_at_least(minimum: int):
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
+MAX_RESAMPLES = 100_000  # bootstrap replicates / permutations: enough for any interval, bounded memory
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding range
+
+
+def _int_between(minimum: int, maximum: int):
+    """An argparse type: an integer in ``minimum..maximum``."""
+    at_least = _int_at_least(minimum)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer <= {maximum:,}, found {value:,}")
+        return value
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``error: ...`` and exit code 2, like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())}\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audit`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="audit", description="Fairness audits for computer-vision models: per-group metrics, intervals, tests."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -142,12 +165,17 @@ def _name_list(text: str) -> list[str]:
 
 def _common(p: argparse.ArgumentParser, *, n_boot: int = 1000) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
-    p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="images per batch (default 64)")
-    p.add_argument("--num-workers", type=_non_negative_int, default=0, metavar="N", help="DataLoader workers (default 0)")
+    p.add_argument("--batch-size", type=_int_between(1, 65_536), default=64, metavar="N",
+                   help="images per batch (default 64)")
+    p.add_argument("--num-workers", type=_int_between(0, 256), default=0, metavar="N",
+                   help="DataLoader workers (default 0, at most 256)")
     p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: cuda, then mps, then cpu")
-    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap and permutation tests (default 0)")
-    p.add_argument("--n-boot", type=_positive_int, default=n_boot, metavar="N", help=f"bootstrap replicates (default {n_boot})")
-    p.add_argument("--n-perm", type=_positive_int, default=n_boot, metavar="N", help=f"permutations per test (default {n_boot})")
+    p.add_argument("--seed", type=_int_between(0, MAX_SEED), default=0,
+                   help="seed for bootstrap and permutation tests (default 0)")
+    p.add_argument("--n-boot", type=_int_between(1, MAX_RESAMPLES), default=n_boot, metavar="N",
+                   help=f"bootstrap replicates (default {n_boot}, at most {MAX_RESAMPLES:,})")
+    p.add_argument("--n-perm", type=_int_between(1, MAX_RESAMPLES), default=n_boot, metavar="N",
+                   help=f"permutations per test (default {n_boot}, at most {MAX_RESAMPLES:,})")
     p.add_argument("--traceback", action="store_true",
                    help="on an error, print the full traceback (e.g. inside your model's forward()) before the "
                         "one-line message")
@@ -192,7 +220,47 @@ _SIMPLE_COMMANDS = {"compare": ".cli_compare:run_compare", "report": ".cli:_run_
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``audit`` command; returns the exit code (0, or 2 for bad input)."""
+    """Run the ``audit`` command; returns the exit code (0, 1 for a regression, 2 for bad input, 130 on Ctrl-C).
+
+    Besides :class:`AuditError`, two things that are not bugs also end in one line: a write the system refuses
+    (full disk, file size limit, read-only file system: exit 2, the previous output unchanged) and Ctrl-C (exit
+    130; committed prediction chunks stay, so the same command resumes).
+    """
+    import errno
+    import signal
+
+    if hasattr(signal, "SIGXFSZ") and threading_main():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past `ulimit -f` a write raises EFBIG instead of killing us
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted; committed work is kept, run the same command again to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        from ._output import write_error
+
+        print(f"error: {' '.join(str(write_error(exc)).split())}", file=sys.stderr)
+        return 2
+
+
+MAX_MESSAGE = 2000  # characters of an error line; a message never echoes a huge value whole
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
+def threading_main() -> bool:
+    """Whether this is the main thread (only it may install signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.quiet)
     runner = _SIMPLE_COMMANDS.get(args.command)
@@ -201,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return getattr(importlib.import_module(module, __package__), function)(args)
         except AuditError as exc:
-            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
             return exc.exit_code
     options = dict(
         batch_size=args.batch_size,
@@ -222,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exception(exc, file=sys.stderr)
-        message = " ".join(str(exc).split())
+        message = _one_line(exc)
         print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
     seen = set()

@@ -62,8 +62,11 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--significant-only", action=argparse.BooleanOptionalAction, default=None,
                    help="fail only when the worsening is significant (default: yes)")
     p.add_argument("--alpha", type=_float, help="level of the one-sided tests (default 0.05)")
-    p.add_argument("--n-boot", type=_int, metavar="N", help="bootstrap resamples (default 1000)")
-    p.add_argument("--seed", type=_int, help="bootstrap seed (default 0)")
+    from .cli import MAX_RESAMPLES, MAX_SEED, _int_between
+
+    p.add_argument("--n-boot", type=_int_between(1, MAX_RESAMPLES), metavar="N",
+                   help=f"bootstrap resamples (default 1000, at most {MAX_RESAMPLES:,})")
+    p.add_argument("--seed", type=_int_between(0, MAX_SEED), help="bootstrap seed (default 0)")
     pairing = p.add_mutually_exclusive_group()
     pairing.add_argument("--unpaired", dest="paired", action="store_const", const=False, default=None,
                          help="never pair samples, even when both audits scored the same ones")

@@ -108,6 +108,7 @@ def run_train(args) -> int:
         from .errors import AuditError
 
         raise AuditError(f"audit train: --out: expected a model card path ending in .md, found '{args.out}'")
+    _check_data(args.task, args.data)  # bad data stops here, before minutes of trunk pretraining
     if args.threads:
         torch.set_num_threads(args.threads)
     from .train.backbone import backbone_key
@@ -121,3 +122,37 @@ def run_train(args) -> int:
                       epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr, **extra)
     log.info("%s", json.dumps(summary))
     return 0
+
+
+def _check_data(task: str, data) -> None:
+    """Load and check the training split the data card describes, as the trainer will (raises AuditError)."""
+    from .errors import CardError
+
+    if task in ("detection", "instance_segmentation"):
+        from .detection.cards import load_detection_data_card
+        from .detection.data import load_ground_truth
+
+        card = load_detection_data_card(data)
+        gt = load_ground_truth(card.coco, masks=card.masks, need_masks=task == "instance_segmentation",
+                               image_root=card.image_root, allow_outside=card.allow_paths_outside_root)
+        if not (~gt.boxes.iscrowd.astype(bool)).any():  # the trainer's own check, the same message
+            raise CardError(f"{card.path}: expected a training split with people (non-crowd annotations), "
+                            "found none")
+        return
+    from .cards import load_data_card
+
+    card = load_data_card(data)
+    if task == "semantic_segmentation":
+        from .segmentation.data import load_segmentation_split
+
+        if card.segmentation is None:  # the trainer's own check, the same message
+            raise CardError(f"{card.path}: expected a segmentation data card (with a 'segmentation' block), "
+                            "found none (use --task classification)")
+        load_segmentation_split(card)
+    else:
+        if card.segmentation is not None:  # the trainer's own check, the same message
+            raise CardError(f"{card.path}: expected a classification data card, found a 'segmentation' block "
+                            "(use --task semantic_segmentation)")
+        from .data import load_split
+
+        load_split(card, verify_images=False)

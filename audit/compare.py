@@ -180,6 +180,11 @@ def load_audit(path, *, role: str = "audit") -> LoadedAudit:
         raise CompareError(
             f"{role}: '{results_path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise CompareError(f"{role}: '{results_path}' is not an audit results.json: values nested too deeply") from None
+    from ._output import check_complete
+
+    check_complete(results_path.parent)
     _check_document(document, results_path, role=role)
     samples = None
     samples_path = results_path.parent / SAMPLES_FILE
@@ -222,8 +227,12 @@ def load_policy(path=None, **overrides) -> ComparePolicy:
             raise CompareError(f"{source}: expected a YAML policy file, found no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CompareError(f"{source}: cannot be read ({type(exc).__name__})") from None
+        from .cards import YamlTooLarge, safe_yaml_load
+
         try:
-            mapping = yaml.safe_load(text)
+            mapping = safe_yaml_load(text)
+        except YamlTooLarge as exc:
+            raise CompareError(f"{source}: is not a usable YAML policy: {exc}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -410,8 +419,11 @@ def write_comparison(comparison: Comparison, out_dir) -> dict:
     text = json.dumps(comparison_document(comparison), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     xml = junit_xml(comparison)
     html = render_comparison_html(comparison)
+    from ._output import commit_files, output_lock, prepare_out_dir
+
     paths = {kind: out_dir / name for kind, name in OUTPUT_FILES.items()}
-    atomic_write_text(paths["json"], text)
-    atomic_write_text(paths["junit"], xml)
-    atomic_write_text(paths["html"], html)
+    prepare_out_dir(out_dir)
+    with output_lock(out_dir):  # the three files appear together or not at all
+        commit_files(out_dir, {OUTPUT_FILES["json"]: text.encode("utf-8"), OUTPUT_FILES["junit"]: xml.encode("utf-8"),
+                               OUTPUT_FILES["html"]: html.encode("utf-8")})
     return paths

@@ -9,7 +9,11 @@ row and the field. Rows are counted from 1, the header excluded.
 
 Image checks
 ------------
-Every image path is checked to exist before anything else happens. By default
+Every image path must stay inside the image root (``..``, absolute paths and
+symlinks that leave it are refused, unless the card sets
+``allow_paths_outside_root: true``): :class:`audit._paths.Root`, the one
+containment check every task uses. Every image path is checked to exist
+before anything else happens. By default
 each image is also opened and checked with :meth:`PIL.Image.Image.verify` up
 front (``verify_images=True``), so a corrupt file stops the audit before any
 inference, with the row named. ``verify`` parses headers and, for PNG, chunk
@@ -33,6 +37,7 @@ from torch.utils.data import Dataset
 from .card_update import card_bytes
 from .cards import DataCard
 from .stats import AttributeValueError, bin_attribute
+from ._paths import Root
 from .errors import DataError
 from .model_spec import shown
 
@@ -140,6 +145,8 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
     _require_columns(table, split.table, card, declared)
     ids = _row_ids(table, split.table, split.id_column)
+    if not ids:
+        raise DataError(f"{split.table}: expected at least one sample (a row below the header), found none")
     class_index = {name: i for i, name in enumerate(card.classes)}
 
     if split.kind == "manifest":
@@ -175,11 +182,6 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
     return frame.reset_index(drop=True)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` resolves (symlinks and ``..`` followed) to somewhere under ``root``."""
-    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
-
-
 def _where(row_of: dict[str, int], sid: str, kind: str) -> str:
     if kind == "manifest":
         return f"row {row_of[sid]} (id '{sid}')"
@@ -188,7 +190,7 @@ def _where(row_of: dict[str, int], sid: str, kind: str) -> str:
 
 def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_index: dict) -> pd.DataFrame:
     split = card.split
-    paths, labels = [], []
+    labels = []
     images = table[split.image_column].tolist() if split.image_column is not None else [None] * len(ids)
     raw_labels = table[card.label_column].tolist()
     for i, (sid, img, lab) in enumerate(zip(ids, images, raw_labels), start=1):
@@ -204,19 +206,16 @@ def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_in
                 f"{where}: field '{card.label_column}': unknown label {found}; "
                 f"expected one of: {shown(card.classes)}"
             )
-        if img is None:
-            paths.append("")  # no image column: "" is no file (os.path.isfile("") is False)
+        if img is None:  # predictions only: no image column
             labels.append(class_index[label_key])
             continue
-        p = Path(str(img)).expanduser()
-        resolved = p if p.is_absolute() else card.image_root / p
-        if not card.allow_paths_outside_root and not _inside(resolved, card.image_root):
-            raise DataError(
-                f"{where}: field '{split.image_column}': image path {str(img)!r} is outside the image root "
-                f"{card.image_root}; set 'allow_paths_outside_root: true' in the data card to allow it"
-            )
-        paths.append(str(resolved))
         labels.append(class_index[label_key])
+    if split.image_column is None:
+        paths = [""] * len(ids)  # "" is no file (os.path.isfile("") is False)
+    else:
+        root = Root(card.image_root, allow_outside=card.allow_paths_outside_root)
+        paths = root.check([str(img) for img in images],
+                           where=lambda i: f"{split.table}: row {i + 1} (id '{ids[i]}'): field '{split.image_column}'")
     return pd.DataFrame({"sample_id": ids, "image_path": paths, "label": np.asarray(labels, dtype=np.int64)})
 
 
@@ -234,6 +233,8 @@ def _imagefolder_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class
         for file in sorted(class_dir.rglob("*")):
             if file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS:
                 rows.append((file.relative_to(folder).as_posix(), str(file), class_index[class_dir.name]))
+    root = Root(folder, allow_outside=card.allow_paths_outside_root)
+    root.check([sid for sid, _, _ in rows], where=lambda i: f"{folder}: image '{rows[i][0]}'")
     on_disk = {sid for sid, _, _ in rows}
     for i, sid in enumerate(ids, start=1):
         if sid not in on_disk:

@@ -35,6 +35,7 @@ import base64
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +149,9 @@ def image_statistics(paths, *, source: str | None = None) -> pd.DataFrame:
 
     rows = []
     for path in paths:
+        if not os.path.isfile(path):  # missing, or a FIFO / device that would block or never end
+            where = f"{source}: " if source else ""
+            raise DataError(f"{where}cannot read image {path}: expected a regular file")
         try:
             with Image.open(path) as image:
                 grey = np.asarray(image.convert("L"), dtype=np.float64)
@@ -517,12 +521,17 @@ def _detection_people(card):
     """People (non-crowd ground truth) of a detection data card: attributes, category labels, boxes."""
     from .detection.data import card_people, load_ground_truth
 
-    gt = load_ground_truth(card.coco)
+    gt = load_ground_truth(card.coco, image_root=card.image_root, allow_outside=card.allow_paths_outside_root)
     people, groups = card_people(card, gt)
     cat_ids = sorted(gt.categories)
     classes = [str(gt.categories[c]) for c in cat_ids]
     labels = np.searchsorted(np.asarray(cat_ids), gt.boxes.category[people])
     size = gt.images.set_index("image_id")[["width", "height"]].reindex(gt.boxes.image[people])
+    unsized = size["width"].isna() | size["height"].isna()
+    if unsized.any():
+        image_id = size.index[unsized.to_numpy()][0]
+        raise DataError(f"{card.coco}: image {image_id!r}: field 'height' / 'width': expected the image size "
+                        "(positive integers) for the person-box statistics, found none")
     bbox = np.asarray(gt.boxes.bbox, dtype=float)[people]
     boxes = pd.DataFrame({"x1": bbox[:, 0], "y1": bbox[:, 1], "x2": bbox[:, 0] + bbox[:, 2],
                           "y2": bbox[:, 1] + bbox[:, 3], "image_width": size["width"].to_numpy(dtype=float),
@@ -592,15 +601,17 @@ def write_data_card(card, *, out_dir=None, images: bool = True, write_card: bool
     document = json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n" \
         if out_dir is not None else None
     paths = {}
+    if out_dir is not None:
+        from ._output import commit_files, output_lock, prepare_out_dir
+
+        out = prepare_out_dir(out_dir)
+        with output_lock(out):  # both files appear together or not at all
+            commit_files(out, {"dataset.json": document.encode("utf-8"), "dataset.html": html.encode("utf-8")})
+        paths.update(json=out / "dataset.json", html=out / "dataset.html")
     if write_card:
         update_card(result.card, lambda text: replace_section(text, SECTION, markdown, command=COMMAND,
                                                               heading="Composition", path=result.card))
         paths["card"] = Path(result.card)
-    if out_dir is not None:
-        out = Path(out_dir)
-        atomic_write_text(out / "dataset.json", document)
-        atomic_write_text(out / "dataset.html", html)
-        paths.update(json=out / "dataset.json", html=out / "dataset.html")
     return result, paths
 
 

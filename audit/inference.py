@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_text, atomic_write_with
-from .errors import DataError, PredictionError
+from ._io import atomic_write_many
+from .errors import CardError, DataError, PredictionError
 from .model_spec import shown
 
 __all__ = [
@@ -188,10 +188,16 @@ def run_inference(
 
 def save_cache(out_dir, predictions: pd.DataFrame, *, meta: dict) -> None:
     """Write ``predictions.parquet`` and ``predictions.json`` atomically."""
+    import io
+
     out_dir = Path(out_dir)
-    atomic_write_with(out_dir / CACHE_TABLE, lambda tmp: predictions.to_parquet(tmp, index=False))
+    buffer = io.BytesIO()
+    predictions.to_parquet(buffer, index=False)
     full = {"cache_version": CACHE_VERSION, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
-    atomic_write_text(out_dir / CACHE_META, json.dumps(full, indent=2, sort_keys=True) + "\n")
+    # a failed write leaves the old cache whole; the old meta goes before the new table lands
+    atomic_write_many([(out_dir / CACHE_TABLE, buffer.getvalue()),
+                       (out_dir / CACHE_META, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode("utf-8"))],
+                      unlink_first=[out_dir / CACHE_META])
 
 
 def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_ids) -> pd.DataFrame | None:
@@ -202,10 +208,11 @@ def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return None
     if (
-        meta.get("cache_version") != CACHE_VERSION
+        not isinstance(meta, dict)
+        or meta.get("cache_version") != CACHE_VERSION
         or meta.get("source") != "model"
         or meta.get("model_sha256") != model_sha256
         or meta.get("data_sha256") != data_sha256
@@ -218,6 +225,7 @@ def load_cache(out_dir, *, model_sha256: str, data_sha256: str, classes, sample_
         return None
     if list(table.get("sample_id", pd.Series(dtype=str)).astype(str)) != [str(s) for s in sample_ids]:
         return None
+    table.attrs["cache_meta"] = meta
     return table
 
 
@@ -325,6 +333,8 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
             raise PredictionError(f"{path}: score columns must be numbers: {' '.join(str(exc).split())}") from None
         for col, values in zip(score_cols, scores.T):
             result[col] = values
+    if scores is not None:
+        _check_probabilities(scores, score_cols, wanted, path)
     if pred_col is not None:
         result["pred"] = _parse_labels(table[pred_col].tolist(), classes, path, pred_col, wanted)
     else:
@@ -333,6 +343,37 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
         pred[complete] = np.argmax(scores[complete], axis=1)
         result["pred"] = pred
     return result.reset_index(drop=True)
+
+
+PROBABILITY_TOLERANCE = 1e-3  # how far a row of class scores may sum from 1 (rounding in CSV files)
+
+
+def _check_probabilities(scores: np.ndarray, columns, ids, path) -> None:
+    """Class scores must be probabilities: finite, in 0..1, each row summing to 1 (an all-empty row abstains).
+
+    Logits or unnormalised scores would give meaningless calibration and AUC, so they are refused with the
+    first offending sample named (vectorised: one pass over the array).
+    """
+    missing = np.isnan(scores)
+    partial = missing.any(axis=1) & ~missing.all(axis=1)
+    bad_value = ~missing & (~np.isfinite(scores) | (scores < 0) | (scores > 1))
+    rows = np.flatnonzero(partial | bad_value.any(axis=1))
+    if rows.size:
+        r = int(rows[0])
+        if partial[r]:
+            col = columns[int(np.flatnonzero(missing[r])[0])]
+            raise PredictionError(f"{path}: sample '{ids[r]}': field '{col}': expected a probability in 0..1 for "
+                                  "every class (or no scores at all: an abstention), found an empty value")
+        col = int(np.flatnonzero(bad_value[r])[0])
+        raise PredictionError(f"{path}: sample '{ids[r]}': field '{columns[col]}': expected a probability in 0..1, "
+                              f"found {scores[r, col]:.6g}; apply a softmax to logits first")
+    complete = ~missing.any(axis=1)
+    sums = scores[complete].sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1.0) > PROBABILITY_TOLERANCE)
+    if off.size:
+        r = int(np.flatnonzero(complete)[off[0]])
+        raise PredictionError(f"{path}: sample '{ids[r]}': expected class scores summing to 1 (probabilities), "
+                              f"found a sum of {sums[off[0]]:.6g}; apply a softmax to logits first")
 
 
 def _parse_labels(values, classes, path, column, ids) -> np.ndarray:

@@ -385,9 +385,19 @@ def fingerprint_model(card: ModelCard) -> str:
     """SHA-256 of what determines the model's predictions.
 
     Covers the model card bytes, the weights file bytes, the TorchScript file
-    bytes and, for an entry point, the source file of its module; for a
-    weights enum the enum name (already part of the card).
+    bytes, any other file the card's ``model`` block names and, for an entry
+    point, what :func:`audit._fingerprint.entry_point_identity` lists (its
+    module file, its distribution's name and version, its package's files);
+    for a weights enum the enum name (already part of the card).
+
+    When an entry point cannot be fingerprinted, a :class:`UserWarning` says so
+    and the hash includes a fresh random value, so nothing cached is reused.
     """
+    import uuid
+    import warnings
+
+    from ._fingerprint import card_named_files, entry_point_identity
+
     digest = hashlib.sha256()
     digest.update(card_bytes(card.path))  # without the sections `audit run --update-model-card` writes
     files = []
@@ -395,14 +405,17 @@ def fingerprint_model(card: ModelCard) -> str:
         files.append(card.weights.path)
     if card.model.torchscript is not None:
         files.append(card.model.torchscript)
+    files += [f for f in card_named_files(card) if f not in files]
     if card.model.entry_point is not None:
-        _on_import_path(card)
-        try:
-            spec = importlib.util.find_spec(card.model.entry_point.partition(":")[0])
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None and spec.origin and Path(spec.origin).is_file():
-            files.append(Path(spec.origin))
+        _on_import_path(card)  # the card's folder: its entry point's module may sit beside it
+        facts, more, problem = entry_point_identity(card.model.entry_point)
+        files += more
+        for fact in facts:
+            digest.update(b"\0fact\0" + fact.encode())
+        if problem is not None:
+            warnings.warn(f"{card.path}: field 'model.entry_point': {problem}; its predictions are not cached",
+                          UserWarning, stacklevel=2)
+            digest.update(b"\0untrusted\0" + uuid.uuid4().bytes)
     for file in files:
         digest.update(b"\0file\0")
         try:

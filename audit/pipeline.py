@@ -122,7 +122,18 @@ def _settled(card, *, pos_label, min_group_size, **settings):
     return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
 
 
-def evaluate(
+def evaluate(*, data, model=None, predictions=None, out_dir=None, **options) -> AuditRun | None:
+    """Load the cards and split, get predictions, run the statistics engine (see :func:`_evaluate`).
+
+    With ``out_dir``, the output directory's lock is held throughout (:func:`audit._output.output_lock`).
+    """
+    from ._output import output_lock
+
+    with output_lock(out_dir):
+        return _evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
+
+
+def _evaluate(
     *,
     data,
     model=None,
@@ -223,6 +234,9 @@ def evaluate(
 
     frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
+    check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]],
+                           [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order)
+                            for a in data_card.attributes], data_card.intersections, data_card.reference_groups)
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
 
@@ -242,8 +256,11 @@ def evaluate(
                 sample_ids=frame["sample_id"].tolist(),
             )
         if preds is not None:
-            pred_info = {"source": "cache", "file": str(Path(out_dir) / "predictions.parquet")}
-            log.info("predictions: reusing cache %s (model and data hashes match)", pred_info["file"])
+            # the same provenance as the run that made them: results.json does not depend on cache state
+            pred_info = {"source": "model", "device": str(preds.attrs.get("cache_meta", {}).get("device", "unknown"))}
+            log.info("predictions: reusing cache %s (model and data hashes match)",
+                     Path(out_dir) / "predictions.parquet")
+            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
         else:
             from .models import build_transform, select_device
 
@@ -278,6 +295,7 @@ def evaluate(
                     preds,
                     meta={
                         "source": "model",
+                        "device": str(torch_device),
                         "model_card": str(model_card.path),
                         "model_sha256": model_sha,
                         "data_card": str(data_card.path),
@@ -294,31 +312,44 @@ def evaluate(
     scores = None
     if all(c in preds.columns for c in score_cols):
         candidate = preds[score_cols].to_numpy(dtype=float)
+        infinite = np.isinf(candidate).any(axis=1)
+        if infinite.any():  # a model that overflowed: name the sample rather than fail inside the engine
+            from .errors import PredictionError
+
+            row = int(np.flatnonzero(infinite)[0])
+            source = predictions if predictions is not None else (model_card.path if model_card else "predictions")
+            raise PredictionError(f"{source}: sample '{preds['sample_id'].iat[row]}': expected finite class scores, "
+                                  "found inf")
         if not np.isnan(candidate).any():
             scores = candidate
     attributes = [
         Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in data_card.attributes
     ]
     groups = frame[[a.name for a in data_card.attributes]].reset_index(drop=True)
-    result = audit_classification(
-        y_true=frame["label"].to_numpy(dtype=np.int64),
-        y_pred=preds["pred"].to_numpy(dtype=np.int64),
-        groups=groups,
-        attributes=attributes,
-        intersections=[tuple(c) for c in data_card.intersections],
-        classes=list(data_card.classes),
-        scores=scores,
-        reference_groups=dict(data_card.reference_groups) or None,
-        interval=interval,
-        n_boot=n_boot,
-        n_perm=n_perm,
-        bootstrap=bootstrap,
-        seed=seed,
-        alpha=alpha,
-        correction=correction,
-        min_group_size=data_card.min_group_size,
-        **_classification_options(data_card),
-    )
+    from .errors import StatsInputError
+
+    try:  # the engine's message names the argument; say which card declared it
+        result = audit_classification(
+            y_true=frame["label"].to_numpy(dtype=np.int64),
+            y_pred=preds["pred"].to_numpy(dtype=np.int64),
+            groups=groups,
+            attributes=attributes,
+            intersections=[tuple(c) for c in data_card.intersections],
+            classes=list(data_card.classes),
+            scores=scores,
+            reference_groups=dict(data_card.reference_groups) or None,
+            interval=interval,
+            n_boot=n_boot,
+            n_perm=n_perm,
+            bootstrap=bootstrap,
+            seed=seed,
+            alpha=alpha,
+            correction=correction,
+            min_group_size=data_card.min_group_size,
+            **_classification_options(data_card),
+        )
+    except StatsInputError as exc:
+        raise StatsInputError(f"{data_card.path}: {exc}") from None
 
     table = preds.copy()
     table.insert(1, "label", frame["label"].to_numpy())
@@ -360,6 +391,29 @@ def evaluate(
     samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
                             [tuple(c) for c in data_card.intersections])
     return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
+
+
+def check_reference_groups(card_path, groups: pd.DataFrame, attributes, intersections, reference_groups) -> None:
+    """Refuse a reference group the data does not have, before any prediction is made or cached.
+
+    The engine would refuse it too, but only after inference; this names the card and the field at once.
+    """
+    if not reference_groups:
+        return
+    from .errors import StatsInputError
+    from .stats import build_groups
+
+    try:
+        structure, _ = build_groups(groups.reset_index(drop=True), attributes, [tuple(c) for c in intersections])
+    except StatsInputError as exc:
+        raise StatsInputError(f"{card_path}: {exc}") from None
+    for name, label in reference_groups.items():
+        try:
+            labels = structure.grouping(name).labels
+        except (KeyError, ValueError, StatsInputError):
+            continue  # the card validation names unknown groupings
+        if label not in labels:
+            raise StatsInputError(f"{card_path}: reference_groups['{name}']: expected one of {labels}, found '{label}'")
 
 
 def _created() -> str:
@@ -448,6 +502,14 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
     -------
     AuditRun
     """
+    from ._output import output_lock
+
+    with output_lock(out_dir):
+        return _run_audit(data=data, model=model, predictions=predictions, out_dir=out_dir, data_audit=data_audit,
+                          thumbnails=thumbnails, command=command, **options)
+
+
+def _run_audit(*, data, model, predictions, out_dir, data_audit, thumbnails, command, **options):
     run = evaluate(data=data, model=model, predictions=predictions, out_dir=out_dir, **options)
     if run is None:
         return None  # a torchrun rank other than 0
@@ -470,10 +532,6 @@ def run_audit(*, data, model=None, predictions=None, out_dir, data_audit: bool =
                               image_paths=image_paths, thumbnails=thumbnails,
                               command=None if command is None else " ".join(str(c) for c in command),
                               people=run.people, images=run.images, image_root=image_root)
-    if run.samples is not None:
-        from .compare import write_samples
-
-        run.paths["samples"] = write_samples(run.samples, out_dir)
     return run
 
 
@@ -502,12 +560,17 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
                   image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None,
                   people: pd.DataFrame | None = None, images: pd.DataFrame | None = None,
                   image_root=None) -> dict:
-    """Write ``results.json`` (schema-validated), ``index.html`` and the per-person table atomically.
+    """Write the output set: ``results.json`` (schema-validated), ``index.html`` and the side files, whole.
 
-    Both documents are fully built and checked before either file is
-    written, and each is written to a temporary file then moved into place.
-    The dataset section, when given, is also kept as ``dataset_section.json``
-    so that ``audit report`` can re-render the page without recomputing it.
+    Every document is fully built and checked before anything is written;
+    then :func:`audit._output.commit_files` stages the set and moves it into
+    place, so the set appears whole or not at all (a failure leaves the
+    previous output untouched). The set holds ``command.txt``, the dataset
+    section as ``dataset_section.json`` (so that ``audit report`` can
+    re-render the page without recomputing it), ``samples.parquet`` and
+    ``people.parquet`` / ``images.parquet`` when given; a stale
+    ``people.parquet``, ``images.parquet`` or ``dataset_section.json`` from an
+    earlier audit is removed in the same commit.
 
     Parameters
     ----------
@@ -540,42 +603,42 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     -------
     dict of str to Path
     """
+    import io
+
     import jsonschema
 
+    from ._output import commit_files, prepare_out_dir
+    from .compare import SAMPLES_FILE
     from .report import COMMAND_FILE, DATASET_FILE, IMAGES_FILE, PEOPLE_FILE, render_document
 
-    out_dir = Path(out_dir)
+    out_dir = prepare_out_dir(out_dir)
     document = results_document(result, provenance=provenance)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,
                            image_paths=image_paths, thumbnails=thumbnails, location=str(out_dir), command=command,
                            people=people, images=images, image_root=image_root)
-    paths = {"results": out_dir / "results.json", "html": out_dir / "index.html"}
-    tables = {}  # per-person / per-image tables, encoded before anything is written
-    for name, file, frame in (("people", PEOPLE_FILE, people), ("images", IMAGES_FILE, images)):
-        if frame is not None:
-            import io
-
+    files = {"results.json": text.encode("utf-8")}
+    names = {"results": "results.json"}
+    for name, file, frame in (("people", PEOPLE_FILE, people), ("images", IMAGES_FILE, images),
+                              ("samples", SAMPLES_FILE, samples)):
+        if frame is not None:  # per-person / per-image / per-sample tables, encoded before anything is written
             buffer = io.BytesIO()
             frame.to_parquet(buffer, index=False)
-            tables[name] = (out_dir / file, buffer.getvalue())
-    atomic_write_text(paths["results"], text)
-    for name, (path, data) in tables.items():
-        paths[name] = path
-        atomic_write_bytes(path, data)
-    for name, file in (("people", PEOPLE_FILE), ("images", IMAGES_FILE)):
-        if name not in tables:  # a table left by an earlier audit in this directory would describe other people
-            (out_dir / file).unlink(missing_ok=True)
+            files[file] = buffer.getvalue()
+            names[name] = file
     if dataset is not None:
-        paths["dataset_section"] = out_dir / DATASET_FILE
-        atomic_write_text(paths["dataset_section"], json.dumps(dataset, indent=1, sort_keys=True,
-                                                               ensure_ascii=False) + "\n")
+        files[DATASET_FILE] = (json.dumps(dataset, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        names["dataset_section"] = DATASET_FILE
     if command is not None:
-        paths["command"] = out_dir / COMMAND_FILE
-        atomic_write_text(paths["command"], command + "\n")
-    atomic_write_text(paths["html"], html)
-    return paths
+        files[COMMAND_FILE] = (command + "\n").encode("utf-8")
+        names["command"] = COMMAND_FILE
+    files["index.html"] = html.encode("utf-8")
+    names["html"] = "index.html"
+    # a table left by an earlier audit in this directory would describe other people, images or data
+    stale = tuple(f for f in (PEOPLE_FILE, IMAGES_FILE, DATASET_FILE) if f not in files)
+    commit_files(out_dir, files, remove=stale)
+    return {name: out_dir / file for name, file in names.items()}
 
 
 def _fmt(value, digits: int = 3) -> str:

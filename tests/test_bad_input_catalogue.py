@@ -336,6 +336,332 @@ def policy_negative_drop(tmp):
             tmp / "cmp", {"policy": policy})
 
 
+# --- paths that leave the image root (issue 15: one containment check for every task) ------------------
+
+def _secret(tmp):
+    from PIL import Image
+
+    secret = tmp / "secret.png"
+    Image.fromarray(np.full((48, 64, 3), 200, dtype=np.uint8)).save(secret)
+    return secret
+
+
+def manifest_path_absolute(tmp):
+    p = _classification(tmp)
+    secret = _secret(tmp)
+    _manifest(p, lambda f: f.__setitem__("file", f["file"].where(f.index != 2, str(secret))))
+    return _run_args(p), p["out"], {"manifest": p["manifest"], "root": tmp / "data", "secret": secret}
+
+
+def manifest_symlink_escapes_root(tmp):
+    p = _classification(tmp)
+    secret = _secret(tmp)
+    (p["images"] / "s003.png").unlink()
+    (p["images"] / "s003.png").symlink_to(secret)
+    return _run_args(p), p["out"], {"manifest": p["manifest"], "root": tmp / "data"}
+
+
+def imagefolder_symlink_escapes_root(tmp):
+    from slice_helpers import write_images
+
+    secret = _secret(tmp)
+    folder = tmp / "folder"
+    for cls in ("cat", "dog"):
+        write_images(folder / cls, [f"{cls}{i}" for i in range(3)], [0 if cls == "cat" else 1] * 3)
+    (folder / "dog" / "dog9.png").symlink_to(secret)
+    ids = [f"cat/cat{i}.png" for i in range(3)] + [f"dog/dog{i}.png" for i in range(3)] + ["dog/dog9.png"]
+    pd.DataFrame({"id": ids, "gender": ["female", "male"] * 3 + ["male"]}).to_csv(tmp / "attrs.csv", index=False)
+    card = tmp / "folder.md"
+    card.write_text(textwrap.dedent("""\
+        ---
+        split:
+          imagefolder: folder
+          attributes: attrs.csv
+          id_column: id
+        classes: [cat, dog]
+        attributes:
+          gender: {column: gender}
+        min_group_size: 2
+        ---
+        """))
+    p = {"card": card, "model": make_model(tmp), "out": tmp / "out"}
+    return _run_args(p), p["out"], {"folder": folder}
+
+
+def _coco_edit(tmp, fn, *, command="run"):
+    root, card = _facet(tmp)
+    coco = json.loads((root / "coco_boxes.json").read_text())
+    fn(coco)
+    (root / "coco_boxes.json").write_text(json.dumps(coco))
+    if command == "data-card":
+        args = ["data-card", str(card), "--out", str(tmp / "out"), "--no-write"]
+    else:
+        args = ["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out",
+                str(tmp / "out"), *FAST]
+    return args, tmp / "out", {"coco": root / "coco_boxes.json", "root": root}
+
+
+def coco_file_name_escapes_root(tmp):
+    return _coco_edit(tmp, lambda c: c["images"][1].__setitem__("file_name", "../../secret.png"))
+
+
+def coco_file_name_absolute(tmp):
+    return _coco_edit(tmp, lambda c: c["images"][0].__setitem__("file_name", "/etc/passwd"))
+
+
+def coco_file_name_escapes_root_data_card(tmp):
+    return _coco_edit(tmp, lambda c: c["images"][1].__setitem__("file_name", "../../secret.png"),
+                      command="data-card")
+
+
+def _segmentation_manifest(tmp, column, row, value):
+    seg = _segmentation(tmp)
+    manifest = seg["data"] / "manifest.csv"
+    frame = pd.read_csv(manifest)
+    frame.loc[row, column] = value
+    frame.to_csv(manifest, index=False)
+    return _segmentation_args(tmp, seg), tmp / "out", {"manifest": manifest, "root": seg["data"]}
+
+
+def segmentation_image_escapes_root(tmp):
+    return _segmentation_manifest(tmp, "file", 1, "../../secret.png")
+
+
+def segmentation_label_mask_absolute(tmp):
+    return _segmentation_manifest(tmp, "mask", 2, "/etc/hostname")
+
+
+def segmentation_person_mask_escapes_root(tmp):
+    seg = _segmentation(tmp)
+    table = seg["data"] / "people.csv"
+    frame = pd.read_csv(table)
+    frame.loc[3, "mask"] = "../people/../../x.png"
+    frame.to_csv(table, index=False)
+    return _segmentation_args(tmp, seg), tmp / "out", {"people": table, "root": seg["data"]}
+
+
+# --- strict input (issue 15) -------------------------------------------------------------------------------
+
+def predictions_scores_are_logits(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f.assign(score_cat=-1.25, score_dog=2.5))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def predictions_scores_do_not_sum_to_one(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f.assign(score_cat=f["score_cat"].where(f.index != 4, 0.8)))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def predictions_score_infinite(tmp):
+    p = _classification(tmp)
+    path = _predictions(tmp, p, lambda f: f.assign(score_dog=f["score_dog"].where(f.index != 6, float("inf"))))
+    return _run_args(p, model=False, predictions=path), p["out"], {"preds": path}
+
+
+def manifest_header_only(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.drop(index=f.index, inplace=True))
+    return _run_args(p), p["out"], {"manifest": p["manifest"]}
+
+
+def segmentation_manifest_header_only(tmp):
+    seg = _segmentation(tmp)
+    manifest = seg["data"] / "manifest.csv"
+    pd.read_csv(manifest).head(0).to_csv(manifest, index=False)
+    return _segmentation_args(tmp, seg), tmp / "out", {"manifest": manifest}
+
+
+def _masks_edit(tmp, fn):
+    root = make_facet_split(tmp / "facet", n_images=6)
+    card = write_facet_card(root, extra="task: instance_segmentation\n")
+    masks = json.loads((root / "coco_masks.json").read_text())
+    fn(masks)
+    (root / "coco_masks.json").write_text(json.dumps(masks))
+    args = ["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+            *FAST]
+    return args, tmp / "out", {"coco": root / "coco_boxes.json", "masks": root / "coco_masks.json"}
+
+
+def coco_rle_size_differs_from_image(tmp):
+    from detection_helpers import square_rle
+
+    args, out, paths = _masks_edit(tmp, lambda m: m["annotations"][0].__setitem__(
+        "segmentation", square_rle(24, 32, 1, 1, 5, 5)))
+    return args, out, paths
+
+
+def coco_rle_counts_overrun(tmp):
+    args, out, paths = _masks_edit(tmp, lambda m: m["annotations"][0].__setitem__(
+        "segmentation", {"size": [48, 64], "counts": [3000, 100, 200]}))
+    return args, out, paths
+
+
+def coco_results_negative_box(tmp):
+    root, card = _facet(tmp)
+    results = json.loads((root / "detections.json").read_text())
+    results[2]["bbox"] = [5, 5, -3, 10]
+    (root / "detections.json").write_text(json.dumps(results))
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"results": root / "detections.json"})
+
+
+def coco_image_id_unhashable(tmp):
+    return _coco_edit(tmp, lambda c: c["images"][0].__setitem__("id", [1, 2]))
+
+
+def coco_annotation_image_id_unhashable(tmp):
+    return _coco_edit(tmp, lambda c: c["annotations"][1].__setitem__("image_id", {"a": 1}))
+
+
+def coco_category_id_string(tmp):
+    return _coco_edit(tmp, lambda c: c["annotations"][0].__setitem__("category_id", "1"))
+
+
+def coco_results_category_id_string(tmp):
+    root, card = _facet(tmp)
+    results = json.loads((root / "detections.json").read_text())
+    results[0]["category_id"] = "person"
+    (root / "detections.json").write_text(json.dumps(results))
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"results": root / "detections.json"})
+
+
+def coco_deeply_nested(tmp):
+    root, card = _facet(tmp)
+    (root / "coco_boxes.json").write_text("[" * 100_000 + "]" * 100_000)
+    return (["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(tmp / "out"),
+             *FAST], tmp / "out", {"coco": root / "coco_boxes.json"})
+
+
+def coco_image_without_size(tmp):
+    return _coco_edit(tmp, lambda c: c["images"][2].__setitem__("height", None))
+
+
+def person_instance_absent_from_mask(tmp):
+    seg = _segmentation(tmp)
+    table = seg["data"] / "people.csv"
+    frame = pd.read_csv(table)
+    frame["instance"] = 255
+    frame.loc[2, "instance"] = 7
+    frame.to_csv(table, index=False)
+    _edit(seg["card"], "    mask_column: mask\n    attributes:",
+          "    mask_column: mask\n    instance_column: instance\n    attributes:")
+    return _segmentation_args(tmp, seg), tmp / "out", {"people": table, "mask": seg["data"] / "people" / "img02_p0.png"}
+
+
+def predicted_mask_cell_empty(tmp):
+    seg = _segmentation(tmp)
+    manifest = tmp / "pred.csv"
+    ids = [f"img{i:02d}" for i in range(16)]
+    pd.DataFrame({"sample_id": ids, "mask": [f"data/pred/{i}.png" if i != "img05" else "" for i in ids]}).to_csv(
+        manifest, index=False)
+    args = ["run", "--data", str(seg["card"]), "--predictions", str(manifest), "--out", str(tmp / "out"), *FAST]
+    return args, tmp / "out", {"preds": manifest}
+
+
+def data_card_one_class(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "classes: [cat, dog]", "classes: [cat]")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_reference_unknown_group(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "skin_type: lighter", "skin_type: purple")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_yaml_alias_bomb(tmp):
+    p = _classification(tmp)
+    bomb = "".join(f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    _edit(p["card"], "min_group_size: 10", "min_group_size: 10\nx0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+          + bomb.rstrip("\n"))
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_alias_bomb_in_checked_field(tmp):
+    p = _classification(tmp)
+    text = p["card"].read_text()
+    bomb = "x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]\n" for i in range(1, 8))
+    p["card"].write_text(text.replace("---\n", "---\n" + bomb, 1).replace("label_column: species", "label_column: *x7"))
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+# --- command line and output directory --------------------------------------------------------------------
+
+def out_is_a_file(tmp):
+    p = _classification(tmp)
+    p["out"].write_text("not a directory\n")
+    return _run_args(p), tmp / "nothing", {"out": p["out"]}
+
+
+def out_below_a_file(tmp):
+    p = _classification(tmp)
+    (tmp / "afile").write_text("x")
+    p["out"] = tmp / "afile" / "out"
+    return _run_args(p), tmp / "nothing", {"out": p["out"]}
+
+
+def seed_negative(tmp):
+    p = _classification(tmp)
+    return _run_args(p) + ["--seed", "-1"], p["out"], {}
+
+
+def n_boot_huge(tmp):
+    p = _classification(tmp)
+    return _run_args(p) + ["--n-boot", "1000000000"], p["out"], {}
+
+
+def report_tampered_results(tmp):
+    out = _audit_dir(tmp / "a")
+    doc = json.loads((out / "results.json").read_text())
+    doc["results"]["metrics"][0]["value"] = "a lot"
+    (out / "results.json").write_text(json.dumps(doc))
+    return ["report", str(out)], out, {"results": out / "results.json"}
+
+
+def report_results_not_an_audit(tmp):
+    out = tmp / "fake"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"results": {"metrics": 3}}))
+    return ["report", str(out)], out, {"results": out / "results.json"}
+
+
+def train_empty_split(tmp):
+    p = _classification(tmp)
+    _manifest(p, lambda f: f.drop(index=f.index, inplace=True))
+    return (["train", "--task", "classification", "--data", str(p["card"]), "--out", str(tmp / "models" / "new.md")],
+            tmp / "models", {"manifest": p["manifest"]})
+
+
+def segmentation_sample_id_is_a_path(tmp):
+    return _segmentation_manifest(tmp, "id", 3, "../../evil")
+
+
+def compare_results_deeply_nested(tmp):
+    audit_dir = _audit_dir(tmp / "a")
+    bad = tmp / "bad"
+    bad.mkdir()
+    (bad / "results.json").write_text("[" * 100_000 + "]" * 100_000)
+    return (["compare", str(audit_dir), str(bad), "--out", str(tmp / "cmp")], tmp / "cmp",
+            {"results": bad / "results.json"})
+
+
+def report_incomplete_commit(tmp):
+    out = _audit_dir(tmp / "a")
+    (out / ".commit").mkdir()
+    return ["report", str(out)], out, {"out": out}
+
+
+def coco_polygon_far_outside_the_image(tmp):
+    args, out, paths = _masks_edit(tmp, lambda m: m["annotations"][1].__setitem__(
+        "segmentation", [[1e300, 2, 3, 4, 5, 6]]))
+    return args, out, paths
+
+
 CASES = {
     # data cards
     "data_card_bad_yaml": (data_card_bad_yaml,
@@ -439,19 +765,144 @@ CASES = {
                            "seed, metrics, disparity_kinds, higher_is_better, lower_is_better"),
     "policy_negative_drop": (policy_negative_drop,
                              "policy '{policy}': max_drop['accuracy']: expected a finite number >= 0, found -0.5"),
+    # paths leaving the image root, every task
+    "manifest_path_absolute": (manifest_path_absolute,
+                               "{manifest}: row 3 (id 's002'): field 'file': image path '{secret}' is outside the "
+                               "image root {root}; set 'allow_paths_outside_root: true' in the data card to allow it"),
+    "manifest_symlink_escapes_root": (manifest_symlink_escapes_root,
+                                      "{manifest}: row 4 (id 's003'): field 'file': image path 'images/s003.png' is "
+                                      "outside the image root {root}; set 'allow_paths_outside_root: true' in the data "
+                                      "card to allow it"),
+    "imagefolder_symlink_escapes_root": (imagefolder_symlink_escapes_root,
+                                         "{folder}: image 'dog/dog9.png': image path 'dog/dog9.png' is outside the "
+                                         "image root {folder}; set 'allow_paths_outside_root: true' in the data card "
+                                         "to allow it"),
+    "coco_file_name_escapes_root": (coco_file_name_escapes_root,
+                                    "{coco}: images[1]: field 'file_name': image path '../../secret.png' is outside "
+                                    "the image root {root}; set 'allow_paths_outside_root: true' in the data card to "
+                                    "allow it"),
+    "coco_file_name_absolute": (coco_file_name_absolute,
+                                "{coco}: images[0]: field 'file_name': image path '/etc/passwd' is outside the image "
+                                "root {root}; set 'allow_paths_outside_root: true' in the data card to allow it"),
+    "coco_file_name_escapes_root_data_card": (coco_file_name_escapes_root_data_card,
+                                              "{coco}: images[1]: field 'file_name': image path '../../secret.png' is "
+                                              "outside the image root {root}; set 'allow_paths_outside_root: true' in "
+                                              "the data card to allow it"),
+    "segmentation_image_escapes_root": (segmentation_image_escapes_root,
+                                        "{manifest}: row 2 (id 'img01'): field 'file': image path '../../secret.png' "
+                                        "is outside the image root {root}; set 'allow_paths_outside_root: true' in "
+                                        "the data card to allow it"),
+    "segmentation_label_mask_absolute": (segmentation_label_mask_absolute,
+                                         "{manifest}: row 3 (id 'img02'): field 'mask': label mask path "
+                                         "'/etc/hostname' is outside the image root {root}; set "
+                                         "'allow_paths_outside_root: true' in the data card to allow it"),
+    "segmentation_person_mask_escapes_root": (segmentation_person_mask_escapes_root,
+                                              "{people}: row 4: field 'mask': person mask path "
+                                              "'../people/../../x.png' is outside the image root {root}; set "
+                                              "'allow_paths_outside_root: true' in the data card to allow it"),
+    # strict input
+    "predictions_scores_are_logits": (predictions_scores_are_logits,
+                                      "{preds}: sample 's000': field 'score_cat': expected a probability in 0..1, "
+                                      "found -1.25; apply a softmax to logits first"),
+    "predictions_scores_do_not_sum_to_one": (predictions_scores_do_not_sum_to_one,
+                                             "{preds}: sample 's004': expected class scores summing to 1 "
+                                             "(probabilities), found a sum of 1.5; apply a softmax to logits first"),
+    "predictions_score_infinite": (predictions_score_infinite,
+                                   "{preds}: sample 's006': field 'score_dog': expected a probability in 0..1, found "
+                                   "inf; apply a softmax to logits first"),
+    "manifest_header_only": (manifest_header_only,
+                             "{manifest}: expected at least one sample (a row below the header), found none"),
+    "segmentation_manifest_header_only": (segmentation_manifest_header_only,
+                                          "{manifest}: expected at least one sample (a row below the header), found "
+                                          "none"),
+    "coco_rle_size_differs_from_image": (coco_rle_size_differs_from_image,
+                                         "{coco}: annotations[0]: field 'segmentation.size': expected the image's "
+                                         "[height, width] [48, 64], found [24, 32]"),
+    "coco_rle_counts_overrun": (coco_rle_counts_overrun,
+                                "{coco}: annotations[0]: field 'segmentation.counts': expected non-negative run "
+                                "lengths summing to 48 x 64 = 3072 pixels, found a sum of 3300"),
+    "coco_results_negative_box": (coco_results_negative_box,
+                                  "{results}: detection [2]: field 'bbox': expected a non-negative width and height, "
+                                  "found [5, 5, -3, 10]"),
+    # tracebacks turned into one line
+    "coco_image_id_unhashable": (coco_image_id_unhashable,
+                                 "{coco}: images[0]: field 'id': expected an integer, found [1, 2]"),
+    "coco_annotation_image_id_unhashable": (coco_annotation_image_id_unhashable,
+                                            "{coco}: annotations[1]: field 'image_id': expected an integer, found "
+                                            "{{'a': 1}}"),
+    "coco_category_id_string": (coco_category_id_string,
+                                "{coco}: annotations[0]: field 'category_id': expected an integer, found '1'"),
+    "coco_results_category_id_string": (coco_results_category_id_string,
+                                        "{results}: detection [0]: field 'category_id': expected an integer, found "
+                                        "'person'"),
+    "coco_deeply_nested": (coco_deeply_nested,
+                           "{coco}: expected COCO JSON, found values nested too deeply to read"),
+    "coco_image_without_size": (coco_image_without_size,
+                                "{coco}: images[2]: field 'height': expected a positive integer (at most 1,000,000), "
+                                "found None"),
+    "person_instance_absent_from_mask": (person_instance_absent_from_mask,
+                                         "{people}: row 3: field 'instance': expected instance id 7 in the person mask "
+                                         "{mask}, found values 0, 255"),
+    "predicted_mask_cell_empty": (predicted_mask_cell_empty,
+                                  "{preds}: row 6 (id 'img05'): field 'mask': expected a path, found an empty value"),
+    "data_card_one_class": (data_card_one_class, "{card}: field 'classes': expected at least 2 classes, found ['cat']"),
+    "data_card_reference_unknown_group": (data_card_reference_unknown_group,
+                                          "{card}: reference_groups['skin_type']: expected one of ['lighter', "
+                                          "'darker'], found 'purple'"),
+    "data_card_yaml_alias_bomb": (data_card_yaml_alias_bomb,
+                                  "{card}: invalid YAML front matter: expected at most 100,000 values with aliases "
+                                  "expanded, found more (an alias bomb?)"),
+    "data_card_alias_bomb_in_checked_field": (data_card_alias_bomb_in_checked_field,
+                                              "{card}: invalid YAML front matter: expected at most 100,000 values "
+                                              "with aliases expanded, found more (an alias bomb?)"),
+    "out_is_a_file": (out_is_a_file, "{out}: expected a directory for the output, found a file"),
+    "out_below_a_file": (out_below_a_file, "{out}: expected a directory for the output, found a file on the way"),
+    "seed_negative": (seed_negative, "audit run: argument --seed: expected an integer >= 0, found -1"),
+    "n_boot_huge": (n_boot_huge, "audit run: argument --n-boot: expected an integer <= 100,000, found 1,000,000,000"),
+    "report_tampered_results": (report_tampered_results,
+                                "report: '{results}' is not an audit results.json: at results/metrics/0/value: "
+                                "'a lot' is not of type 'number', 'null'"),
+    "report_results_not_an_audit": (report_results_not_an_audit,
+                                    "report: '{results}' is not an audit results.json: at top level: 'schema_version' "
+                                    "is a required property"),
+    "train_empty_split": (train_empty_split,
+                          "{manifest}: expected at least one sample (a row below the header), found none"),
+    "segmentation_sample_id_is_a_path": (segmentation_sample_id_is_a_path,
+                                         "{manifest}: row 4 (id '../../evil'): field 'id': expected a sample id "
+                                         "usable as a file name (no '/', '\\', '.' or '..'), found one that is not"),
+    "compare_results_deeply_nested": (compare_results_deeply_nested,
+                                      "candidate: '{results}' is not an audit results.json: values nested too deeply"),
+    "report_incomplete_commit": (report_incomplete_commit,
+                                 "{out}: the output is incomplete (an audit was interrupted while writing it); run "
+                                 "the audit again to finish it"),
+    "coco_polygon_far_outside_the_image": (coco_polygon_far_outside_the_image,
+                                           "{coco}: annotations[1]: field 'segmentation': expected polygon "
+                                           "coordinates within the image (64 x 48, with a margin of one image size), "
+                                           "found 1e+300"),
 }
+
+
+def _snapshot(out: Path) -> dict:
+    """Every file under ``out`` with its bytes (an empty dict when ``out`` is missing or a file)."""
+    if not out.is_dir():
+        return {}
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input(name, tmp_path, capsys):
     build, expected = CASES[name]
     args, out, paths = build(tmp_path)
+    before = _snapshot(out)
     capsys.readouterr()
-    code = main(args)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse: a usage error
+        code = exc.code
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert code == 2, captured.err
     assert lines == ["error: " + expected.format(**paths)]
-    leftovers = [p.name for p in out.rglob("*") if p.name in ("results.json", "index.html", "comparison.json")
-                 or p.name.endswith(".tmp")] if out.exists() else []
-    assert leftovers == []
+    # the output directory holds exactly what it held before (no results, no temporary or staging files)
+    after = {k: v for k, v in _snapshot(out).items() if k != ".audit.lock"}
+    assert after == {k: v for k, v in before.items() if k != ".audit.lock"}

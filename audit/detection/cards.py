@@ -85,6 +85,7 @@ class DetectionDataCard:
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
     options: dict = field(default_factory=dict)  # statistics settings: see audit.cards.parse_audit_options
+    allow_paths_outside_root: bool = False
 
 
 def is_detection_data_card(path) -> bool:
@@ -158,6 +159,9 @@ def load_detection_data_card(path) -> DetectionDataCard:
     groupings = ["overall", *names, *(" × ".join(c) for c in intersections)]
     reference_groups = parse_reference_groups(v, v.mapping(data, "reference_groups", required=False), groupings)
     min_group_size = v.integer(data, "min_group_size", required=False, default=50, minimum=1)
+    allow_outside = data.get("allow_paths_outside_root", False)
+    if not isinstance(allow_outside, bool):
+        raise v.fail("allow_paths_outside_root", "true or false", allow_outside)
     return DetectionDataCard(
         path=path, name=path.stem, coco=coco, masks=masks, attributes_table=v.resolve(table) if table else None,
         annotation_id_column=v.string(split, "annotation_id_column", "split.", required=False),
@@ -166,6 +170,7 @@ def load_detection_data_card(path) -> DetectionDataCard:
         detection_classes=det_classes, attributes=attributes, intersections=intersections,
         reference_groups=reference_groups, min_group_size=min_group_size, body=body, front_matter=data,
         options=parse_audit_options(v, data),
+        allow_paths_outside_root=allow_outside,
     )
 
 

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 VOTE_MODES = ("any", "majority", "expected")
+MAX_IMAGE_SIDE = 1_000_000  # pixels; masks are rasterised at this scale, so a bound keeps decoding finite
 
 
 def _read_json(path: Path, error=DataError):
@@ -68,6 +69,8 @@ def _read_json(path: Path, error=DataError):
         raise error(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise error(f"{path}: expected COCO JSON, found values nested too deeply to read") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{path}: cannot read: {' '.join(str(exc).split())}") from None
 
@@ -116,28 +119,97 @@ def _to_rle(segm, h, w, where: str):
         if isinstance(segm, list):  # polygons
             if not segm or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segm):
                 raise ValueError("expected polygons as lists of at least 3 x,y pairs")
+            if not (_is_int(h) and _is_int(w)):
+                raise ValueError("expected the image's integer height and width to rasterise polygons")
+            for poly in segm:  # rasterising costs the outline's length: far-away vertices would take forever
+                for k, v in enumerate(poly):
+                    limit = w if k % 2 == 0 else h
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                            not -limit <= v <= 2 * limit:
+                        raise DataError(f"{where}: field 'segmentation': expected polygon coordinates within the "
+                                        f"image ({w} x {h}, with a margin of one image size), found {_clip(v)}")
             return mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
         if isinstance(segm, dict) and "counts" in segm and "size" in segm:
+            size = segm["size"]
+            if not (isinstance(size, list) and len(size) == 2 and all(_is_int(x) for x in size)) or \
+                    (_is_int(h) and _is_int(w) and list(size) != [h, w]):
+                raise DataError(f"{where}: field 'segmentation.size': expected the image's [height, width] "
+                                f"[{h}, {w}], found {_clip(size)}")
             if isinstance(segm["counts"], list):  # uncompressed RLE
-                return mask_utils.frPyObjects(segm, *segm["size"])
+                counts = segm["counts"]
+                if not all(_is_int(c) and c >= 0 for c in counts) or sum(counts) != size[0] * size[1]:
+                    raise DataError(f"{where}: field 'segmentation.counts': expected non-negative run lengths "
+                                    f"summing to {size[0]} x {size[1]} = {size[0] * size[1]} pixels, found "
+                                    f"{'a sum of ' + str(sum(counts)) if all(_is_int(c) for c in counts) else 'non-integers'}")
+                return mask_utils.frPyObjects(segm, *size)
+            if not isinstance(segm["counts"], (str, bytes)):
+                raise ValueError(f"expected counts as a list or an RLE string, found {type(segm['counts']).__name__}")
             counts = segm["counts"].encode("ascii") if isinstance(segm["counts"], str) else segm["counts"]
-            return {"size": list(segm["size"]), "counts": counts}
+            rle = {"size": list(size), "counts": counts}
+            total = _rle_length(counts)
+            if total != size[0] * size[1]:
+                raise DataError(f"{where}: field 'segmentation.counts': expected run lengths covering {size[0]} x "
+                                f"{size[1]} = {size[0] * size[1]} pixels, found {total}")
+            return rle
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{where}: field 'segmentation': cannot decode: {' '.join(str(exc).split())}") from None
     raise DataError(f"{where}: field 'segmentation': expected polygons or an RLE with 'counts' and 'size', "
                     f"found {type(segm).__name__}")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _clip(value, limit: int = 60) -> str:
+    from .._paths import short_repr
+
+    return short_repr(value, limit)
+
+
+def _rle_length(counts: bytes) -> int:
+    """Pixels a compressed COCO RLE string covers (pycocotools' ``rleFrString`` decoding, summed)."""
+    cnts: list[int] = []
+    i, n = 0, len(counts)
+    while i < n:
+        x, k, more = 0, 0, True
+        while more:
+            if i >= n:
+                raise ValueError("truncated RLE counts")
+            c = counts[i] - 48
+            if c < 0 or c > 63:
+                raise ValueError("a character outside the RLE alphabet in counts")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            i += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(cnts) > 2:
+            x += cnts[-2]
+        if x < 0:
+            raise ValueError("a negative run length in RLE counts")
+        cnts.append(x)
+    return sum(cnts)
+
+
 def _number(value, where, name, *, minimum=None):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise DataError(f"{where}: field '{name}': expected a finite number, found {value!r}")
+        raise DataError(f"{where}: field '{name}': expected a finite number, found {_clip(value)}")
     if minimum is not None and value < minimum:
-        raise DataError(f"{where}: field '{name}': expected a number >= {minimum}, found {value!r}")
+        raise DataError(f"{where}: field '{name}': expected a number >= {minimum}, found {_clip(value)}")
     return float(value)
 
 
-def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool = False) -> GroundTruth:
-    """Read and validate a COCO ground-truth file (and an optional masks file with the same annotation ids)."""
+def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool = False, image_root=None,
+                      allow_outside: bool = False) -> GroundTruth:
+    """Read and validate a COCO ground-truth file (and an optional masks file with the same annotation ids).
+
+    With ``image_root``, every ``images[].file_name`` must stay inside it (see :class:`audit._paths.Root`)
+    unless ``allow_outside``; ``images`` then has a ``path`` column with the joined paths.
+    """
     path = Path(path)
     data = _read_json(path)
     if not isinstance(data, dict):
@@ -145,12 +217,20 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
                         f"{type(data).__name__}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise DataError(f"{path}: field '{key}': expected a list, found {data.get(key, 'nothing')!r:.40}")
+            raise DataError(f"{path}: field '{key}': expected a list, found {_clip(data.get(key, 'nothing'), 40)}")
     rows, seen = [], set()
     for i, im in enumerate(data["images"]):
         where = f"{path}: images[{i}]"
         if not isinstance(im, dict) or "id" not in im:
-            raise DataError(f"{where}: expected an object with 'id', found {im!r:.60}")
+            raise DataError(f"{where}: expected an object with 'id', found {_clip(im)}")
+        if not _is_int(im["id"]):
+            raise DataError(f"{where}: field 'id': expected an integer, found {_clip(im['id'])}")
+        for key in ("height", "width"):
+            if key in im and not (_is_int(im[key]) and 0 < im[key] <= MAX_IMAGE_SIDE):
+                raise DataError(f"{where}: field '{key}': expected a positive integer (at most {MAX_IMAGE_SIDE:,}), "
+                                f"found {_clip(im[key])}")
+        if not isinstance(im.get("file_name", ""), str):
+            raise DataError(f"{where}: field 'file_name': expected a string, found {_clip(im['file_name'])}")
         if im["id"] in seen:
             raise DataError(f"{where}: duplicate image id {im['id']!r}")
         seen.add(im["id"])
@@ -158,17 +238,23 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
                      "height": im.get("height"), "width": im.get("width"),
                      "attributes": im.get("attributes") if isinstance(im.get("attributes"), dict) else {}})
     images = pd.DataFrame(rows, columns=["image_id", "file_name", "height", "width", "attributes"])
+    if image_root is not None:
+        from .._paths import Root
+
+        images["path"] = Root(image_root, allow_outside=allow_outside).check(
+            images["file_name"].tolist(), where=lambda i: f"{path}: images[{i}]: field 'file_name'")
     categories = {}
     for i, c in enumerate(data["categories"]):
-        if not isinstance(c, dict) or not isinstance(c.get("id"), int):
-            raise DataError(f"{path}: categories[{i}]: expected an object with an integer 'id', found {c!r:.60}")
+        if not isinstance(c, dict) or not _is_int(c.get("id")):
+            raise DataError(f"{path}: categories[{i}]: expected an object with an integer 'id', found {_clip(c)}")
         categories[c["id"]] = str(c.get("name", c["id"]))
     mask_by_id = {}
     if masks is not None:
         mdata = _read_json(Path(masks))
         if not isinstance(mdata, dict) or not isinstance(mdata.get("annotations"), list):
             raise DataError(f"{masks}: expected a COCO object with an 'annotations' list")
-        mask_by_id = {a.get("id"): a.get("segmentation") for a in mdata["annotations"] if isinstance(a, dict)}
+        mask_by_id = {a.get("id"): a.get("segmentation") for a in mdata["annotations"]
+                      if isinstance(a, dict) and _is_int(a.get("id"))}
     size = {r["image_id"]: (r["height"], r["width"]) for r in rows}
     anns = data["annotations"]
     n = len(anns)
@@ -183,12 +269,13 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
     for i, a in enumerate(anns):
         where = f"{path}: annotations[{i}]"
         if not isinstance(a, dict):
-            raise DataError(f"{where}: expected an object, found {a!r:.60}")
+            raise DataError(f"{where}: expected an object, found {_clip(a)}")
         for key in ("id", "image_id", "category_id", "bbox"):
             if key not in a:
                 raise DataError(f"{where}: field '{key}': expected a value, found nothing")
-        if not isinstance(a["id"], int) or isinstance(a["id"], bool):
-            raise DataError(f"{where}: field 'id': expected an integer, found {a['id']!r}")
+        for key in ("id", "image_id", "category_id"):
+            if not _is_int(a[key]):
+                raise DataError(f"{where}: field '{key}': expected an integer, found {_clip(a[key])}")
         if a["id"] in ids:
             raise DataError(f"{where}: duplicate annotation id {a['id']}")
         ids.add(a["id"])
@@ -199,10 +286,10 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
                             f"found {a['category_id']!r}")
         b = a["bbox"]
         if not isinstance(b, list) or len(b) != 4:
-            raise DataError(f"{where}: field 'bbox': expected [x, y, width, height], found {b!r:.60}")
+            raise DataError(f"{where}: field 'bbox': expected [x, y, width, height], found {_clip(b)}")
         bbox[i] = [_number(v, where, "bbox") for v in b]
         if bbox[i, 2] < 0 or bbox[i, 3] < 0:
-            raise DataError(f"{where}: field 'bbox': expected a non-negative width and height, found {b!r}")
+            raise DataError(f"{where}: field 'bbox': expected a non-negative width and height, found {_clip(b)}")
         area[i] = _number(a["area"], where, "area", minimum=0) if "area" in a else bbox[i, 2] * bbox[i, 3]
         image[i], cat[i], ann_id[i] = a["image_id"], a["category_id"], a["id"]
         crowd[i] = bool(a.get("iscrowd", 0))
@@ -212,7 +299,7 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
                 raise DataError(f"{where}: field 'segmentation': expected a mask (polygons or RLE) for instance "
                                 f"segmentation, found none{' in ' + str(masks) if masks else ''}")
             h, w = size[a["image_id"]]
-            if not isinstance(h, int) or not isinstance(w, int):
+            if not _is_int(h) or not _is_int(w):
                 raise DataError(f"{path}: image {a['image_id']!r}: expected integer 'height' and 'width' to decode "
                                 "polygon masks")
             segm.append(_to_rle(s, h, w, where))
@@ -246,15 +333,18 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
     for i, d in enumerate(data):
         where = f"{path}: detection [{i}]"
         if not isinstance(d, dict):
-            raise PredictionError(f"{where}: expected an object, found {d!r:.60}")
+            raise PredictionError(f"{where}: expected an object, found {_clip(d)}")
         for key in ("image_id", "category_id", "score"):
             if key not in d:
                 raise PredictionError(f"{where}: field '{key}': expected a value, found nothing")
+        for key in ("image_id", "category_id"):
+            if not _is_int(d[key]):
+                raise PredictionError(f"{where}: field '{key}': expected an integer, found {_clip(d[key])}")
         if d["image_id"] not in known:
             raise PredictionError(f"{where}: field 'image_id': expected an image of {gt.path}, found {d['image_id']!r}")
         s = d["score"]
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
-            raise PredictionError(f"{where}: field 'score': expected a finite number, found {s!r}")
+            raise PredictionError(f"{where}: field 'score': expected a finite number, found {_clip(s)}")
         image[i], cat[i], score[i] = d["image_id"], d["category_id"], s
         rle = None
         if d.get("segmentation"):
@@ -270,7 +360,10 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
         if b:
             if not isinstance(b, list) or len(b) != 4 or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b):
-                raise PredictionError(f"{where}: field 'bbox': expected [x, y, width, height], found {b!r:.60}")
+                raise PredictionError(f"{where}: field 'bbox': expected [x, y, width, height], found {_clip(b)}")
+            if b[2] < 0 or b[3] < 0:
+                raise PredictionError(f"{where}: field 'bbox': expected a non-negative width and height, found "
+                                      f"{_clip(b)}")
             bbox[i] = b
         elif rle is not None:
             bbox[i] = mask_utils.toBbox(rle)

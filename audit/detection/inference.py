@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_many
 from ..errors import DataError, ModelError
 
 __all__ = ["build_detector", "category_mapping", "load_cached_results", "run_detector", "save_results"]
@@ -79,7 +79,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
                  score_threshold: float = 0.0, progress: bool | None = None, images=None) -> list[dict]:
     """Detections on every ground-truth image (or the rows of ``images``) as COCO results dicts."""
     import torch
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     from pycocotools import mask as mask_utils
     from torchvision.transforms.functional import pil_to_tensor
     from tqdm import tqdm
@@ -93,13 +93,16 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
             batch = rows[start:start + batch_size]
             tensors = []
             for r in batch:
-                path = Path(image_root) / r.file_name
+                # the path load_ground_truth checked against the image root, when it was given one
+                path = Path(getattr(r, "path", None) or Path(image_root) / r.file_name)
+                if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+                    raise DataError(f"{gt.path}: image {r.image_id!r}: expected a regular file, found {path}")
                 try:
                     with Image.open(path) as im:
                         tensors.append(pil_to_tensor(im.convert("RGB")).float().div(255).to(device))
                 except FileNotFoundError:
                     raise DataError(f"{gt.path}: image {r.image_id!r}: file not found: {path}") from None
-                except (UnidentifiedImageError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - PIL raises many types (UnidentifiedImageError, DecompressionBombError...)
                     raise DataError(f"{path}: cannot decode image {r.image_id!r}: {' '.join(str(exc).split())}") \
                         from None
             outputs = _check_outputs(net(tensors), len(tensors), masks=masks)
@@ -151,8 +154,10 @@ def _tty() -> bool:
 def save_results(out_dir, results: list[dict], meta: dict) -> Path:
     """Write ``detections.json`` (COCO results) and its ``detections.meta.json`` atomically."""
     out = Path(out_dir)
-    atomic_write_text(out / "detections.json", json.dumps(results) + "\n")
-    atomic_write_text(out / "detections.meta.json", json.dumps(meta, indent=2) + "\n")
+    # a failed write leaves the old cache whole; the old meta goes before the new detections land
+    atomic_write_many([(out / "detections.json", (json.dumps(results) + "\n").encode("utf-8")),
+                       (out / "detections.meta.json", (json.dumps(meta, indent=2) + "\n").encode("utf-8"))],
+                      unlink_first=[out / "detections.meta.json"])
     return out / "detections.json"
 
 
@@ -161,9 +166,9 @@ def load_cached_results(out_dir, *, model_sha256: str, data_sha256: str) -> Path
     out = Path(out_dir)
     try:
         meta = json.loads((out / "detections.meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return None
-    if meta.get("model_sha256") == model_sha256 and meta.get("data_sha256") == data_sha256 and \
+    if isinstance(meta, dict) and meta.get("model_sha256") == model_sha256 and meta.get("data_sha256") == data_sha256 and \
             (out / "detections.json").is_file():
         return out / "detections.json"
     return None

@@ -322,10 +322,14 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         from ..models import guard_forward
 
         net = guard_forward(build_detector(model_card), model_card)
-    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
+    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks, image_root=card.image_root,
+                           allow_outside=card.allow_paths_outside_root)
     people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
                             multi=(a.votes == "any")) for a in card.attributes]
+    from ..pipeline import check_reference_groups
+
+    check_reference_groups(card.path, groups, attributes, card.intersections, card.reference_groups)
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
     log.info("data: %s (%d images, %d people)", card.path, len(gt.images), people.size)
 
@@ -343,7 +347,9 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         results_path = load_cached_results(out_dir, model_sha256=model_sha, data_sha256=data_sha) \
             if (out_dir is not None and use_cache) else None
         if results_path is not None:
-            pred_info = {"source": "cache", "file": str(results_path)}
+            # the same provenance as the run that made them: results.json does not depend on cache state
+            pred_info = {"source": "model", "device": _cached_device(results_path)}
+            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cache %s (model and data hashes match)", results_path)
         else:
             from ..models import select_device
@@ -372,18 +378,24 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                 results_path = save_results(out_dir_tmp, results, {})
             else:
                 results_path = save_results(out_dir, results, {"model_card": str(model_card.path),
+                                                               "device": str(torch_device),
                                                                "model_sha256": model_sha, "data_card": str(card.path),
                                                                "data_sha256": data_sha, "n_detections": len(results)})
                 discard_chunks(out_dir)
     dt = load_results(results_path, gt, need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
-    result, matches = _audit_detections(
-        gt=gt.boxes, dt=dt, groups=groups, attributes=attributes, intersections=card.intersections,
-        reference_groups=card.reference_groups or None, class_agnostic=card.class_agnostic, masks=masks,
-        per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha, correction=correction,
-        min_group_size=card.min_group_size, categories=[gt.categories[c] for c in sorted(gt.categories)],
-    )
+    from ..errors import StatsInputError
+
+    try:  # the engine's message names the argument; say which card declared it
+        result, matches = _audit_detections(
+            gt=gt.boxes, dt=dt, groups=groups, attributes=attributes, intersections=card.intersections,
+            reference_groups=card.reference_groups or None, class_agnostic=card.class_agnostic, masks=masks,
+            per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha, correction=correction,
+            min_group_size=card.min_group_size, categories=[gt.categories[c] for c in sorted(gt.categories)],
+        )
+    except StatsInputError as exc:
+        raise StatsInputError(f"{card.path}: {exc}") from None
     people_out = person_table(gt.boxes, matches, groups, attributes, card.intersections,
                               file_names=dict(zip(gt.images["image_id"], gt.images["file_name"])))
     table_out = pd.DataFrame({"annotation_id": gt.boxes.ann_id[people], "image_id": gt.boxes.image[people]})
@@ -409,3 +421,12 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                         "pandas": pd.__version__},
     }
     return AuditRun(result=result, provenance=provenance, predictions=table_out, people=people_out)
+
+
+def _cached_device(results_path) -> str:
+    """The device that made cached detections, from ``detections.meta.json``."""
+    try:
+        meta = json.loads((Path(results_path).parent / "detections.meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
+        return "unknown"
+    return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"

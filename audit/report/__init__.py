@@ -112,6 +112,27 @@ def image_root_from_card(card_path) -> str | None:
     return str(root) if root is not None and Path(root).is_dir() else None
 
 
+def _cache_matches(out_dir: Path, document: dict) -> bool:
+    """Whether ``predictions.parquet`` holds the predictions of the model ``results.json`` describes.
+
+    The prediction cache is not part of the committed output set; a later run into the same directory that
+    failed after caching other predictions must not lend them to this report.
+    """
+    if not (out_dir / "predictions.parquet").is_file():
+        return False
+    prov = document.get("provenance") or {}
+    if not (out_dir / "predictions.json").is_file():
+        return True  # a table put there by hand: nothing to check it against
+    try:
+        meta = json.loads((out_dir / "predictions.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
+        return False
+    model = prov.get("model") or {}
+    data = prov.get("data") or {}
+    return isinstance(meta, dict) and meta.get("model_sha256") == model.get("sha256") and \
+        meta.get("data_sha256") == data.get("sha256")
+
+
 def load_output(path, *, images: bool = True) -> TaskInput:
     """An audit output directory (or its ``results.json``) as the report's input.
 
@@ -123,16 +144,23 @@ def load_output(path, *, images: bool = True) -> TaskInput:
     results = path / "results.json" if path.is_dir() else path
     if not results.is_file():
         raise AuditError(f"{path}: expected an audit output directory or a results.json file, found nothing there")
+    from .._output import check_complete
+    from ..compare import _check_document
+
+    check_complete(results.parent)
     try:
         document = json.loads(results.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AuditError(f"{results}: expected a results.json document, found unreadable JSON ({exc})") from None
+    except RecursionError:
+        raise AuditError(f"{results}: expected a results.json document, found values nested too deeply") from None
     if not isinstance(document, dict) or "results" not in document:
         raise AuditError(f"{results}: field 'results': expected the audit results, found none")
+    _check_document(document, results, role="report")  # the schema audit compare checks: a tampered file stops here
     out_dir = results.parent
     predictions = samples = dataset = None
     try:
-        if (out_dir / "predictions.parquet").is_file() and (out_dir / "samples.parquet").is_file():
+        if _cache_matches(out_dir, document) and (out_dir / "samples.parquet").is_file():
             predictions = pd.read_parquet(out_dir / "predictions.parquet")
             samples = pd.read_parquet(out_dir / "samples.parquet")
         elif (out_dir / "samples.parquet").is_file():  # predictions made elsewhere: read the file named in the provenance
@@ -152,10 +180,17 @@ def load_output(path, *, images: bool = True) -> TaskInput:
                 raise AuditError(f"{out_dir / file}: expected the {what} table, found {exc}") from None
     people, images_table = tables.get(PEOPLE_FILE), tables.get(IMAGES_FILE)
     if (out_dir / DATASET_FILE).is_file():
-        dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
+        try:
+            dataset = json.loads((out_dir / DATASET_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise AuditError(f"{out_dir / DATASET_FILE}: expected the dataset section as JSON, found "
+                             f"{type(exc).__name__}") from None
+        if not isinstance(dataset, dict):
+            raise AuditError(f"{out_dir / DATASET_FILE}: expected the dataset section as a JSON object, found "
+                             f"{type(dataset).__name__}")
     command = None
     if (out_dir / COMMAND_FILE).is_file():
-        command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8").strip() or None
+        command = (out_dir / COMMAND_FILE).read_text(encoding="utf-8", errors="replace").strip()[:10_000] or None
     card = ((document.get("provenance") or {}).get("data") or {}).get("card")
     paths = image_paths_from_card(card) if images and predictions is not None else None
     root = image_root_from_card(card) if images and tables else None

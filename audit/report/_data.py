@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -647,16 +648,29 @@ def worst_errors(predictions: pd.DataFrame, samples: pd.DataFrame, classes: list
     return out
 
 
+def _under(root, name) -> str | None:
+    """``name`` joined to the image root, or None when it leaves the root (``..``, absolute, symlink): a
+    people/images table names a file, and the report embeds only images inside the data card's image root."""
+    from .._paths import Root
+
+    guard = Root(root)
+    path = guard.join(str(name))
+    # a regular file only: opening a FIFO or a device would block or read forever
+    return path if guard.inside(path) and os.path.isfile(path) else None
+
+
 def _thumbnail(path) -> str | None:
     from PIL import Image
 
+    if path is None:
+        return None
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
             im.thumbnail((THUMB, THUMB))
             buf = io.BytesIO()
             im.save(buf, format="PNG", optimize=False)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - a thumbnail is best effort (PIL raises DecompressionBombError and others)
         return None
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -728,6 +742,8 @@ def _crop_thumbnail(path, box) -> str | None:
     :data:`THUMB` pixels a side, the box outlined; a PNG ``data:`` URI (same inputs, same bytes)."""
     from PIL import Image, ImageDraw
 
+    if path is None:
+        return None
     x, y, w, h = (float(v) for v in box)
     if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
         return None
@@ -746,7 +762,7 @@ def _crop_thumbnail(path, box) -> str | None:
                  max(round((x + w - x0) * sx) - 1, 0), max(round((y + h - y0) * sy) - 1, 0)], outline=OUTLINE)
             buf = io.BytesIO()
             crop.save(buf, format="PNG", optimize=False)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - a thumbnail is best effort (PIL raises DecompressionBombError and others)
         return None
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -786,7 +802,7 @@ def _worst_images(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[
     out = []
     for g in worst_people(table, matched="_miss", score="miou", groupings=groupings, order=order):
         items = [Thumb(sample_id=str(r["image_id"]), truth="", predicted="", confidence=fmt(_num(r["miou"])),
-                       src=_thumbnail(Path(root) / str(r["file_name"])) if thumbnails and root else None,
+                       src=_thumbnail(_under(root, r["file_name"])) if thumbnails and root else None,
                        lines=[f"mIoU {fmt(_num(r['miou']))}"], alt=f"image {r['image_id']}") for r in g["items"]]
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="image" if g["n_errors"] == 1 else "images"))
@@ -820,7 +836,7 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
             ident = str(r.get("annotation_id", r.get("person", "")))
             src = None
             if thumbnails and root and r.get("file_name"):
-                src = _crop_thumbnail(Path(root) / str(r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
+                src = _crop_thumbnail(_under(root, r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
             value = fmt(_num(r[score]))
             items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src,
                                lines=[f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"],

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..cards import DataCard
 from ..data import _as_object, _require_columns, _row_ids, read_table
+from .._paths import Root
 from ..errors import DataError, PredictionError
 
 __all__ = [
@@ -94,15 +95,30 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
     _require_columns(table, split.table, card, declared)
     ids = _row_ids(table, split.table, split.id_column)
-    images, masks = [], []
-    image_values = table[split.image_column] if split.image_column is not None else [None] * len(ids)
-    for i, (sid, img, mask) in enumerate(zip(ids, image_values, table[seg.mask_column]), start=1):
-        for column, value in ((split.image_column, img), (seg.mask_column, mask)):
-            if column is not None and _empty(value):
-                raise DataError(f"{split.table}: row {i} (id '{sid}'): field '{column}': expected a path, found an empty value")
-        images.append(_path(card.image_root, img) if img is not None else "")
-        masks.append(_path(card.image_root, mask))
-        for kind, p in (("image", images[-1]), ("label mask", masks[-1])):
+    if not ids:
+        raise DataError(f"{split.table}: expected at least one sample (a row below the header), found none")
+    for i, sid in enumerate(ids, start=1):  # predicted masks are stored and read as <sample_id>.png
+        if "/" in sid or "\\" in sid or sid in (".", "..") or "\0" in sid:
+            raise DataError(f"{split.table}: row {i} (id '{sid}'): field '{split.id_column}': expected a sample id "
+                            "usable as a file name (no '/', '\\', '.' or '..'), found one that is not")
+    root = Root(card.image_root, allow_outside=card.allow_paths_outside_root)
+    columns = {}
+    for column in (split.image_column, seg.mask_column):
+        if column is None:  # predictions only: no image column
+            continue
+        values = table[column].tolist()
+        for i, value in enumerate(values, start=1):
+            if _empty(value):
+                raise DataError(f"{split.table}: row {i} (id '{ids[i - 1]}'): field '{column}': expected a path, "
+                                "found an empty value")
+        columns[column] = root.check([str(v) for v in values], what="image" if column == split.image_column
+                                     else "label mask",
+                                     where=lambda i, c=column: f"{split.table}: row {i + 1} (id '{ids[i]}'): "
+                                                               f"field '{c}'")
+    images = columns[split.image_column] if split.image_column is not None else [""] * len(ids)
+    masks = columns[seg.mask_column]
+    for i, (sid, img, mask) in enumerate(zip(ids, images, masks), start=1):
+        for kind, p in (("image", img), ("label mask", mask)):
             if p and not os.path.isfile(p):
                 raise DataError(f"{split.table}: row {i} (id '{sid}'): {kind} file not found: {p}")
     frame = pd.DataFrame({"sample_id": ids, "image_path": images, "mask_path": masks})
@@ -130,7 +146,7 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
                                 f"found {'an empty value' if _empty(sid) else repr(str(sid))}")
             if _empty(mask):
                 raise DataError(f"{where}: field '{spec.mask_column}': expected a path, found an empty value")
-            path = _path(card.image_root, mask)
+            path = root.check_one(str(mask), where=f"{where}: field '{spec.mask_column}'", what="person mask")
             if not os.path.isfile(path):
                 raise DataError(f"{where}: person mask file not found: {path}")
             instance = None
@@ -187,6 +203,10 @@ def predicted_mask_paths(predictions, sample_ids, *, id_column: str = "sample_id
         extra = sorted(set(ids) - set(map(str, sample_ids)))[:3]
         raise PredictionError(f"{predictions}: expected one row per sample of the split, found missing ids {missing}, "
                               f"unknown ids {extra} or duplicates")
+    for i, (sid, value) in enumerate(zip(ids, table["mask"]), start=1):
+        if _empty(value):
+            raise PredictionError(f"{predictions}: row {i} (id '{sid}'): field 'mask': expected a path, found an "
+                                  "empty value")
     lookup = dict(zip(ids, table["mask"]))
     paths = [_path(predictions.parent, lookup[str(sid)]) for sid in sample_ids]
     for sid, p in zip(sample_ids, paths):

@@ -59,13 +59,20 @@ def image_counts(label, pred, num_classes: int, *, ignore_index: int, sample_id:
     return counts, people
 
 
-def _person_masks(people_rows):
+def _person_masks(people_rows, *, table=None, field: str = "instance"):
+    """Each person's boolean mask; a person whose mask is empty (their instance id absent) is a DataError."""
     from .data import read_mask
 
     out = []
     for row in people_rows:
         raw = read_mask(row["mask_path"], what="person mask")
-        out.append((raw == row["instance"] if row["instance"] is not None else raw > 0, row["mask_path"]))
+        mask = raw == row["instance"] if row["instance"] is not None else raw > 0
+        if not mask.any():
+            found = ", ".join(str(v) for v in np.unique(raw)[:10].tolist())
+            what = f"instance id {row['instance']}" if row["instance"] is not None else "a nonzero pixel"
+            raise DataError(f"{table}: row {row.get('row', '?')}: field '{field}': expected {what} in the person "
+                            f"mask {row['mask_path']}, found values {found}")
+        out.append((mask, row["mask_path"]))
     return out
 
 
@@ -171,13 +178,22 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     return paths
 
 
+def _cached_device(out_dir) -> str:
+    """The device that made the cached masks, from their meta file."""
+    try:
+        meta = json.loads((Path(out_dir) / CACHE_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
+        return "unknown"
+    return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"
+
+
 def _cached_masks(out_dir, *, model_sha, data_sha, images) -> list[str] | None:
     meta_path = Path(out_dir) / CACHE_META
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return None
-    if meta.get("model_sha256") != model_sha or meta.get("data_sha256") != data_sha:
+    if not isinstance(meta, dict) or meta.get("model_sha256") != model_sha or meta.get("data_sha256") != data_sha:
         return None
     paths = [str(Path(out_dir) / CACHE_DIR / f"{sid}.png") for sid in images["sample_id"]]
     return paths if all(os.path.isfile(p) for p in paths) else None
@@ -223,6 +239,17 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     images, people = load_segmentation_split(data_card)
     log.info("data: %s (%d images, %d classes%s)", data_card.path, len(images), len(classes),
              f", {len(people)} people" if people is not None else "")
+    from ..pipeline import check_reference_groups
+
+    def _attrs(specs):
+        return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]
+
+    check_reference_groups(data_card.path, images[[a.name for a in data_card.attributes]],
+                           _attrs(data_card.attributes), data_card.intersections, data_card.reference_groups)
+    if people is not None:
+        spec = seg.people
+        check_reference_groups(data_card.path, people[[a.name for a in spec.attributes]], _attrs(spec.attributes),
+                               spec.intersections, spec.reference_groups)
     data_sha = fingerprint_segmentation_split(data_card, images, people)
     model_sha = None
     if model_card is not None:
@@ -241,14 +268,19 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         pred_paths = _cached_masks(out_dir, model_sha=model_sha, data_sha=data_sha, images=images) \
             if out_dir is not None and use_cache else None
         if pred_paths is not None:
-            pred_info = {"source": "cache", "file": str(Path(out_dir) / CACHE_DIR)}
-            log.info("predictions: reusing cached masks in %s (model and data hashes match)", pred_info["file"])
+            # the same provenance as the run that made them: results.json does not depend on cache state
+            pred_info = {"source": "model", "device": _cached_device(out_dir)}
+            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
+            log.info("predictions: reusing cached masks in %s (model and data hashes match)",
+                     Path(out_dir) / CACHE_DIR)
         else:
             import tempfile
 
             from ..models import build_transform, select_device
 
             torch_device = select_device(device)
+            if out_dir is not None:  # masks about to be rewritten: the old meta must not vouch for them
+                (Path(out_dir) / CACHE_META).unlink(missing_ok=True)
             log.info("predictions: running %s on %s", model_card.name, torch_device)
             torch.manual_seed(seed)
             target = Path(out_dir) / CACHE_DIR if out_dir is not None else Path(tempfile.mkdtemp(prefix="audit-seg-"))
@@ -269,7 +301,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is not None:
                 atomic_write_text(Path(out_dir) / CACHE_META, json.dumps({
-                    "model_card": str(model_card.path), "model_sha256": model_sha, "data_card": str(data_card.path),
+                    "device": str(torch_device), "model_card": str(model_card.path), "model_sha256": model_sha, "data_card": str(data_card.path),
                     "data_sha256": data_sha, "classes": classes, "n_images": len(images),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }, indent=2) + "\n")
@@ -287,7 +319,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         except DataError as exc:
             raise PredictionError(str(exc)) from None
         rows = by_image.get(sid)
-        masks = _person_masks(rows.to_dict(orient="records")) if rows is not None else ()
+        masks = _person_masks(rows.to_dict(orient="records"), table=seg.people.table,
+                              field=seg.people.instance_column or seg.people.mask_column) if rows is not None else ()
         (inter[i], pred_area[i], label_area[i]), counts = image_counts(
             label, pred, c, ignore_index=seg.ignore_index, sample_id=sid, label_path=label_path, pred_path=pred_path,
             person_masks=masks, person_class=person_class)
@@ -310,14 +343,19 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         kwargs = dict(people=people_stats, person_groups=person_groups, person_attributes=attrs(spec.attributes),
                       person_intersections=[tuple(x) for x in spec.intersections],
                       person_reference_groups=dict(spec.reference_groups) or None)
-    result = audit_segmentation(
-        intersection=inter, pred_area=pred_area, label_area=label_area,
-        groups=images[[a.name for a in data_card.attributes]].reset_index(drop=True), classes=classes,
-        image_ids=images["sample_id"].to_numpy(), attributes=attrs(data_card.attributes),
-        intersections=[tuple(x) for x in data_card.intersections],
-        reference_groups=dict(data_card.reference_groups) or None, n_boot=n_boot, seed=seed, alpha=alpha,
-        correction=correction, min_group_size=data_card.min_group_size, **kwargs,
-    )
+    from ..errors import StatsInputError
+
+    try:  # the engine's message names the argument; say which card declared it
+        result = audit_segmentation(
+            intersection=inter, pred_area=pred_area, label_area=label_area,
+            groups=images[[a.name for a in data_card.attributes]].reset_index(drop=True), classes=classes,
+            image_ids=images["sample_id"].to_numpy(), attributes=attrs(data_card.attributes),
+            intersections=[tuple(x) for x in data_card.intersections],
+            reference_groups=dict(data_card.reference_groups) or None, n_boot=n_boot, seed=seed, alpha=alpha,
+            correction=correction, min_group_size=data_card.min_group_size, **kwargs,
+        )
+    except StatsInputError as exc:
+        raise StatsInputError(f"{data_card.path}: {exc}") from None
     union = pred_area + label_area - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         per_image_miou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)

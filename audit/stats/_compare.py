@@ -151,8 +151,9 @@ class ComparePolicy:
     lower_is_better: tuple = ()
 
     def __post_init__(self):
-        self.max_drop = _limits(self.max_drop, "max_drop")
-        self.max_disparity_growth = _limits(self.max_disparity_growth, "max_disparity_growth")
+        self.max_drop = _limits(self.max_drop, "max_drop", default=DEFAULT_MAX_DROP)
+        self.max_disparity_growth = _limits(self.max_disparity_growth, "max_disparity_growth",
+                                            default=DEFAULT_MAX_DISPARITY_GROWTH)
         self.min_n = _integer(self.min_n, "min_n", low=0)
         self.n_boot = _integer(self.n_boot, "n_boot", low=1)
         self.seed = _integer(self.seed, "seed", low=0)
@@ -203,7 +204,12 @@ class ComparePolicy:
         return out
 
 
-def _limits(value, name: str) -> dict:
+DEFAULT_MAX_DROP = 0.01  # the documented defaults, kept for every metric a policy does not name
+DEFAULT_MAX_DISPARITY_GROWTH = 0.02
+
+
+def _limits(value, name: str, *, default: float) -> dict:
+    """Per-metric limits; a metric not named (and no ``default`` key) keeps the documented ``default``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = {"default": value}
     if not isinstance(value, Mapping):
@@ -213,7 +219,7 @@ def _limits(value, name: str) -> dict:
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit >= 0 or math.isinf(limit):
             raise StatsInputError(f"{name}[{key!r}]: expected a finite number >= 0, found {limit!r}")
         out[str(key)] = float(limit)
-    out.setdefault("default", 0.0)
+    out.setdefault("default", float(default))
     return out
 
 

@@ -146,7 +146,8 @@ def _load_split(card, masks: bool):
 
     from ..detection.data import load_ground_truth
 
-    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks)
+    gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks, image_root=card.image_root,
+                           allow_outside=card.allow_paths_outside_root)
     b = gt.boxes
     keep = ~np.asarray(b.iscrowd, dtype=bool) & (b.bbox[:, 2] >= 1) & (b.bbox[:, 3] >= 1)
     by_image: dict = {}
@@ -154,7 +155,7 @@ def _load_split(card, masks: bool):
         by_image.setdefault(b.image[i].item(), []).append(i)
     images, targets = [], []
     for row in gt.images.itertuples(index=False):
-        path = Path(card.image_root) / row.file_name
+        path = Path(row.path)  # checked against the image root by load_ground_truth
         try:
             with Image.open(path) as im:
                 image = pil_to_tensor(im.convert("RGB"))
