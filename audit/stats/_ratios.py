@@ -216,21 +216,20 @@ def audit_ratio_metrics(
     def n_of(key, parts):
         return n_columns.get(key, size_column or parts[0][1])
 
-    def sizes(parts, member, cache):
+    def sizes(key, member, cache):
         """Effective sizes of the first part's proportion in each group of ``member`` (units x groups).
 
         Only proportions need their design effects; every other metric needs only the count of images behind
         each group (the same for all metrics on one denominator), so that is computed once and cached.
         """
-        num, den = parts[0]
-        key = (num, den) if proportions[parts_key[id(parts)]] else (None, den)
-        if key not in cache:
-            cache[key] = effective_size(unit_sums[:, col[num if key[0] else den]], unit_sums[:, col[den]],
-                                        unit_cluster, member, n_clusters=n_clusters, confidence=confidence,
-                                        clustered=clustered)
-        return cache[key]
-
-    parts_key = {id(parts): key for key, parts in metrics.items()}
+        num, den = metrics[key][0]
+        if not proportions[key]:
+            num = None
+        if (num, den) not in cache:
+            cache[num, den] = effective_size(unit_sums[:, col[num or den]], unit_sums[:, col[den]], unit_cluster,
+                                             member, n_clusters=n_clusters, confidence=confidence,
+                                             clustered=clustered)
+        return cache[num, den]
 
     metric_rows, all_disparities, group_rows, undefined = [], [], [], []
     overall_sums = cell_sums.sum(0)
@@ -254,7 +253,7 @@ def audit_ratio_metrics(
             o_boot = None if overall_boot is None else metric_value(overall_boot, parts)
             rest_boot = None if boot is None else metric_value(overall_boot[:, None, :] - boot, parts)
             rest_value = metric_value(overall_sums[None, :] - sums, parts)
-            own, rest = sizes(parts, member, own_cache), sizes(parts, ~member, rest_cache)
+            own, rest = sizes(key, member, own_cache), sizes(key, ~member, rest_cache)
 
             if proportions[key]:
                 def pair(g, r, own=own, rest=rest):
@@ -276,11 +275,13 @@ def audit_ratio_metrics(
                         return float("nan"), SINGLE_IMAGE
                     if r is None:
                         other_value, other_boot = rest_value[g], rest_boot[:, g]
-                        other_floor = rest_degenerate[g] * floor_variance(rest_value[g], rest_units[g])
+                        other_floor = rest_degenerate[g] * floor_variance(rest_value[g], rest_units[g],
+                                                                          confidence=confidence)
                     else:
                         other_value, other_boot = value[r], replicates[:, r]
-                        other_floor = degenerate[r] * floor_variance(value[r], own.clusters[r])
-                    floor = degenerate[g] * floor_variance(value[g], own.clusters[g]) + other_floor
+                        other_floor = degenerate[r] * floor_variance(value[r], own.clusters[r], confidence=confidence)
+                    floor = degenerate[g] * floor_variance(value[g], own.clusters[g], confidence=confidence) \
+                        + other_floor
                     return _wald_p(value[g] - other_value, replicates[:, g] - other_boot, floor), "bootstrap_wald"
 
             def spread(hi, lo, value=value, pair=pair):
