@@ -248,13 +248,14 @@ def test_a_large_range_is_flagged_under_holm_in_a_big_family():
     group = np.repeat([f"g{i}" for i in range(10)], n)
     y_true = rng.integers(0, 2, group.size)
     y_pred = np.where(rng.random(group.size) < np.repeat(errors, n), 1 - y_true, y_true)
+    light = np.tile(["bright", "dim"], group.size // 2)  # a second attribute and its intersection grow the family
     result = audit_classification(
-        y_true=y_true, y_pred=y_pred, groups=pd.DataFrame({"site": group}), classes=["neg", "pos"], pos_label=1,
-        n_boot=0, n_perm=1000, correction="holm", reference_groups={"site": "g0"},
+        y_true=y_true, y_pred=y_pred, groups=pd.DataFrame({"site": group, "light": light}), classes=["neg", "pos"],
+        pos_label=1, intersections=[("site", "light")], n_boot=0, n_perm=1000, correction="holm",
     )
     d = result.disparities
     assert result.significance["family_size"] >= 100
-    gap = d.query("metric == 'error_rate' and kind == 'between_groups'").iloc[0]
+    gap = d.query("metric == 'error_rate' and kind == 'between_groups' and grouping == 'site'").iloc[0]
     assert gap.difference > 0.35 and gap.significant
     assert np.isnan(gap.difference_lower) and np.isnan(gap.difference_upper)  # a range gets no interval
 

@@ -83,3 +83,30 @@ def test_abstentions_kept_apart_from_errors():
     assert result.value(**group) == pytest.approx(94 / (271 - 10))
     assert result.value(**{**group, "metric": "overall_error"}) == pytest.approx((10 + 94) / 271)
     assert result.value(**{**group, "metric": "abstention_rate"}) == pytest.approx(10 / 271)
+
+
+def test_binary_audit_tests_no_more_than_the_table_shows():
+    # The paper's table: TPR, FPR, PPV, 1 - PPV and error rate of the positive class per subgroup. With a positive
+    # class nothing else is tested: no class-0 mirror rows, no macro rows (the old engine made 122 tests here).
+    y_true, y_pred, groups = _ppb(IBM_ERRORS)
+    result = audit_classification(
+        y_true=y_true, y_pred=y_pred, groups=groups, classes=["female", "male"], pos_label=0,
+        attributes=[Attribute("gender"), Attribute("skin_type", scale="fitzpatrick")],
+        intersections=[("gender", "skin_type")], reference_groups={"gender × skin_type": "male × lighter"},
+        disparity_metrics=("tpr", "fpr", "ppv", "fdr", "error_rate"), n_boot=0, n_perm=200,
+    )
+    assert set(result.metrics["class"]) == {"", "female"}
+    tested = result.disparities[result.disparities.p_value.notna()]
+    assert set(tested["class"]) <= {"", "female"} and set(tested.metric) <= {"tpr", "fpr", "ppv", "fdr", "error_rate"}
+    # The table has 5 metrics x 8 groups (2 genders, 2 tones, 4 intersections) = 40 cells. Per metric, gender and
+    # skin type have two groups each, so one test each (max - min; "female vs the rest" is the same test), and
+    # gender x skin type has max - min and 3 groups against the reference (male x lighter), where defined:
+    #   error rate: 1 + 1 + 1 + 3 = 6
+    #   TPR of "female" (no women among men): skin 1, intersection max - min of the two female groups 1 = 2
+    #   FPR of "female" (negatives are men): skin 1, intersection max - min 1 + male x darker vs reference 1 = 3
+    #   PPV and 1 - PPV (men mistaken for women exist in every group): 6 each
+    # 6 + 2 + 3 + 6 + 6 = 23 tests
+    assert result.significance["family_size"] == len(tested) == 23 <= 5 * 8
+    # no group is compared with itself, and no macro average of the two classes appears anywhere
+    assert (result.disparities.group != result.disparities.other).all()
+    assert "macro" not in set(result.metrics["class"])

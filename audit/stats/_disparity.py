@@ -156,8 +156,10 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
 
     Kinds: ``between_groups`` (max vs min), ``to_overall`` (each group vs the
     population; tested against the rest of the population, since the overall
-    figure contains the group), ``to_overall_max`` (fairlearn's ``to_overall``
-    aggregate: the largest gap, not tested itself) and ``to_reference``.
+    figure contains the group, and only where the grouping has no reference
+    group and at least 3 groups), ``to_overall_max`` (fairlearn's
+    ``to_overall`` aggregate: the largest gap, not tested itself) and
+    ``to_reference``.
 
     The two aggregates, max - min and the largest gap to overall, get no
     interval: the bootstrap distribution of a maximum over groups is pushed
@@ -219,6 +221,10 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
             "to_overall_max", labels[worst], ALL, gaps[worst], None, float(_quiet_nanmax(folds)), None,
             n[worst], s.overall_n, None, small[defined].any(),
         ))
+    # Each group is tested against the declared reference group; where none is declared, against the rest of the
+    # population, but only with 3 or more groups: with 2, "a vs the rest" and "b vs the rest" are the max - min
+    # test again, and testing one comparison three times only inflates the family.
+    test_to_overall = reference is None and defined.sum() >= 3
     for g, label in enumerate(labels):
         if not defined[g]:
             continue
@@ -226,7 +232,7 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
             "to_overall", label, ALL, value[g] - s.overall_value,
             boot[:, g] - s.overall_boot if with_overall else None, fold(value[g], s.overall_value),
             fold(boot[:, g], s.overall_boot) if with_overall else None, n[g], s.overall_n,
-            s.pair_test(g, None) if s.pair_test else None, small[g],
+            s.pair_test(g, None) if s.pair_test and test_to_overall else None, small[g],
             floor=floor_sd(g, s.overall_value, overall_units) if with_overall and bounded else None,
         ))
         if reference is not None and label != reference:
