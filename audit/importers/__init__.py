@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import AuditError
-from ._common import ImportResult, Root, parse_root, render_card
+from ._common import ImportResult, DataLocation, parse_root, render_card
 
 __all__ = ["COMMITTED", "SOURCES", "ImportResult", "import_dataset", "template_card", "write_committed_cards"]
 
@@ -63,7 +63,7 @@ def template_card(source: str, split: str | None = None) -> str:
     """The card as committed in ``data_cards/``: root ``${VAR}``, no counts (they need the data)."""
     module = _module(source)
     split = _split(module, source, split)
-    root = Root(text="${" + module.VARIABLE + "}", path=Path("."))
+    root = DataLocation(text="${" + module.VARIABLE + "}", path=Path("."))
     out = f"data_cards/{module.card_name(split)}.md" if hasattr(module, "card_name") else \
         f"data_cards/{source}_{split}.md"
     command = f"audit import {source} '{root.text}' --out {out} --split {split}"

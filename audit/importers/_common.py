@@ -20,14 +20,14 @@ import yaml
 
 from ..errors import DataError
 
-__all__ = ["ImportResult", "Root", "counts_markdown", "group_counts", "image_size", "parse_root", "render_card",
+__all__ = ["ImportResult", "DataLocation", "counts_markdown", "group_counts", "image_size", "parse_root", "render_card",
            "write_card", "write_csv", "write_text"]
 
 _VARIABLE = re.compile(r"\A\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))(?P<rest>(?:[/\\].*)?)\Z")
 
 
 @dataclass(frozen=True)
-class Root:
+class DataLocation:
     """A data set root: ``text`` as the card writes it and ``path`` where it is on this machine."""
 
     text: str
@@ -55,7 +55,7 @@ class ImportResult:
     unit: str = "samples"
 
 
-def parse_root(root: str | os.PathLike, variable: str) -> Root:
+def parse_root(root: str | os.PathLike, variable: str) -> DataLocation:
     """The root as given on the command line: ``${VAR}`` (or ``$VAR``) stays a variable in the card.
 
     A plain path equal to the source's conventional variable's value (e.g.
@@ -77,12 +77,12 @@ def parse_root(root: str | os.PathLike, variable: str) -> Root:
         path = Path(text).expanduser()
         card_text = None
         value = os.environ.get(variable)
-        if value and os.path.isdir(value) and os.path.realpath(value) == os.path.realpath(path):
+        if value and os.path.isdir(value) and path.is_dir() and os.path.samefile(value, path):
             card_text = "${" + variable + "}"
     if not path.is_dir():
         raise DataError(f"ROOT {text}: expected the data set's root directory, found "
                         f"{'no such file or directory' if not path.exists() else 'a file'} at {path}")
-    return Root(text=card_text or os.path.abspath(path), path=Path(os.path.abspath(path)))
+    return DataLocation(text=card_text or os.path.abspath(path), path=Path(os.path.abspath(path)))
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, counts_markdown, group_counts, write_card, write_csv
+from ._common import ImportResult, DataLocation, counts_markdown, group_counts, write_card, write_csv
 
 VARIABLE = "CELEBA_ROOT"
 SPLITS = ("train", "valid", "test", "all")
@@ -72,7 +72,7 @@ def _md5_notes(root: Path) -> list[str]:
     return notes
 
 
-def front_matter(root: Root, split: str, command: str, manifest: str | None = None) -> dict:
+def front_matter(root: DataLocation, split: str, command: str, manifest: str | None = None) -> dict:
     return {
         "pretty_name": f"CelebA, {split} partition ({LABEL} classification by gender and age)",
         "license": "other",
@@ -94,7 +94,7 @@ def front_matter(root: Root, split: str, command: str, manifest: str | None = No
     }
 
 
-def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
+def run(root: DataLocation, out: Path, split: str, command: str) -> ImportResult:
     reader = _reader(root.path)
     attr = _load(reader, "list_attr_celeba.txt", header=1)
     parts = _load(reader, "list_eval_partition.txt", header=None)

@@ -53,7 +53,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, write_text, counts_markdown, group_counts, write_card, write_csv
+from ._common import ImportResult, DataLocation, write_text, counts_markdown, group_counts, write_card, write_csv
 
 VARIABLE = "FACET_ROOT"
 SPLITS = ("detection", "instance_segmentation", "semantic_segmentation", "classification")
@@ -87,7 +87,7 @@ def _attributes(with_votes: bool) -> dict:
     }
 
 
-def front_matter(root: Root, split: str, command: str, *, coco: str | None = None, table: str | None = None,
+def front_matter(root: DataLocation, split: str, command: str, *, coco: str | None = None, table: str | None = None,
                  image_root: str | None = None, classes: list[str] | None = None) -> dict:
     head = {
         "pretty_name": {"detection": "FACET: person detection by perceived skin tone, gender and age presentation",
@@ -123,6 +123,8 @@ def front_matter(root: Root, split: str, command: str, *, coco: str | None = Non
             "image_root": image_root or root.card(),
             "classes": ["background", "person"],
             "min_group_size": 50,
+            # the label and person masks this importer writes live beside the card, not under the image root
+            "allow_paths_outside_root": True,
             "segmentation": {
                 "mask_column": "mask", "ignore_index": 255, "person_class": "person",
                 "people": {"table": f"{card_name(split)}_people.csv", "image_column": "image_id",
@@ -230,7 +232,7 @@ def _votes_to_values(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
+def run(root: DataLocation, out: Path, split: str, command: str) -> ImportResult:
     ann_path = _find(root.path, "annotations.csv")
     table = read_annotations(ann_path)
     boxes_path = _find(root.path, "coco_boxes.json")
@@ -305,7 +307,7 @@ def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
     return ImportResult(card=out, files=files, counts=counts, notes=notes, n_samples=n, unit=unit)
 
 
-def _semantic_masks(root: Root, out: Path, table: pd.DataFrame, boxes: dict, boxes_path: Path,
+def _semantic_masks(root: DataLocation, out: Path, table: pd.DataFrame, boxes: dict, boxes_path: Path,
                     notes: list[str]) -> list[Path]:
     """Label and instance PNGs for the images with a person mask, and the image and people tables."""
     import numpy as np

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, counts_markdown, group_counts, write_card
+from ._common import ImportResult, DataLocation, counts_markdown, group_counts, write_card
 
 VARIABLE = "FAIRFACE_ROOT"
 SPLITS = ("train", "val")
@@ -37,7 +37,7 @@ def label_file(split: str) -> str:
     return f"fairface_label_{split}.csv"
 
 
-def front_matter(root: Root, split: str, command: str) -> dict:
+def front_matter(root: DataLocation, split: str, command: str) -> dict:
     return {
         "pretty_name": f"FairFace, {split} split (gender classification by race, gender and age)",
         "license": "cc-by-4.0",
@@ -91,7 +91,7 @@ def read_labels(path: Path) -> pd.DataFrame:
     return table
 
 
-def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
+def run(root: DataLocation, out: Path, split: str, command: str) -> ImportResult:
     path = root.path / label_file(split)
     table = read_labels(path)
     missing = [i for i, f in enumerate(table["file"]) if not os.path.isfile(root.path / f)]

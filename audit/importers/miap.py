@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, write_text, counts_markdown, group_counts, image_size, write_card
+from ._common import ImportResult, DataLocation, write_text, counts_markdown, group_counts, image_size, write_card
 
 VARIABLE = "MIAP_ROOT"
 SPLITS = ("train", "val", "test")
@@ -51,7 +51,7 @@ def list_file(split: str) -> str:
     return f"open_images_extended_miap_images_{split}.lst"
 
 
-def front_matter(root: Root, split: str, command: str, coco: str | None = None) -> dict:
+def front_matter(root: DataLocation, split: str, command: str, coco: str | None = None) -> dict:
     return {
         "pretty_name": f"MIAP (Open Images Extended), {split} split: person detection by perceived gender and age "
                        "presentation",
@@ -139,7 +139,7 @@ def _find_image(root: Path, folder: str, split: str, image_id: str) -> str | Non
     return None
 
 
-def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
+def run(root: DataLocation, out: Path, split: str, command: str) -> ImportResult:
     boxes_path, list_path = root.path / boxes_file(split), root.path / list_file(split)
     table = _read_boxes(boxes_path)
     entries = _read_list(list_path)

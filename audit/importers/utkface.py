@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ._common import ImportResult, Root, counts_markdown, group_counts, write_card, write_csv
+from ._common import ImportResult, DataLocation, counts_markdown, group_counts, write_card, write_csv
 from .fairface import AGES
 
 VARIABLE = "UTKFACE_ROOT"
@@ -93,7 +93,7 @@ def _images(root: Path) -> tuple[list[str], list[str]]:
     return sorted(found), sorted(other)
 
 
-def front_matter(root: Root, split: str, command: str, manifest: str = "utkface.csv") -> dict:
+def front_matter(root: DataLocation, split: str, command: str, manifest: str = "utkface.csv") -> dict:
     return {
         "pretty_name": "UTKFace (gender classification by race, gender and age)",
         "license": "other",
@@ -116,7 +116,7 @@ def front_matter(root: Root, split: str, command: str, manifest: str = "utkface.
     }
 
 
-def run(root: Root, out: Path, split: str, command: str) -> ImportResult:
+def run(root: DataLocation, out: Path, split: str, command: str) -> ImportResult:
     names, other = _images(root.path)
     if not names:
         raise DataError(f"{root.path}: expected UTKFace images named [age]_[gender]_[race]_[date&time].jpg, "
