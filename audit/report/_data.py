@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..stats import display_name, findings, lower_is_better, method_line
 from ._charts import PALETTE, forest_plot, line_chart
 
 __all__ = ["TaskInput", "Report", "build_report", "threshold_sweep", "worst_errors", "worst_people", "fmt"]
 
-LOWER_IS_BETTER = {"error_rate", "fpr", "fnr", "fdr", "overall_error", "abstention_rate", "ece"}
 
 TASK_TITLES = {"classification": "Classification", "detection": "Detection",
                "instance_segmentation": "Instance segmentation", "semantic_segmentation": "Semantic segmentation"}
@@ -47,23 +47,6 @@ FOREST_METRICS = {"classification": ["error_rate", "tpr"], "detection": ["recall
                   "instance_segmentation": ["mask_recall@0.50", "recall@0.50"],
                   "semantic_segmentation": ["miou_pooled", "miou_per_image", "person_recall@0.50"]}
 
-METRIC_NAMES = {
-    "accuracy": "accuracy", "error_rate": "error rate (among processed samples)",
-    "overall_error": "overall error (abstentions count as errors)", "abstention_rate": "abstention rate",
-    "tpr": "true positive rate", "fpr": "false positive rate", "fnr": "false negative rate",
-    "ppv": "positive predictive value", "fdr": "false discovery rate (1 − PPV)", "tnr": "true negative rate",
-    "npv": "negative predictive value", "selection_rate": "selection rate", "roc_auc": "ROC AUC",
-    "ece": "expected calibration error", "recall@0.50": "recall at IoU 0.50", "recall@0.75": "recall at IoU 0.75",
-    "ar": "average recall (IoU 0.50:0.95)", "miss_rate@0.50": "miss rate at IoU 0.50",
-    "matched_iou@0.50": "IoU of found people (at 0.50)", "mask_recall@0.50": "mask recall at IoU 0.50",
-    "mask_recall@0.75": "mask recall at IoU 0.75", "mask_ar": "mask average recall", "bbox_AP": "box AP (per group)",
-    "bbox_AP50": "box AP50 (per group)", "segm_AP": "mask AP (per group)",
-    "miou_pooled": "mIoU, dataset-pooled", "miou_per_image": "mIoU, per-image mean",
-    "mdice_pooled": "mean Dice, dataset-pooled", "mdice_per_image": "mean Dice, per-image mean",
-    "pixel_accuracy_pooled": "pixel accuracy, pooled", "pixel_accuracy_per_image": "pixel accuracy, per-image mean",
-    "person_iou": "person IoU (per-person mean)", "person_iou_pooled": "person IoU, pooled",
-    "person_recall@0.50": "person recall at mask IoU 0.50", "person_ar": "person average recall",
-}
 CORRECTIONS = {"fdr_bh": "Benjamini–Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)"}
 SHADES = 5
 THUMB = 96
@@ -87,7 +70,8 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def metric_name(metric: str) -> str:
-    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+    """The metric's display name, from the one table in :mod:`audit.stats` (IoU, mIoU, AP stay as written)."""
+    return display_name(metric)
 
 
 def _num(v):
@@ -166,6 +150,7 @@ class Headline:
     sentence: str
     significant: bool
     small: bool
+    caveat: str = ""
 
 
 @dataclass
@@ -199,6 +184,7 @@ class TaskReport:
     n_samples: int
     headlines: list
     flags: list
+    method: str
     tables: list
     forests: list
     significance: dict
@@ -331,7 +317,7 @@ def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[Group
                     continue
                 v = r["value"]
                 rel = 0.0 if hi <= lo else (v - lo) / (hi - lo)
-                worse = rel if m in LOWER_IS_BETTER or m.startswith(("miss_rate", "mask_miss_rate")) else 1 - rel
+                worse = rel if lower_is_better(m) else 1 - rel
                 interval = f"[{fmt(r['lower'])}, {fmt(r['upper'])}]" if r["lower"] is not None else "no interval"
                 cells.append(Cell(fmt(v), interval, f"n={r['n']}", min(int(worse * SHADES), SHADES - 1),
                                   small=bool(r["small_group"])))
@@ -392,7 +378,7 @@ def _disparity_rows(disparities: list[dict], correction: str) -> list[DisparityR
     out = []
     for d in disparities:
         out.append(DisparityRow(
-            grouping=d["grouping"], metric=d["metric"], cls=d.get("class", ""), kind=d["kind"].replace("_", " "),
+            grouping=d["grouping"], metric=display_name(d["metric"]), cls=d.get("class", ""), kind=d["kind"].replace("_", " "),
             group=d.get("group") or "", other=d.get("other") or "",
             n=f"{d.get('n_group', '–')} / {d.get('n_other', '–')}",
             difference=_with_interval(d["difference"], d.get("difference_lower"), d.get("difference_upper")),
@@ -409,29 +395,6 @@ def _headline_disparities(results: dict, task: str) -> list[dict]:
     rows.sort(key=lambda d: (not d.get("significant"), -abs(d["difference"]), d["grouping"], d["metric"],
                              d.get("group") or ""))
     return rows
-
-
-def _sentence(d: dict, correction: str) -> str:
-    diff = d["difference"]
-    direction = "higher" if diff > 0 else "lower"
-    what = metric_name(d["metric"])
-    cls = f" ({d['class']})" if d.get("class") else ""
-    other = d.get("other") or "the rest"
-    ref = " (the reference group)" if d["kind"] == "to_reference" else ""
-    lower, upper = d.get("difference_lower"), d.get("difference_upper")
-    if lower is None or upper is None or not (math.isfinite(float(lower)) and math.isfinite(float(upper))):
-        interval = f" ({NO_RANGE_INTERVAL})" if d["kind"] in ("between_groups", "to_overall_max") else ""
-    else:
-        interval = f", 95% CI {fmt(lower)} to {fmt(upper)}"
-    s = (f"{what.capitalize()}{cls} is {fmt(abs(diff))} {direction} for {d.get('group')} than for {other}{ref} "
-         f"({d['grouping']}): difference {fmt(diff)}{interval}; ratio {fmt(d.get('ratio'))}.")
-    if d.get("significant"):
-        s += f" Significant after {CORRECTIONS.get(correction, correction)} correction."
-    else:
-        s += " Not significant after correction."
-    if d.get("small_group"):
-        s += " A group in this comparison is small: treat it with caution."
-    return s
 
 
 def threshold_sweep(labels, scores: np.ndarray, classes: list[str], groups: pd.Series | np.ndarray,
@@ -897,8 +860,9 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
     sig = results["significance"]
     correction = sig["correction"]
     headline_d = _headline_disparities(results, task)
-    headlines = [Headline(_sentence(d, correction), bool(d.get("significant")), bool(d.get("small_group")))
-                 for d in headline_d[:5]]
+    primary = list(dict.fromkeys([*(results["config"].get("disparity_metrics") or []),
+                                  *FOREST_METRICS.get(task, [])]))
+    headlines = [Headline(f.sentence, f.significant, f.small, f.caveat) for f in findings(results, metrics=primary)]
     small = [f"{g['grouping']}: {g['group']} (n={g['n']})" for g in results["groups"] if g["small_group"]]
     n_sig = sum(1 for d in headline_d if d.get("significant"))
     flags = []
@@ -937,7 +901,7 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
     commands = [("audit", _command(prov, task_in.command)), ("re-render this page", f"audit report {where}")]
     report = TaskReport(
         key=key, task=task, title=TASK_TITLES.get(task, task), model=model, data=data, predictions=predictions,
-        n_samples=int(data.get("n_samples") or 0), headlines=headlines, flags=flags,
+        n_samples=int(data.get("n_samples") or 0), headlines=headlines, flags=flags, method=method_line(results),
         tables=_group_tables(metrics, results, task), forests=_forests(metrics, results, task, key),
         significance={"method": correction_name, "code": correction, "alpha": sig["alpha"],
                       "family_size": sig["family_size"], "tests": sig.get("tests", "")},

@@ -1,0 +1,111 @@
+"""The plain-language summary and the display names: each finding once, the Gender Shades sentence, names as written."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import pytest
+
+from audit.report import TaskInput, build_report, render_report
+from audit.stats import display_name, findings, method_line, short_name
+
+from report_helpers import GOLDEN
+from test_stats_gender_shades import _audit, _ppb
+
+pytestmark = pytest.mark.filterwarnings("ignore::audit.stats.UndefinedMetricWarning")
+
+# Microsoft in Gender Shades (FAT* 2018): DF 20.8 / DM 6.0 / LF 1.7 / LM 0.0 / All 6.3, on PPB's subgroup sizes:
+#   DF 56/271 = 20.66% -> 20.7   DM 19/318 = 5.97% -> 6.0   LF 5/296 = 1.69% -> 1.7   LM 0/385 = 0.0%
+#   All 80/1270 = 6.30% -> 6.3
+MICROSOFT = {("female", "darker"): 56, ("male", "darker"): 19, ("female", "lighter"): 5, ("male", "lighter"): 0}
+
+
+def _keys(found):
+    return [f.key for f in found]
+
+
+def test_gender_shades_plain_sentence():
+    result = _audit(*_ppb(MICROSOFT)).to_dict()
+    found = findings(result, metrics=["error_rate"])
+    sentences = [f.sentence for f in found]
+    # single attributes first, then the intersection that adds something beyond its parts
+    assert [f.grouping for f in found] == ["skin_type_full", "skin_type", "gender", "gender × skin_type"]
+    inter = found[-1]
+    d = [r for r in result["disparities"] if r["grouping"] == "gender × skin_type" and r["metric"] == "error_rate"
+         and r["kind"] == "to_reference" and r["group"] == "female × darker"][0]
+    lo, hi = 100 * d["difference_lower"], 100 * d["difference_upper"]
+    # the ratio against 0.0% is undefined: no "ratio –", no ratio at all
+    assert inter.sentence == (f"Error rate by gender × skin_type: 20.7% for female × darker against 0.0% for "
+                              f"male × lighter (reference); 95% interval of the gap {lo:.1f} to {hi:.1f} points "
+                              "(significant).")
+    # skin type alone has no reference group: its largest gap has no interval, so the test's verdict is said
+    # darker 75/589 = 12.73%, lighter 5/681 = 0.73%: 17.3x as often
+    assert sentences[1].startswith("Error rate by skin_type: 12.7% for darker against 0.7% for lighter, "
+                                   "17.3× as often; a gap of 12.0 points, significant by its test (adjusted p = ")
+    assert not any("interval" in s for s in sentences[:3])
+    assert not any("ratio –" in s or "–." in s for s in sentences)
+
+
+def test_no_finding_twice_and_mirrors_merged():
+    result = _audit(*_ppb(MICROSOFT)).to_dict()
+    found = findings(result, limit=20)
+    assert len(set(_keys(found))) == len(found)
+    # the pair (female × darker, male × lighter) is both a to_reference and a between_groups row: one finding
+    pair = [f for f in found if f.grouping == "gender × skin_type" and f.metric == "error_rate"]
+    assert len(pair) == 1 and pair[0].kind == "to_reference"
+
+
+def test_report_summary_states_each_finding_once_and_the_method_once():
+    doc = json.loads((GOLDEN / "report_small.results.json").read_text(encoding="utf-8"))
+    report = build_report(TaskInput(doc), thumbnails=False)
+    html = render_report(report)
+    summary = html[html.index('<section id="summary">'):html.index('<section id="group-tables">')]
+    items = re.findall(r"<li[^>]*>(.*?)</li>", summary.split("<h4>Findings</h4>")[1].split("</ul>")[0])
+    assert items and len(items) == len(set(items))
+    # one finding per pair of groups and metric, whatever the kind of the row
+    pairs = [tuple(re.match(r"(.*?): .* for (.*?) against .* for (.*?)[,;( ]", re.sub("<[^>]+>", "", i)).groups())
+             for i in items]
+    assert len({(m, frozenset(p)) for m, *p in pairs}) == len(pairs)
+    assert summary.count("Benjamini–Hochberg") <= 2  # the method line and the flag, not once per bullet
+    assert "Significant after" not in summary and "ratio –" not in summary
+    assert report.tasks[0].method == method_line(doc["results"])
+    # single attributes before intersections
+    kinds = [" × " in p[1] for p in pairs]
+    assert kinds == sorted(kinds)
+
+
+def test_small_group_caveat_is_attached_to_its_finding():
+    small = {("female", "darker"): 6, ("male", "darker"): 1, ("female", "lighter"): 1, ("male", "lighter"): 0}
+    import numpy as np
+
+    y, p, g = _ppb(small)
+    keep = np.r_[np.arange(0, 20), np.arange(271, 1270)]  # only 20 darker women
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _audit(y[keep], p[keep], g.iloc[keep].reset_index(drop=True)).to_dict()
+    found = findings(result, metrics=["error_rate"], limit=10)
+    inter = [f for f in found if f.grouping == "gender × skin_type"]
+    assert inter and inter[0].small and "female × darker (n = 20)" in inter[0].caveat
+    assert all(not f.caveat for f in found if not f.small)
+
+
+@pytest.mark.parametrize("code, name", [
+    ("miou_pooled", "mIoU, dataset-pooled"), ("recall@0.75", "recall at IoU 0.75"), ("recall@0.50", "recall at IoU 0.50"),
+    ("mdice_pooled", "mean Dice, dataset-pooled"), ("ar", "AR (average recall, IoU 0.50:0.95)"),
+    ("bbox_AP", "box AP (per group)"), ("bbox_AP50_coco", "box AP50 (COCO, whole set)"),
+    ("mask_recall@0.50", "mask recall at mask IoU 0.50"), ("recall@0.50_small", "recall at IoU 0.50, small objects"),
+    ("person_recall@0.50", "person recall at mask IoU 0.50"), ("dice_pooled", "Dice, dataset-pooled"),
+])
+def test_display_names(code, name):
+    assert display_name(code) == name
+
+
+def test_sentence_names_keep_their_capitals():
+    from audit.stats import sentence_case
+
+    assert sentence_case(short_name("miou_pooled")) == "mIoU (pooled)"
+    assert sentence_case(short_name("recall@0.75")) == "Recall at IoU 0.75"
+    assert sentence_case(short_name("roc_auc")) == "ROC AUC"
+    assert sentence_case(short_name("ppv")) == "PPV"
