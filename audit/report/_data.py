@@ -113,7 +113,7 @@ class Cell:
     value: str
     interval: str
     n: str
-    shade: int | None  # 0..SHADES-1, darker = worse within the row; None = no colour
+    shade: int | None  # 0..SHADES-1: significantly worse than the whole population, darker = larger gap; None = not
     small: bool = False
     missing: bool = False
 
@@ -125,6 +125,7 @@ class GroupTable:
     columns: list  # group labels
     small_columns: list  # bool per column
     rows: list  # [(metric code, metric name, [Cell])]
+    notes: list = field(default_factory=list)
 
 
 @dataclass
@@ -284,6 +285,39 @@ def _blocks(groupings: list[str]) -> list[list[str]]:
     return blocks
 
 
+# Shading: only a group significantly worse than the whole population (its to_overall test, after the
+# correction), darker for a larger gap on one absolute scale (points of the metric, 0.01 = 1 point) shared by
+# every metric and table, so 0.980 against 1.000 is never as dark as a real gap.
+SHADE_POINTS = (0.0, 0.05, 0.10, 0.20, 0.30)  # gap at least 0, 5, 10, 20, 30 points -> shade 0..4
+SHADE_LEGEND = ["< 5", "5–10", "10–20", "20–30", "≥ 30"]
+
+
+def _shade(gap: float) -> int:
+    return max(i for i, t in enumerate(SHADE_POINTS) if abs(gap) >= t)
+
+
+def _worse_gaps(results: dict) -> dict:
+    """(grouping, group, metric, class) -> the gap to the whole population, where it is significant and worse."""
+    out = {}
+    for d in results["disparities"]:
+        if d["kind"] != "to_overall" or not d.get("significant") or d.get("difference") is None:
+            continue
+        diff = float(d["difference"])
+        if not math.isfinite(diff) or (diff > 0) != lower_is_better(d["metric"]) or diff == 0:
+            continue
+        out[(d["grouping"], d.get("group"), d["metric"], d.get("class", ""))] = diff
+    return out
+
+
+def _units(results: dict) -> dict:
+    """grouping -> what its groups count ('images', 'people'), where the audit says."""
+    out: dict = {}
+    for g in results["groups"]:
+        if g.get("unit") and g["unit"] not in out.setdefault(g["grouping"], []):
+            out[g["grouping"]].append(g["unit"])
+    return {k: " and ".join(v) for k, v in out.items() if v}
+
+
 def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[GroupTable]:
     cls = _pick_class(metrics, results["config"])
     wanted = TABLE_METRICS.get(task, [])
@@ -300,29 +334,36 @@ def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[Group
     for m in metrics.drop_duplicates(["grouping", "group"]).to_dict("records"):
         if m["group"] not in sizes.setdefault(m["grouping"], []):
             sizes[m["grouping"]].append(m["group"])
+    gaps = _worse_gaps(results)
+    units = _units(results) if task != "classification" else {}
     tables = []
     for block in _blocks(_groupings(results)):
         columns = [(grouping, group) for grouping in block for group in sizes.get(grouping, [])]
-        rows = []
+        rows, notes = [], []
         for m in names:
             cells = []
-            vals = [lookup[(m, *c)]["value"] for c in columns if (m, *c) in lookup]
-            vals = [v for v in vals if v is not None and math.isfinite(v)]
-            lo, hi = (min(vals), max(vals)) if vals else (0, 0)
+            row_cls = str(_metric_rows(metrics, m, cls)["class"].iloc[0])
+            with_interval = any(lookup[(m, *c)]["lower"] is not None for c in columns if (m, *c) in lookup)
             for c in columns:
                 r = lookup.get((m, *c))
                 if r is None or r["value"] is None:
                     cells.append(Cell("–", "", "" if r is None else f"n={r['n']}", None,
                                       small=bool(r and r["small_group"]), missing=True))
                     continue
-                v = r["value"]
-                rel = 0.0 if hi <= lo else (v - lo) / (hi - lo)
-                worse = rel if lower_is_better(m) else 1 - rel
-                interval = f"[{fmt(r['lower'])}, {fmt(r['upper'])}]" if r["lower"] is not None else "no interval"
-                cells.append(Cell(fmt(v), interval, f"n={r['n']}", min(int(worse * SHADES), SHADES - 1),
+                gap = gaps.get((c[0], c[1], m, row_cls))
+                if r["lower"] is not None:
+                    interval = f"[{fmt(r['lower'])}, {fmt(r['upper'])}]"
+                else:
+                    interval = "no interval" if with_interval else ""
+                cells.append(Cell(fmt(r["value"]), interval, f"n={r['n']}", None if gap is None else _shade(gap),
                                   small=bool(r["small_group"])))
-            row_cls = str(_metric_rows(metrics, m, cls)["class"].iloc[0])
-            rows.append((m, metric_name(m) + (f" ({row_cls})" if row_cls else ""), cells))
+            name = metric_name(m) + (f" ({row_cls})" if row_cls else "")
+            if not with_interval:
+                name += " ‡"
+                if not notes:
+                    notes.append("‡ Point estimate only: no interval is computed for this metric per group "
+                                 "(AP ranks detections across the whole group, and is not bootstrapped here).")
+            rows.append((m, name, cells))
         small_cols = [any(row[2][i].small for row in rows) for i in range(len(columns))]
         spans = []
         for grouping, _ in columns:
@@ -330,10 +371,11 @@ def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[Group
                 spans[-1][1] += 1
             else:
                 spans.append([grouping, 1])
+        spans = [(g + (f" ({units[g]})" if g in units else ""), k) for g, k in spans]
         title = block[-1] if len(block) > 1 and " × " in block[-1] else "single attributes"
-        tables.append(GroupTable(title=title, spans=[tuple(s) for s in spans],
+        tables.append(GroupTable(title=title, spans=spans,
                                  columns=["all" if g == "overall" else grp for g, grp in columns],
-                                 small_columns=small_cols, rows=rows))
+                                 small_columns=small_cols, rows=rows, notes=notes))
     return tables
 
 
