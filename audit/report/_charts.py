@@ -87,7 +87,8 @@ def line_chart(*, id: str, title: str, x_label: str, y_label: str, series: list[
     """A line chart from data coordinates.
 
     ``series``: dicts with ``label``, ``points`` [(x, y)] (NaN/None skipped), optional ``lower``/``upper`` lists
-    (whiskers at each point), optional ``style`` index, ``width``, ``colour`` and ``dash``. With
+    (whiskers at each point), optional ``style`` index, ``width``, ``colour`` and ``dash``; ``legend`` False
+    leaves a series out of the legend, ``legend_label`` names it there differently. With
     ``x_categories`` the x values are category indices.
     """
     left, top, right, bottom = 44, 12, width - 10, height - 40
@@ -117,7 +118,7 @@ def line_chart(*, id: str, title: str, x_label: str, y_label: str, series: list[
         out.append(Series(label=s["label"], colour=colour, dash=dash, points=pts, whiskers=whiskers,
                           width=s.get("width", 1.8)))
         if s.get("legend", True):
-            legend.append((s["label"], colour, dash, min(s.get("width", 1.8), 3.2)))
+            legend.append((s.get("legend_label", s["label"]), colour, dash, min(s.get("width", 1.8), 3.2)))
     if x_categories is None:
         x_ticks = [Tick(px(t), _fmt_tick(t)) for t in _nice_ticks(x0, x1)]
     else:

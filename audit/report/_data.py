@@ -491,7 +491,7 @@ def _group_columns(samples: pd.DataFrame) -> list[str]:
     return [c for c in samples.columns if c.startswith("group:")]
 
 
-def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
+def _sweeps(task_in: TaskInput, results: dict, key: str, focus: dict | None = None) -> tuple[list, str]:
     preds, samples = task_in.predictions, task_in.samples
     classes = [str(c) for c in results["config"].get("classes") or []]
     if preds is None or samples is None:
@@ -521,16 +521,66 @@ def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
         order = [g for g in _ordered_groups(results, grouping) if g in sweep["groups"]]
         order += sorted(g for g in sweep["groups"] if g not in order)
         series = []
+        styles, note = _emphasis(focus or {}, grouping, order)
         for i, g in enumerate(order):
             d = sweep["groups"][g]
             width = 1.8 if i < len(PALETTE) else 3.2  # past 8 groups the colours repeat, drawn thicker
-            series.append({"label": f"{g} TPR", "points": list(zip(sweep["thresholds"], d["tpr"])), "style": i,
-                           "dash": "", "width": width})
-            series.append({"label": f"{g} FPR", "points": list(zip(sweep["thresholds"], d["fpr"])), "style": i,
-                           "dash": "5 3", "width": width})
+            for rate, dash in (("tpr", ""), ("fpr", "5 3")):
+                style = dict(styles.get(g, {}))
+                if "legend_label" in style:
+                    style["legend_label"] = f"{style['legend_label']} {rate.upper()}"
+                series.append({"label": f"{g} {rate.upper()}", "points": list(zip(sweep["thresholds"], d[rate])),
+                               "style": i, "dash": dash, "width": width, **style})
         charts.append(line_chart(id=f"sweep-{key}-{_slug(grouping)}", title=grouping, x_label="threshold",
-                                 y_label="rate", series=series))
+                                 y_label="rate", series=_grey_first(series), note=note))
     return charts, f"Solid: TPR; dashed: FPR; {how}."
+
+
+# Past this many groups a chart draws the reference group and the worst group in colour, the rest in grey.
+HIGHLIGHT_AFTER = 3
+GREY = "#c4c4c4"
+
+
+def _focus(results: dict, task: str) -> dict:
+    """grouping -> (reference or best group, worst group) on the task's first forest metric."""
+    frame = pd.DataFrame(results["metrics"])
+    cls = _pick_class(frame, results["config"]) if len(frame) else ""
+    refs = results["config"].get("reference_groups") or {}
+    out = {}
+    for m in FOREST_METRICS.get(task, []):
+        rows = _metric_rows(frame, m, cls) if len(frame) else frame
+        if rows.empty:
+            continue
+        for grouping in _groupings(results):
+            part = [r for r in _records(rows[rows["grouping"] == grouping]) if r["value"] is not None]
+            if grouping == "overall" or not part or grouping in out:
+                continue
+            part.sort(key=lambda r: r["value"], reverse=not lower_is_better(m))  # best first
+            ref = refs.get(grouping)
+            ref = ref if ref in {r["group"] for r in part} else part[0]["group"]
+            worst = part[-1]["group"] if part[-1]["group"] != ref else None
+            out[grouping] = (ref, worst, bool(refs.get(grouping) == ref), metric_name(m))
+    return out
+
+
+def _emphasis(focus: dict, grouping: str, groups: list[str]) -> tuple[dict, str]:
+    """Per group the style overrides of a crowded chart (reference and worst in colour, the rest grey), and a
+    note saying so; ({}, "") when the chart has few groups."""
+    if len(groups) <= HIGHLIGHT_AFTER or grouping not in focus:
+        return {}, ""
+    ref, worst, is_ref, metric = focus[grouping]
+    styles, first_grey = {}, True
+    for g in groups:
+        if g == ref:
+            styles[g] = {"colour": PALETTE[0], "width": 2.6, "legend_label": g + (" (reference)" if is_ref else " (best)")}
+        elif g == worst:
+            styles[g] = {"colour": PALETTE[1], "width": 2.6, "legend_label": f"{g} (worst)"}
+        else:
+            styles[g] = {"colour": GREY, "width": 1.2, "legend": first_grey, "legend_label": "other groups"}
+            first_grey = False
+    what = "reference" if is_ref else "best"
+    return styles, (f"{len(groups)} groups: the {what} group (blue) and the worst group (vermilion) on {metric} "
+                    "are drawn in colour, the others in grey.")
 
 
 def _ordered_groups(results: dict, grouping: str) -> list[str]:
@@ -543,7 +593,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-") or "x"
 
 
-def _calibration(results: dict, key: str) -> list:
+def _grey_first(series: list) -> list:
+    """Grey series drawn first, so the highlighted ones lie on top."""
+    return sorted(series, key=lambda x: x.get("colour") != GREY)
+
+
+def _calibration(results: dict, key: str, focus: dict | None = None) -> list:
     rel = pd.DataFrame(results.get("reliability") or [])
     if rel.empty:
         return []
@@ -558,17 +613,21 @@ def _calibration(results: dict, key: str) -> list:
             continue
         series = [{"label": "overall", "points": list(zip(overall["mean_confidence"], overall["accuracy"])),
                    "colour": "#999999", "dash": "", "width": 3.0}]
-        for i, g in enumerate(_ordered_groups(results, grouping)):
+        groups = _ordered_groups(results, grouping)
+        styles, note = _emphasis(focus or {}, grouping, groups)
+        for i, g in enumerate(groups):
             rows = part[part["group"] == g].sort_values("bin")
             if rows.empty:
                 continue
-            series.append({"label": g, "points": list(zip(rows["mean_confidence"], rows["accuracy"])), "style": i})
+            series.append({"label": g, "points": list(zip(rows["mean_confidence"], rows["accuracy"])), "style": i,
+                           **styles.get(g, {})})
         charts.append(line_chart(id=f"calibration-{key}-{_slug(grouping)}", title=grouping,
-                                 x_label="mean confidence", y_label="accuracy", series=series, diagonal=True))
+                                 x_label="mean confidence", y_label="accuracy", series=_grey_first(series),
+                                 diagonal=True, note=note))
     return charts
 
 
-def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list, list]:
+def _recall_charts(metrics: pd.DataFrame, results: dict, key: str, focus: dict | None = None) -> tuple[list, list]:
     iou_charts, size_charts = [], []
     # semantic segmentation: the person-size bins the audit used (COCO ranges, or tertiles when all are small)
     person_bins = ((results["config"].get("people") or {}).get("size_bins") or {})
@@ -590,21 +649,23 @@ def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list
             if not (part["metric"].str.startswith(f"{prefix}recall@") & (part["grouping"] == grouping)).any():
                 continue  # e.g. person metrics by an image attribute: nothing but the overall line
             groups = ["all"] + _ordered_groups(results, grouping)
+            styles, crowd = _emphasis(focus or {}, grouping, groups[1:])
             if len(names) >= 2:
                 series = []
                 for i, g in enumerate(groups):
                     rows = part[(part["group"] == g) & part["metric"].isin(names)].set_index("metric")
                     if rows.empty:
                         continue
-                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else {"style": i - 1}
+                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else \
+                        {"style": i - 1, **styles.get(g, {})}
                     series.append({"label": "overall" if g == "all" else g, **style,
                                    "points": [(t, _num(rows["value"].get(m))) for t, m in zip(thresholds, names)],
                                    "lower": [_num(rows["lower"].get(m)) for m in names],
                                    "upper": [_num(rows["upper"].get(m)) for m in names]})
                 iou_charts.append(line_chart(
                     id=f"recall-iou-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what} IoU)",
-                    x_label="IoU threshold", y_label="recall", series=series,
-                    x_domain=(min(thresholds) - 0.025, max(thresholds) + 0.025)))
+                    x_label="IoU threshold", y_label="recall", series=_grey_first(series),
+                    x_domain=(min(thresholds) - 0.025, max(thresholds) + 0.025), note=crowd))
             if sizes:
                 series = []
                 for i, g in enumerate(groups):
@@ -612,15 +673,16 @@ def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list
                     if rows.empty:
                         continue
                     ms = [f"{prefix}recall@0.50_{s}" for s in sizes]
-                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else {"style": i - 1}
+                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else \
+                        {"style": i - 1, **styles.get(g, {})}
                     series.append({"label": "overall" if g == "all" else g, **style,
                                    "points": [(j, _num(rows["value"].get(m))) for j, m in enumerate(ms)],
                                    "lower": [_num(rows["lower"].get(m)) for m in ms],
                                    "upper": [_num(rows["upper"].get(m)) for m in ms]})
                 size_charts.append(line_chart(
                     id=f"recall-size-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what}, IoU 0.50)",
-                    x_label=x_label, y_label="recall", series=series,
-                    x_categories=[z.replace("_", " ") for z in sizes], note=note))
+                    x_label=x_label, y_label="recall", series=_grey_first(series),
+                    x_categories=[z.replace("_", " ") for z in sizes], note=" ".join(x for x in (note, crowd) if x)))
     return iou_charts, size_charts
 
 
@@ -953,11 +1015,12 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
         dataset=task_in.dataset, methodology=_methodology(results, task, prov), reproducibility=repro,
         commands=commands, small_groups=small, warnings=[str(w) for w in results.get("warnings") or []])
     if task == "classification":
-        report.calibration = _calibration(results, key)
-        report.sweeps, report.sweep_note = _sweeps(task_in, results, key)
+        focus = _focus(results, task)
+        report.calibration = _calibration(results, key, focus)
+        report.sweeps, report.sweep_note = _sweeps(task_in, results, key, focus)
         report.worst, report.worst_note = _worst(task_in, results, thumbnails)
     else:
-        report.recall_iou, report.recall_size = _recall_charts(metrics, results, key)
+        report.recall_iou, report.recall_size = _recall_charts(metrics, results, key, _focus(results, task))
         report.worst, report.worst_note = _worst_people(task_in, results, task, thumbnails)
     return report
 
