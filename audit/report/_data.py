@@ -51,6 +51,7 @@ CORRECTIONS = {"fdr_bh": "Benjamini–Hochberg (false discovery rate)", "holm": 
 SHADES = 5
 THUMB = 96
 OUTLINE = (230, 97, 1)  # the person's box on a crop: orange, visible on most photographs
+DETECTION = (0, 114, 178)  # the best-matching detection's box: Okabe-Ito blue
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -790,27 +791,46 @@ def worst_people(people: pd.DataFrame, *, matched: str = "matched@0.50", score: 
     return out
 
 
-def _crop_thumbnail(path, box) -> str | None:
+def _crop_thumbnail(path, box, detection=None) -> str | None:
     """A crop around ``box`` (x, y, w, h in pixels) with a quarter of its size (at least 4 px) as margin, at most
-    :data:`THUMB` pixels a side, the box outlined; a PNG ``data:`` URI (same inputs, same bytes)."""
+    :data:`THUMB` pixels a side, the box outlined in orange; with ``detection`` (x, y, w, h, finite) the crop
+    also covers that box and outlines it in blue. A PNG ``data:`` URI (same inputs, same bytes)."""
     from PIL import Image, ImageDraw
 
     x, y, w, h = (float(v) for v in box)
     if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
         return None
+    det = None
+    if detection is not None:
+        det = tuple(float(v) for v in detection)
+        if not all(math.isfinite(v) for v in det) or det[2] <= 0 or det[3] <= 0:
+            det = None
+    # the region both boxes occupy
+    ux0, uy0, ux1, uy1 = x, y, x + w, y + h
+    if det is not None:
+        ux0, uy0 = min(ux0, det[0]), min(uy0, det[1])
+        ux1, uy1 = max(ux1, det[0] + det[2]), max(uy1, det[1] + det[3])
     try:
         with Image.open(path) as im:
-            mx, my = max(0.25 * w, 4.0), max(0.25 * h, 4.0)
-            x0, y0 = max(math.floor(x - mx), 0), max(math.floor(y - my), 0)
-            x1, y1 = min(math.ceil(x + w + mx), im.width), min(math.ceil(y + h + my), im.height)
+            mx, my = max(0.25 * (ux1 - ux0), 4.0), max(0.25 * (uy1 - uy0), 4.0)
+            x0, y0 = max(math.floor(ux0 - mx), 0), max(math.floor(uy0 - my), 0)
+            x1, y1 = min(math.ceil(ux1 + mx), im.width), min(math.ceil(uy1 + my), im.height)
             if x1 <= x0 or y1 <= y0:
                 return None
             crop = im.crop((x0, y0, x1, y1)).convert("RGB")
             crop.thumbnail((THUMB, THUMB))
             sx, sy = crop.width / (x1 - x0), crop.height / (y1 - y0)
-            ImageDraw.Draw(crop).rectangle(
-                [round((x - x0) * sx), round((y - y0) * sy),
-                 max(round((x + w - x0) * sx) - 1, 0), max(round((y + h - y0) * sy) - 1, 0)], outline=OUTLINE)
+            draw = ImageDraw.Draw(crop)
+
+            def outline(bx, by, bw, bh, colour):
+                draw.rectangle([min(max(round((bx - x0) * sx), 0), crop.width - 1),
+                                min(max(round((by - y0) * sy), 0), crop.height - 1),
+                                min(max(round((bx + bw - x0) * sx) - 1, 0), crop.width - 1),
+                                min(max(round((by + bh - y0) * sy) - 1, 0), crop.height - 1)], outline=colour)
+
+            if det is not None:
+                outline(*det, DETECTION)
+            outline(x, y, w, h, OUTLINE)
             buf = io.BytesIO()
             crop.save(buf, format="PNG", optimize=False)
     except (OSError, ValueError):
@@ -822,11 +842,13 @@ def _crop_thumbnail(path, box) -> str | None:
 _PERSON_ERRORS = {
     "detection": ("matched@0.50", "best_iou", "best box IoU",
                   "Missed people per group: ground truth no detection matched at box IoU 0.50 (COCO matching), the "
-                  "lowest best IoU with any detection first."),
+                  "lowest best IoU with any detection first; where a detection overlaps, the crop outlines the "
+                  "ground truth in orange and the best-overlapping detection in blue."),
     "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "best mask IoU",
                               "Missed people per group: ground truth no detection matched at mask IoU 0.50 (COCO "
                               "matching on masks, as mask recall decides), the lowest best mask IoU first; the crop "
-                              "outlines the person's box."),
+                              "outlines the person's box in orange and the box of the detection whose mask overlaps "
+                              "best in blue."),
     "semantic_segmentation": ("matched@0.50", "best_iou", "mask IoU",
                               "Missed people per group: people whose mask IoU with the predicted person region is "
                               "below 0.50 (as person recall at 0.50 counts them), the lowest IoU first; the crop "
@@ -862,6 +884,19 @@ def _worst_images(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[
                  + _thumb_note(thumbnails, root, "Thumbnails"))
 
 
+def _best_box(row: dict, score: str):
+    """The best-overlapping detection's box (x, y, w, h) from a people.parquet row, or None (none overlaps,
+    or a table written before these columns existed)."""
+    prefix = score[: -len("best_iou")]  # "" or "mask_"
+    cols = [f"{prefix}best_{c}" for c in "xywh"]
+    if not all(c in row for c in cols):
+        return None
+    box = [_num(row[c]) for c in cols]
+    if any(v is None or not math.isfinite(v) for v in box):
+        return None
+    return tuple(box)
+
+
 def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool) -> tuple[list, str]:
     people = task_in.people
     if people is None and task == "semantic_segmentation" and task_in.images is not None:
@@ -886,12 +921,16 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
         for r in g["items"]:
             ident = str(r.get("annotation_id", r.get("person", "")))
             src = None
+            best = _best_box(r, score)
             if thumbnails and root and r.get("file_name"):
-                src = _crop_thumbnail(Path(root) / str(r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
+                src = _crop_thumbnail(Path(root) / str(r["file_name"]), (r["x"], r["y"], r["w"], r["h"]), best)
             value = fmt(_num(r[score]))
-            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src,
-                               lines=[f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"],
-                               alt=f"person {ident}"))
+            lines = [f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"]
+            if best is not None:
+                lines = [lines[0], "orange: ground truth", f"blue: best detection, {what.replace('best ', '')} {value}"]
+            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src, lines=lines,
+                               alt=f"person {ident}" + (f": ground truth box (orange) and the best detection "
+                                                        f"(blue), IoU {value}" if best is not None else "")))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="person missed" if g["n_errors"] == 1 else "people missed"))
     return out, caption + " " + _thumb_note(thumbnails, root, "Crops around each person (the box outlined)")
