@@ -91,6 +91,15 @@ def test_small_group_caveat_is_attached_to_its_finding():
     assert all(not f.caveat for f in found if not f.small)
 
 
+def test_miss_rate_is_an_event_and_p_of_zero_is_said():
+    from audit.stats._summary import _p_phrase
+
+    assert _p_phrase(0.0) == "< 1e-300" and _p_phrase(2.5e-5) == "= 2.5e-05" and _p_phrase(0.2) == "= 0.200"
+    from audit.stats import is_event
+
+    assert is_event("miss_rate@0.50") and is_event("error_rate") and not is_event("recall@0.50")
+
+
 @pytest.mark.parametrize("code, name", [
     ("miou_pooled", "mIoU, dataset-pooled"), ("recall@0.75", "recall at IoU 0.75"), ("recall@0.50", "recall at IoU 0.50"),
     ("mdice_pooled", "mean Dice, dataset-pooled"), ("ar", "AR (average recall, IoU 0.50:0.95)"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["METRIC_DISPLAY", "display_name", "short_name", "sentence_case", "is_proportion", "lower_is_better"]
+__all__ = ["METRIC_DISPLAY", "display_name", "short_name", "sentence_case", "is_proportion", "is_event", "lower_is_better"]
 
 # code: (full name, short name for a sentence)
 METRIC_DISPLAY: dict[str, tuple[str, str]] = {
@@ -108,6 +108,11 @@ def is_proportion(metric: str) -> bool:
     if m:
         return m.group(2) != "matched_iou"
     return metric in _PROPORTION
+
+
+def is_event(metric: str) -> bool:
+    """A rate of something going wrong or happening (errors, misses, false positives): "N× as often"."""
+    return metric in EVENTS or metric.startswith(("miss_rate", "mask_miss_rate", "person_miss_rate"))
 
 
 def lower_is_better(metric: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._names import EVENTS, is_proportion, sentence_case, short_name
+from ._names import is_event, is_proportion, sentence_case, short_name
 
 __all__ = ["Finding", "findings", "method_line", "CORRECTION_NAMES"]
 
@@ -59,7 +59,14 @@ def _signed(v: float, digits: int) -> str:
 def _p(p) -> str:
     if not _finite(p):
         return "–"
+    if p <= 0:
+        return "< 1e-300"  # below what a double holds
     return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+
+
+def _p_phrase(p) -> str:
+    text = _p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _sentence(d: dict, values: dict, correction: str, cls: str) -> str:
@@ -76,7 +83,7 @@ def _sentence(d: dict, values: dict, correction: str, cls: str) -> str:
         s = f"{name}: {group} against {other}{ref}"
     ratio = d.get("ratio")
     if _finite(ratio) and ratio > 0 and abs(ratio - 1) > 1e-9:
-        s += f", {ratio:.1f}× as often" if metric in EVENTS and ratio > 1 else f", {ratio:.2f}× as high"
+        s += f", {ratio:.1f}× as often" if is_event(metric) and ratio > 1 else f", {ratio:.2f}× as high"
     lower, upper = d.get("difference_lower"), d.get("difference_upper")
     unit, scale, digits = (" points", 100.0, 1) if prop else ("", 1.0, 3)
     if _finite(lower) and _finite(upper):
@@ -147,8 +154,9 @@ def findings(results: dict, *, metrics=None, limit: int = 6) -> list[Finding]:
             small = [f"{g} (n = {sizes.get((d['metric'], d['grouping'], g))})" for g in (f.group, f.other)
                      if _finite(sizes.get((d["metric"], d["grouping"], g)))
                      and min_size and sizes[(d["metric"], d["grouping"], g)] < min_size]
-            f.caveat = (f"Small group: {', '.join(small) or 'a group here'} is below {min_size}, so the interval is "
-                        "wide and a verdict of 'not significant' says little.")
+            verb = "are" if len(small) > 1 else "is"
+            f.caveat = (f"Small group: {' and '.join(small) or 'a group here'} {verb} below {min_size}, so the "
+                        "interval is wide and a verdict of 'not significant' says little.")
         out.append(f)
     return out
 
