@@ -142,3 +142,47 @@ def test_crowded_charts_highlight_reference_and_worst():
     # two groups: every group keeps its own colour
     few = [c for c in task.calibration if c.title == "skin_type"][0]
     assert GREY not in {s.colour for s in few.series} and not few.note
+
+
+def test_shading_only_significant_worse_gaps_on_an_absolute_scale():
+    from audit.report._data import SHADE_POINTS, _shade
+
+    doc = json.loads((GOLDEN / "report_small.results.json").read_text(encoding="utf-8"))
+    report = build_report(TaskInput(doc), thumbnails=False)
+    worse = {(d["grouping"], d["group"], d["metric"], d["class"]): d["difference"] for d in doc["results"]["disparities"]
+             if d["kind"] == "to_overall" and d["significant"]}
+    shaded = 0
+    for tab in report.tasks[0].tables:
+        groupings = [g.split(" (")[0] for g, k in tab.spans for _ in range(k)]
+        for code, name, cells in tab.rows:
+            cls = name.rsplit("(", 1)[1].rstrip(")") if name.endswith(")") and "(" in name else ""
+            for grouping, group, cell in zip(groupings, tab.columns, cells):
+                if grouping == "overall" or cell.missing:
+                    assert cell.shade is None  # a single value has nothing to be worse than
+                    continue
+                gap = worse.get((grouping, group, code, cls)) if cls in ("negative", "positive", "macro") else \
+                    worse.get((grouping, group, code, ""))
+                if cell.shade is not None:
+                    shaded += 1
+                    assert gap is not None and cell.shade == _shade(gap)
+    assert shaded > 0
+    # one absolute scale: 2 points is the lightest shade, 25 points the fourth, whatever the metric
+    assert _shade(0.02) == 0 and _shade(-0.02) == 0 and _shade(0.25) == 3 and len(SHADE_POINTS) == 5
+
+
+def test_detection_table_says_people_and_notes_ap_once():
+    from audit.report._examples import detection_example
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = detection_example(n_images=40, n_boot=10)
+    report = build_report(TaskInput(det), thumbnails=False)
+    tab = report.tasks[0].tables[0]
+    assert any("(people)" in g for g, _ in tab.spans)
+    ap = [(name, cells) for code, name, cells in tab.rows if code.startswith("bbox_AP")]
+    assert ap and all(name.endswith("‡") for name, _ in ap)
+    assert all(c.interval == "" for _, cells in ap for c in cells)  # no "no interval" in every cell
+    assert len(tab.notes) == 1 and "Point estimate only" in tab.notes[0]
+    html = render_report(report)
+    section = html.split('<section id="group-tables">')[1].split("</section>")[0]
+    assert '<span class="ci">no interval</span>' not in section and section.count("Point estimate only") == 1

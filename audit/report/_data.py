@@ -310,12 +310,14 @@ def _worse_gaps(results: dict) -> dict:
     return out
 
 
-def _units(results: dict) -> dict:
-    """grouping -> what its groups count ('images', 'people'), where the audit says."""
+def _units(results: dict, task: str) -> dict:
+    """grouping -> what its groups count ('images', 'people'): as the audit says, else people for detection."""
     out: dict = {}
+    default = "people" if task in ("detection", "instance_segmentation") else None
     for g in results["groups"]:
-        if g.get("unit") and g["unit"] not in out.setdefault(g["grouping"], []):
-            out[g["grouping"]].append(g["unit"])
+        unit = g.get("unit") or default
+        if unit and unit not in out.setdefault(g["grouping"], []):
+            out[g["grouping"]].append(unit)
     return {k: " and ".join(v) for k, v in out.items() if v}
 
 
@@ -330,13 +332,14 @@ def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[Group
         for r in _records(_metric_rows(metrics, m, cls)):
             lookup[(m, r["grouping"], r["group"])] = r
     sizes = {}
-    for g in results["groups"]:
-        sizes.setdefault(g["grouping"], []).append(g["group"])
+    for g in results["groups"]:  # a grouping counted in images and in people lists its groups twice: once here
+        if g["group"] not in sizes.setdefault(g["grouping"], []):
+            sizes[g["grouping"]].append(g["group"])
     for m in metrics.drop_duplicates(["grouping", "group"]).to_dict("records"):
         if m["group"] not in sizes.setdefault(m["grouping"], []):
             sizes[m["grouping"]].append(m["group"])
     gaps = _worse_gaps(results)
-    units = _units(results) if task != "classification" else {}
+    units = _units(results, task) if task != "classification" else {}
     tables = []
     for block in _blocks(_groupings(results)):
         columns = [(grouping, group) for grouping in block for group in sizes.get(grouping, [])]
