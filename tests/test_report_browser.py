@@ -59,7 +59,7 @@ PROBE = """<script>
     // elements wider than the viewport or sticking out to its right (inside a scroll container is fine)
     seen.too_wide = [];
     Array.prototype.forEach.call(document.querySelectorAll("body *"), function (e) {
-      if (e.closest(".scroll") || e.closest("#probe-result")) { return; }
+      if (e.closest(".scroll") || e.closest("#probe-result") || !e.checkVisibility()) { return; }
       var r = e.getBoundingClientRect();
       if (r.width > 0 && (r.right > window.innerWidth + 0.5 || r.width > window.innerWidth + 0.5)) {
         seen.too_wide.push(e.tagName + "." + e.getAttribute("class") + "#" + e.id + " " + Math.round(r.width));
@@ -68,8 +68,12 @@ PROBE = """<script>
     seen.too_wide = seen.too_wide.slice(0, 20);
     // every forest-plot point (and interval end) inside its SVG's box
     seen.forest_points = 0; seen.points_outside = [];
+    seen.forest_svgs = 0; seen.forest_widths = [];
     Array.prototype.forEach.call(document.querySelectorAll("figure.forest svg"), function (svg) {
+      if (!svg.checkVisibility()) { return; }  // the wide plot on a phone, the narrow one on a desktop
+      seen.forest_svgs += 1;
       var box = svg.getBoundingClientRect();
+      seen.forest_widths.push(Math.round(box.width));
       Array.prototype.forEach.call(svg.querySelectorAll("rect.pt, rect.pt-small, line.ci, text.row-value"), function (p) {
         var r = p.getBoundingClientRect();
         seen.forest_points += 1;
@@ -179,6 +183,9 @@ def test_phone_width_nothing_wider_than_the_viewport(page):
     assert seen["too_wide"] == []
     assert seen["visible"] == {s: True for s in SECTIONS}
     assert seen["forest_points"] > 20 and seen["points_outside"] == [], seen["points_outside"]
+    # one forest plot per metric is on screen: the narrow version of each
+    assert seen["forest_svgs"] == html.count('<figure class="forest"')
+    assert seen["forest_widths"] and all(w <= 360 for w in seen["forest_widths"])
     assert seen["errors"] == [] and seen["alerts"] == []
 
 
