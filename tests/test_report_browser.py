@@ -199,4 +199,5 @@ def test_sections_visible_and_group_name_is_text(page):
     assert seen["svg"] >= 6 and seen["gs_cells"] >= 80
     assert seen["scroll_width"] <= seen["viewport"], seen["too_wide"]
     assert seen["points_outside"] == []
+    assert seen["forest_svgs"] == html.count('<figure class="forest"') and all(w > 360 for w in seen["forest_widths"])
     assert seen["images"] >= 8 and seen["broken_images"] == 0
