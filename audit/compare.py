@@ -29,7 +29,7 @@ import pandas as pd
 from ._io import atomic_write_bytes, atomic_write_text
 from .errors import CompareError, StatsInputError
 from .stats import ComparePolicy, Comparison, SampleStats, compare_results
-from .stats._compare import describe_row, row_label
+from .stats._compare import describe_row, regression_order, row_label
 
 __all__ = [
     "GROUP_PREFIX",
@@ -367,7 +367,7 @@ def junit_xml(comparison: Comparison) -> str:
     import xml.etree.ElementTree as ET
 
     rows = comparison.rows
-    gated = rows[rows["status"].isin(["regression", "within_noise", "ok", "improved", "small_n"])]
+    gated = regression_order(rows[rows["status"].isin(["regression", "within_noise", "ok", "improved", "small_n"])])
     failures = int((gated["status"] == "regression").sum())
     skipped = int((gated["status"] == "small_n").sum())
     suites = ET.Element("testsuites", name="audit compare", tests=str(len(gated)), failures=str(failures))
@@ -408,7 +408,8 @@ def render_comparison_html(comparison: Comparison) -> str:
     document = comparison_document(comparison)
     order = {"regression": 0, "within_noise": 1, "improved": 2, "ok": 3, "small_n": 4, "undefined": 5, "info": 6,
              "only_baseline": 7, "only_candidate": 8}
-    rows = sorted(document["rows"], key=lambda r: (order.get(r["status"], 9), r["item"], r["grouping"]))
+    # disparity regressions first (the reason the gate exists), then metric regressions, then the rest
+    rows = sorted(document["rows"], key=lambda r: (order.get(r["status"], 9), r["item"] != "disparity", r["grouping"]))
     headline = [r for r in rows if r["status"] in ("regression", "within_noise", "improved")]
     return env.get_template("comparison.html.j2").render(cmp=document, rows=rows, headline=headline)
 

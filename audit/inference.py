@@ -136,12 +136,13 @@ def run_inference(
     """
     import torch
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
+    from ._progress import progress_class
 
     from .data import ImageDataset
     from .errors import ModelError
-
     from .model_spec import class_matrix, map_probabilities
+
+    tqdm = progress_class()
 
     matrix = class_matrix(label_map=label_map, classes=classes, class_map=class_map)
     device = torch.device(device or "cpu")

@@ -90,6 +90,29 @@ class AuditRun:
     people: pd.DataFrame | None = None
     images: pd.DataFrame | None = None
 
+    def _describe(self) -> str:
+        prov = self.provenance or {}
+        model = prov.get("model") or {}
+        data = prov.get("data") or {}
+        task = prov.get("task") or "classification"
+        return (f"{task} audit of {model.get('title') or model.get('name') or 'predictions from a file'} on "
+                f"{data.get('title') or data.get('name') or 'a data split'} ({len(self.predictions)} predictions)")
+
+    def __repr__(self) -> str:  # the dataclass default prints every table: far too long for a notebook or a log
+        files = ", ".join(sorted(self.paths)) or "none yet"
+        return f"AuditRun({self._describe()}; files: {files})"
+
+    def _repr_html_(self) -> str:
+        """The notebook view: what was audited, then the result's findings, groups table and disparities."""
+        from html import escape
+
+        head = f"<p><b>AuditRun</b>: {escape(self._describe())}</p>"
+        if self.paths:
+            head += "<p><small>Files: " + escape(", ".join(f"{k}: {v}" for k, v in sorted(self.paths.items()))) \
+                + "</small></p>"
+        body = self.result._repr_html_() if hasattr(self.result, "_repr_html_") else f"<pre>{escape(repr(self.result))}</pre>"
+        return head + body
+
 
 def _as_card(value, loader, kind):
     if value is None or isinstance(value, (DataCard, ModelCard)):

@@ -70,7 +70,14 @@ def test_planted_worsening_fails(base):
     assert gap["status"] == "regression" and gap["worsening"] > 0.1
     # lighter skin did not change at all
     assert _row(comparison, metric="error_rate", grouping="skin_type", group="lighter")["status"] == "ok"
-    assert "error_rate skin_type=darker" in comparison.summary()
+    assert "error_rate skin_type=darker" in comparison.summary(limit=100)
+    assert "  metric regressions (" in comparison.summary()  # named, even when the disparities fill the lines
+    # the disparity regressions come first, then the metric regressions
+    lines = comparison.summary(limit=100).splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("  ") and not line.startswith("    ")]
+    assert [lines[i].split(" (")[0].strip() for i in heads] == ["disparity regressions", "metric regressions"]
+    assert all(line.strip().startswith("disparity ") for line in lines[heads[0] + 1:heads[1]])
+    assert lines[1].startswith("  disparity regressions") and lines[2].startswith("    disparity ")
 
 
 def test_improvement_is_not_a_regression(base):
@@ -227,6 +234,14 @@ def test_cli_exit_codes_and_outputs(audits, capsys):
     assert regressions and all(r["change_lower"] is not None for r in regressions)
     suite = ET.parse(out / "comparison.xml").getroot().find("testsuite")
     assert int(suite.get("failures")) == len(regressions) == len(suite.findall("testcase/failure"))
+    # JUnit: failures first, disparities before metrics
+    cases = suite.findall("testcase")
+    kinds = [("disparity" if c.get("classname").startswith("audit.compare.disparity") else "metric",
+              c.find("failure") is not None) for c in cases]
+    failing = [k for k, failed in kinds if failed]
+    assert kinds[:len(failing)] == [(k, True) for k in failing] and failing == sorted(failing)
+    assert "disparity" in failing and "metric" in failing
+    assert text.splitlines()[1].startswith("  disparity regressions")
     assert suite.find("properties/property[@name='mode']").get("value") == "paired"
     html = (out / "comparison.html").read_text()
     assert "FAIL" in html and "paired" in html and "error_rate" in html

@@ -54,10 +54,41 @@ PROBE = """<script>
     seen.evil_text = Array.prototype.filter.call(document.querySelectorAll("th, td, text, li, h4"), function (e) {
       return e.textContent.indexOf(EVIL) >= 0; }).length;
     seen.script_elements = document.getElementsByTagName("script").length - 1;
+    seen.viewport = window.innerWidth;
+    seen.scroll_width = document.documentElement.scrollWidth;
+    // elements wider than the viewport or sticking out to its right (inside a scroll container is fine)
+    seen.too_wide = [];
+    Array.prototype.forEach.call(document.querySelectorAll("body *"), function (e) {
+      if (e.closest(".scroll") || e.closest("#probe-result") || !e.checkVisibility()) { return; }
+      var r = e.getBoundingClientRect();
+      if (r.width > 0 && (r.right > window.innerWidth + 0.5 || r.width > window.innerWidth + 0.5)) {
+        seen.too_wide.push(e.tagName + "." + e.getAttribute("class") + "#" + e.id + " " + Math.round(r.width));
+      }
+    });
+    seen.too_wide = seen.too_wide.slice(0, 20);
+    // every forest-plot point (and interval end) inside its SVG's box
+    seen.forest_points = 0; seen.points_outside = [];
+    seen.forest_svgs = 0; seen.forest_widths = [];
+    Array.prototype.forEach.call(document.querySelectorAll("figure.forest svg"), function (svg) {
+      if (!svg.checkVisibility()) { return; }  // the wide plot on a phone, the narrow one on a desktop
+      seen.forest_svgs += 1;
+      var box = svg.getBoundingClientRect();
+      seen.forest_widths.push(Math.round(box.width));
+      Array.prototype.forEach.call(svg.querySelectorAll("rect.pt, rect.pt-small, line.ci, text.row-value"), function (p) {
+        var r = p.getBoundingClientRect();
+        seen.forest_points += 1;
+        if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5
+            || box.right > window.innerWidth + 0.5) {
+          seen.points_outside.push(svg.parentNode.id + " " + p.getAttribute("class"));
+        }
+      });
+    });
+    seen.points_outside = seen.points_outside.slice(0, 20);
     var pre = document.createElement("pre");
     pre.id = "probe-result";
     pre.textContent = JSON.stringify(seen);
     document.body.appendChild(pre);
+    if (window.parent !== window) { window.parent.document.body.appendChild(window.parent.document.importNode(pre, true)); }
   });
 })();
 </script>"""
@@ -115,23 +146,58 @@ def test_screenshot_and_no_console_errors(page):
         assert stat.stddev[0] > 10  # not blank: text, tables and coloured cells
         colours = im.resize((320, 600)).getcolors(maxcolors=1 << 16) or []
         assert len(colours) > 50
-        # the sequential blue scale of the groups table is on screen (dark blue of the "worst" shade, #08519c)
-        assert any(abs(r - 8) < 12 and abs(g - 81) < 12 and abs(b - 156) < 12 for _, (r, g, b) in colours)
+        # the sequential blue scale of the groups table is on screen (a significant gap: #9ecae1 or darker)
+        assert any(abs(r - rr) < 12 and abs(g - gg) < 12 and abs(b - bb) < 12 for _, (r, g, b) in colours
+                   for rr, gg, bb in ((158, 202, 225), (107, 174, 214), (8, 81, 156)))
+
+
+def _probe(tmp, html, frame=None):
+    """Load the page with the probe and return what it saw. ``frame`` = (width, height): inside an iframe of that
+    size, since headless Chromium will not make a window narrower than 500 px; the iframe is the page's viewport
+    (its media queries, ``innerWidth`` and ``scrollWidth`` are the iframe's)."""
+    script = PROBE.replace("SECTIONS", json.dumps(SECTIONS)).replace("EVIL", json.dumps(EVIL).replace("<", "\\u003c"))
+    probed = html.replace("<head>", "<head>\n" + script, 1)
+    if frame is None:
+        probe = tmp / "probe.html"
+        probe.write_text(probed, encoding="utf-8")
+    else:
+        import html as html_lib
+
+        probe = tmp / f"probe-{frame[0]}x{frame[1]}.html"
+        probe.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0">'
+                         f'<iframe style="width:{frame[0]}px;height:{frame[1]}px;border:0;display:block" '
+                         f'srcdoc="{html_lib.escape(probed, quote=True)}"></iframe></body></html>', encoding="utf-8")
+    proc = _run(["--window-size=1280,2400", "--dump-dom", "--virtual-time-budget=8000", probe.as_uri()], tmp)
+    match = re.search(r'<pre id="probe-result">(.*?)</pre>', proc.stdout, re.S)
+    assert match, (proc.stdout[-2000:], proc.stderr[-2000:])
+    return json.loads(match.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+                      .replace("&quot;", '"'))
+
+
+def test_phone_width_nothing_wider_than_the_viewport(page):
+    """At 390 x 844 (a phone): the page is no wider than the screen, forest plots keep every point inside."""
+    tmp, _, html = page
+    seen = _probe(tmp, html, (390, 844))
+    assert seen["viewport"] == 390, seen["viewport"]
+    assert seen["scroll_width"] <= 390, (seen["scroll_width"], seen["too_wide"])
+    assert seen["too_wide"] == []
+    assert seen["visible"] == {s: True for s in SECTIONS}
+    assert seen["forest_points"] > 20 and seen["points_outside"] == [], seen["points_outside"]
+    # one forest plot per metric is on screen: the narrow version of each
+    assert seen["forest_svgs"] == html.count('<figure class="forest"')
+    assert seen["forest_widths"] and all(w <= 360 for w in seen["forest_widths"])
+    assert seen["errors"] == [] and seen["alerts"] == []
 
 
 def test_sections_visible_and_group_name_is_text(page):
     tmp, path, html = page
-    probe = tmp / "probe.html"
-    script = PROBE.replace("SECTIONS", json.dumps(SECTIONS)).replace("EVIL", json.dumps(EVIL).replace("<", "\\u003c"))
-    probe.write_text(html.replace("<head>", "<head>\n" + script, 1), encoding="utf-8")
-    proc = _run(["--dump-dom", "--virtual-time-budget=5000", probe.as_uri()], tmp)
-    match = re.search(r'<pre id="probe-result">(.*?)</pre>', proc.stdout, re.S)
-    assert match, (proc.stdout[-2000:], proc.stderr[-2000:])
-    seen = json.loads(match.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-                      .replace("&quot;", '"'))
+    seen = _probe(tmp, html)
     assert seen["errors"] == [] and seen["alerts"] == []
     assert seen["visible"] == {s: True for s in SECTIONS}
     assert seen["script_elements"] == 0  # only the probe itself: the group name made no script element
     assert seen["evil_text"] > 10  # ... and it shows as text in tables, legends and captions
     assert seen["svg"] >= 6 and seen["gs_cells"] >= 80
+    assert seen["scroll_width"] <= seen["viewport"], seen["too_wide"]
+    assert seen["points_outside"] == []
+    assert seen["forest_svgs"] == html.count('<figure class="forest"') and all(w > 360 for w in seen["forest_widths"])
     assert seen["images"] >= 8 and seen["broken_images"] == 0

@@ -90,6 +90,9 @@ def test_detection_people_table_and_worst_errors(tmp_path):
     assert people[["x", "y", "w", "h"]].iloc[1].tolist() == [22.0, 4.0, 16.0, 30.0]
     assert people["matched@0.50"].tolist() == [True, False, False, True]
     assert people["best_iou"].tolist() == pytest.approx([1.0, 1 / 3, 0.0, 1.0])
+    # the best-overlapping detection's box: person 2's is the detection at x=30; person 3 has none
+    assert people[["best_x", "best_y", "best_w", "best_h"]].iloc[1].tolist() == [30.0, 4.0, 16.0, 30.0]
+    assert people[["best_x", "best_y", "best_w", "best_h"]].iloc[2].isna().all()
     assert people["group:gender_presentation"].tolist() == ["masc", "fem", "masc", "fem"]
     # skin tone is voted with votes: any -> every group one of the person's tones falls in (binned as the audit)
     assert [list(v) for v in people["group:skin_tone"]] == [["darker"], ["lighter"], ["lighter"], ["darker"]]
@@ -106,9 +109,17 @@ def test_detection_people_table_and_worst_errors(tmp_path):
     assert "box IoU 0.50" in _worst_section(html) and "Not available for this task" not in html
     # crops: a quarter of the box as margin, clipped to the 64x48 image: x 0..22 (person 3), 18..42 (person 2)
     crops = _pngs(html)
-    assert [c.size for c in crops[:2]] == [(22, 42), (24, 42)]
+    # person 2: the crop covers the ground truth (x 22..38) and the best detection (x 30..46), union x 22..46,
+    # y 4..34, margins a quarter of that (6, 7.5): x 16..52, y 0..42 (clipped at the top)
+    assert [c.size for c in crops[:2]] == [(22, 42), (36, 42)]
     assert crops[0].getpixel((2, 4)) == (230, 97, 1)  # the box's corner is outlined
     assert crops[0].getpixel((10, 20)) == (80, 80, 80)  # inside: the image (im2 is grey 80)
+    assert crops[1].getpixel((22 - 16, 4)) == (230, 97, 1)  # ground truth: orange
+    assert crops[1].getpixel((46 - 16 - 1, 20)) == (0, 114, 178)  # the best detection's right edge: blue
+    assert crops[1].getpixel((40 - 16, 20)) == (40, 40, 40)  # between them: the image (im1 is grey 40)
+    captions = {i.sample_id: i.lines for i in lighter.items}
+    assert captions["2"] == ["image im1.png", "orange: ground truth", "blue: best detection, box IoU 0.333"]
+    assert captions["3"] == ["image im2.png", "best box IoU 0.000"]  # nothing overlaps: no second box
     # the same output renders to the same bytes
     assert render_report(build_report(load_output(out))) == render_report(build_report(load_output(out)))
 

@@ -141,6 +141,8 @@ class Matches:
     gt_best_iou : ndarray of float, (n_gt,)
         Highest IoU with any kept detection of its unit, matched or not (0 when there is none):
         how close a missed person came to being found.
+    gt_best_det : ndarray of int, (n_gt,)
+        The input index of that detection (-1 when no detection overlaps): the box the report draws beside it.
     gt_ignore : ndarray of bool, (A, n_gt)
         Crowd, ``extra_ignore`` or outside the area range.
     det_index : ndarray of int, (n_kept,)
@@ -173,6 +175,7 @@ class Matches:
     gt_ann_id: np.ndarray
     categories: np.ndarray
     gt_best_iou: np.ndarray | None = None
+    gt_best_det: np.ndarray | None = None
 
 
 def box_iou(dt: np.ndarray, gt: np.ndarray, iscrowd: np.ndarray) -> np.ndarray:
@@ -283,6 +286,7 @@ def match(
     det_gt = np.full((n_a, n_t, n_kept), -1, dtype=np.int64)
     det_iou_ign = np.zeros((n_a, n_t, n_kept), bool)
     gt_best_iou = np.zeros(n_gt)
+    gt_best_det = np.full(n_gt, -1, dtype=np.int64)
 
     # slot of each GT / kept detection inside its padded unit
     g_unit_pos = np.searchsorted(units, g_unit)
@@ -367,6 +371,9 @@ def match(
             det_iou_ign[a_i, t_i, k] = pad_ign[a_i, u_i, g_i]
         gv_u, gv_g = np.nonzero(valid_g)
         gt_best_iou[gmap[gv_u, gv_g]] = np.maximum(iou.max(axis=1), 0.0)[gv_u, gv_g]
+        k_best = dslot[gv_u, iou.argmax(axis=1)[gv_u, gv_g]]
+        overlaps = (iou.max(axis=1)[gv_u, gv_g] > 0) & (k_best >= 0)
+        gt_best_det[gmap[gv_u, gv_g]] = np.where(overlaps, det_index[np.maximum(k_best, 0)], -1)
         gt_matched[:, :, gmap[gv_u, gv_g]] = matched[:, :, gv_u, gv_g]
         gt_iou[:, :, gmap[gv_u, gv_g]] = m_iou[:, :, gv_u, gv_g]
 
@@ -385,6 +392,7 @@ def match(
         gt_category=np.zeros(n_gt, np.int64) if class_agnostic else gt.category,
         gt_ann_id=gt.ann_id if gt.ann_id is not None else np.arange(1, n_gt + 1),
         categories=np.zeros(1, np.int64) if class_agnostic else categories, gt_best_iou=gt_best_iou,
+        gt_best_det=gt_best_det,
     )
 
 

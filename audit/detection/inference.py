@@ -82,7 +82,9 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
     from PIL import Image
     from pycocotools import mask as mask_utils
     from torchvision.transforms.functional import pil_to_tensor
-    from tqdm import tqdm
+    from .._progress import progress_class
+
+    tqdm = progress_class()
 
     net = net.to(device)
     results = []

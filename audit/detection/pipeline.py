@@ -213,7 +213,7 @@ def _audit_detections(*, gt, dt, groups, attributes, intersections, reference_gr
 
 
 def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, intersections=(), *,
-                 file_names: dict | None = None) -> pd.DataFrame:
+                 file_names: dict | None = None, detections: Boxes | None = None) -> pd.DataFrame:
     """One row per person (non-crowd ground truth): where they are, whether they were found, their groups.
 
     The table written as ``people.parquet`` beside ``results.json``; the report picks the worst errors from it.
@@ -231,12 +231,16 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
         :func:`audit.stats.build_groups`, so the labels are those of ``results.json``.
     file_names : dict, optional
         ``image_id -> file name`` relative to the image root.
+    detections : Boxes, optional
+        The detections as matched: with them, the box of each person's best-overlapping detection.
 
     Returns
     -------
     DataFrame
         ``annotation_id``, ``image_id``, ``file_name``, ``x``, ``y``, ``w``, ``h`` (the ground-truth box),
-        ``matched@0.50`` and ``best_iou`` (box IoU; ``mask_matched@0.50`` and ``mask_best_iou`` with masks), and
+        ``matched@0.50`` and ``best_iou`` (box IoU; ``mask_matched@0.50`` and ``mask_best_iou`` with masks),
+        with ``detections`` ``best_x``, ``best_y``, ``best_w``, ``best_h`` (``mask_best_*``): the box of the
+        detection with that best IoU (NaN when none overlaps), and
         ``group:<attribute>`` per single attribute: the binned label, or for a multi-valued attribute the list
         of every group the person is in.
     """
@@ -258,6 +262,12 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
             m = matches[kind]
             table[f"{prefix}matched@0.50"] = m.gt_matched[0, t50, people].astype(bool)
             table[f"{prefix}best_iou"] = m.gt_best_iou[people]
+            if detections is not None and m.gt_best_det is not None:
+                best = m.gt_best_det[people]
+                boxes = np.full((people.size, 4), np.nan)
+                boxes[best >= 0] = np.asarray(detections.bbox, dtype=float)[best[best >= 0]]
+                for k, c in enumerate("xywh"):
+                    table[f"{prefix}best_{c}"] = boxes[:, k]
     structure, binned = build_groups(groups.reset_index(drop=True), attributes, intersections)
     for a in attributes:
         grouping = structure.grouping(a.name)
@@ -397,7 +407,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     except StatsInputError as exc:
         raise StatsInputError(f"{card.path}: {exc}") from None
     people_out = person_table(gt.boxes, matches, groups, attributes, card.intersections,
-                              file_names=dict(zip(gt.images["image_id"], gt.images["file_name"])))
+                              file_names=dict(zip(gt.images["image_id"], gt.images["file_name"])), detections=dt)
     table_out = pd.DataFrame({"annotation_id": gt.boxes.ann_id[people], "image_id": gt.boxes.image[people]})
     for c in groups.columns:
         table_out[c] = groups[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, tuple) else v).astype(object)

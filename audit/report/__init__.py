@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import AuditError
-from ._data import Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors, worst_people
+from ._data import SHADE_LEGEND, Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors, worst_people
 
 __all__ = [
     "COMMAND_FILE",
@@ -59,7 +59,7 @@ def _environment():
 
 def render_report(report: Report) -> str:
     """The page for a :class:`Report` (Jinja2, autoescaped; same report, same bytes)."""
-    return _environment().get_template("report.html.j2").render(report=report)
+    return _environment().get_template("report.html.j2").render(report=report, shade_legend=SHADE_LEGEND)
 
 
 def render_document(document: dict, *, predictions=None, samples=None, dataset=None, image_paths=None,

@@ -87,7 +87,8 @@ def line_chart(*, id: str, title: str, x_label: str, y_label: str, series: list[
     """A line chart from data coordinates.
 
     ``series``: dicts with ``label``, ``points`` [(x, y)] (NaN/None skipped), optional ``lower``/``upper`` lists
-    (whiskers at each point), optional ``style`` index, ``width``, ``colour`` and ``dash``. With
+    (whiskers at each point), optional ``style`` index, ``width``, ``colour`` and ``dash``; ``legend`` False
+    leaves a series out of the legend, ``legend_label`` names it there differently. With
     ``x_categories`` the x values are category indices.
     """
     left, top, right, bottom = 44, 12, width - 10, height - 40
@@ -117,7 +118,7 @@ def line_chart(*, id: str, title: str, x_label: str, y_label: str, series: list[
         out.append(Series(label=s["label"], colour=colour, dash=dash, points=pts, whiskers=whiskers,
                           width=s.get("width", 1.8)))
         if s.get("legend", True):
-            legend.append((s["label"], colour, dash, min(s.get("width", 1.8), 3.2)))
+            legend.append((s.get("legend_label", s["label"]), colour, dash, min(s.get("width", 1.8), 3.2)))
     if x_categories is None:
         x_ticks = [Tick(px(t), _fmt_tick(t)) for t in _nice_ticks(x0, x1)]
     else:
@@ -152,13 +153,17 @@ class ForestPlot:
     ticks: list
     lines: list  # [(x, y1, y2, kind, label)] kind: overall | reference
     note: str = ""
+    compact: "ForestPlot | None" = None  # the same plot for a narrow screen: short labels, no value column
 
 
-def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | None, fmt, note: str = "") -> ForestPlot:
+def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | None, fmt, note: str = "",
+                compact: bool = True, width: int = 760, label_w: int = 210, value_w: int = 210,
+                show_values: bool = True) -> ForestPlot:
     """Per-group point estimates with intervals, one block of rows per grouping.
 
     ``blocks``: dicts with ``title``, ``rows`` (dicts ``label``, ``value``, ``lower``, ``upper``, ``small``, ``n``)
-    and ``reference`` (the reference group's value, or None).
+    and ``reference`` (the reference group's value, or None). With ``compact`` the plot also carries a narrow
+    version for phones (360 px: labels cut to 22 characters, no value column; the page shows one or the other).
     """
     values = [v for b in blocks for r in b["rows"] for v in (r["value"], r["lower"], r["upper"])
               if v is not None and math.isfinite(v)]
@@ -172,9 +177,13 @@ def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | Non
     else:
         pad = (hi - lo) * 0.05 or 1.0
         lo, hi = lo - pad, hi + pad
-    label_w, value_w, row_h = 210, 210, 17
-    width = 760
+    row_h = 17
     left, right = label_w, width - value_w
+    short = not show_values
+
+    def cut(text: str) -> str:
+        return text if not short or len(text) <= 22 else text[:21] + "…"
+
     n_rows = sum(1 + len(b["rows"]) for b in blocks)
     top = 8
     height = top + n_rows * row_h + 34
@@ -185,7 +194,7 @@ def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | Non
     rows, lines = [], []
     y = top
     for b in blocks:
-        rows.append(ForestRow(y=_r(y + row_h * 0.7), label=b["title"], header=True))
+        rows.append(ForestRow(y=_r(y + row_h * 0.7), label=cut(b["title"]), header=True))
         y += row_h
         start = y
         for r in b["rows"]:
@@ -193,10 +202,10 @@ def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | Non
             has_ci = ok and r["lower"] is not None and r["upper"] is not None \
                 and math.isfinite(r["lower"]) and math.isfinite(r["upper"])
             rows.append(ForestRow(
-                y=_r(y + row_h / 2), label=r["label"] + (" (small)" if r["small"] else ""),
+                y=_r(y + row_h / 2), label=cut(r["label"] + (" (small)" if r["small"] else "")),
                 x=px(r["value"]) if ok else None, lo=px(r["lower"]) if has_ci else None,
                 hi=px(r["upper"]) if has_ci else None, small=r["small"],
-                text=f"{fmt(r['value'])} [{fmt(r['lower'])}, {fmt(r['upper'])}] n={r['n']}"))
+                text="" if short else f"{fmt(r['value'])} [{fmt(r['lower'])}, {fmt(r['upper'])}] n={r['n']}"))
             y += row_h
         ref = b.get("reference")
         if ref is not None and math.isfinite(ref):
@@ -204,5 +213,7 @@ def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | Non
     if overall is not None and math.isfinite(overall):
         lines.insert(0, (px(overall), _r(top), _r(y), "overall", "overall"))
     ticks = [Tick(px(t), _fmt_tick(t)) for t in _nice_ticks(lo, hi)]
+    narrow = forest_plot(id=id + "-compact", title=title, blocks=blocks, overall=overall, fmt=fmt, compact=False,
+                         width=360, label_w=128, value_w=14, show_values=False) if compact else None
     return ForestPlot(id=id, title=title, width=width, height=_r(height), plot=(left, top, right, _r(y)), rows=rows,
-                      ticks=ticks, lines=lines, note=note)
+                      ticks=ticks, lines=lines, note=note, compact=narrow)

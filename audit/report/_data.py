@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..stats import display_name, findings, lower_is_better, method_line
 from ._charts import PALETTE, forest_plot, line_chart
 
 __all__ = ["TaskInput", "Report", "build_report", "threshold_sweep", "worst_errors", "worst_people", "fmt"]
 
-LOWER_IS_BETTER = {"error_rate", "fpr", "fnr", "fdr", "overall_error", "abstention_rate", "ece"}
 
 TASK_TITLES = {"classification": "Classification", "detection": "Detection",
                "instance_segmentation": "Instance segmentation", "semantic_segmentation": "Semantic segmentation"}
@@ -48,27 +48,11 @@ FOREST_METRICS = {"classification": ["error_rate", "tpr"], "detection": ["recall
                   "instance_segmentation": ["mask_recall@0.50", "recall@0.50"],
                   "semantic_segmentation": ["miou_pooled", "miou_per_image", "person_recall@0.50"]}
 
-METRIC_NAMES = {
-    "accuracy": "accuracy", "error_rate": "error rate (among processed samples)",
-    "overall_error": "overall error (abstentions count as errors)", "abstention_rate": "abstention rate",
-    "tpr": "true positive rate", "fpr": "false positive rate", "fnr": "false negative rate",
-    "ppv": "positive predictive value", "fdr": "false discovery rate (1 − PPV)", "tnr": "true negative rate",
-    "npv": "negative predictive value", "selection_rate": "selection rate", "roc_auc": "ROC AUC",
-    "ece": "expected calibration error", "recall@0.50": "recall at IoU 0.50", "recall@0.75": "recall at IoU 0.75",
-    "ar": "average recall (IoU 0.50:0.95)", "miss_rate@0.50": "miss rate at IoU 0.50",
-    "matched_iou@0.50": "IoU of found people (at 0.50)", "mask_recall@0.50": "mask recall at IoU 0.50",
-    "mask_recall@0.75": "mask recall at IoU 0.75", "mask_ar": "mask average recall", "bbox_AP": "box AP (per group)",
-    "bbox_AP50": "box AP50 (per group)", "segm_AP": "mask AP (per group)",
-    "miou_pooled": "mIoU, dataset-pooled", "miou_per_image": "mIoU, per-image mean",
-    "mdice_pooled": "mean Dice, dataset-pooled", "mdice_per_image": "mean Dice, per-image mean",
-    "pixel_accuracy_pooled": "pixel accuracy, pooled", "pixel_accuracy_per_image": "pixel accuracy, per-image mean",
-    "person_iou": "person IoU (per-person mean)", "person_iou_pooled": "person IoU, pooled",
-    "person_recall@0.50": "person recall at mask IoU 0.50", "person_ar": "person average recall",
-}
 CORRECTIONS = {"fdr_bh": "Benjamini–Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)"}
 SHADES = 5
 THUMB = 96
 OUTLINE = (230, 97, 1)  # the person's box on a crop: orange, visible on most photographs
+DETECTION = (0, 114, 178)  # the best-matching detection's box: Okabe-Ito blue
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -88,7 +72,8 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def metric_name(metric: str) -> str:
-    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+    """The metric's display name, from the one table in :mod:`audit.stats` (IoU, mIoU, AP stay as written)."""
+    return display_name(metric)
 
 
 def _num(v):
@@ -130,7 +115,7 @@ class Cell:
     value: str
     interval: str
     n: str
-    shade: int | None  # 0..SHADES-1, darker = worse within the row; None = no colour
+    shade: int | None  # 0..SHADES-1: significantly worse than the whole population, darker = larger gap; None = not
     small: bool = False
     missing: bool = False
 
@@ -142,6 +127,7 @@ class GroupTable:
     columns: list  # group labels
     small_columns: list  # bool per column
     rows: list  # [(metric code, metric name, [Cell])]
+    notes: list = field(default_factory=list)
 
 
 @dataclass
@@ -167,6 +153,7 @@ class Headline:
     sentence: str
     significant: bool
     small: bool
+    caveat: str = ""
 
 
 @dataclass
@@ -200,6 +187,7 @@ class TaskReport:
     n_samples: int
     headlines: list
     flags: list
+    method: str
     tables: list
     forests: list
     significance: dict
@@ -299,6 +287,41 @@ def _blocks(groupings: list[str]) -> list[list[str]]:
     return blocks
 
 
+# Shading: only a group significantly worse than the whole population (its to_overall test, after the
+# correction), darker for a larger gap on one absolute scale (points of the metric, 0.01 = 1 point) shared by
+# every metric and table, so 0.980 against 1.000 is never as dark as a real gap.
+SHADE_POINTS = (0.0, 0.05, 0.10, 0.20, 0.30)  # gap at least 0, 5, 10, 20, 30 points -> shade 0..4
+SHADE_LEGEND = ["< 5", "5–10", "10–20", "20–30", "≥ 30"]
+
+
+def _shade(gap: float) -> int:
+    return max(i for i, t in enumerate(SHADE_POINTS) if abs(gap) >= t)
+
+
+def _worse_gaps(results: dict) -> dict:
+    """(grouping, group, metric, class) -> the gap to the whole population, where it is significant and worse."""
+    out = {}
+    for d in results["disparities"]:
+        if d["kind"] != "to_overall" or not d.get("significant") or d.get("difference") is None:
+            continue
+        diff = float(d["difference"])
+        if not math.isfinite(diff) or (diff > 0) != lower_is_better(d["metric"]) or diff == 0:
+            continue
+        out[(d["grouping"], d.get("group"), d["metric"], d.get("class", ""))] = diff
+    return out
+
+
+def _units(results: dict, task: str) -> dict:
+    """grouping -> what its groups count ('images', 'people'): as the audit says, else people for detection."""
+    out: dict = {}
+    default = "people" if task in ("detection", "instance_segmentation") else None
+    for g in results["groups"]:
+        unit = g.get("unit") or default
+        if unit and unit not in out.setdefault(g["grouping"], []):
+            out[g["grouping"]].append(unit)
+    return {k: " and ".join(v) for k, v in out.items() if v}
+
+
 def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[GroupTable]:
     cls = _pick_class(metrics, results["config"])
     wanted = TABLE_METRICS.get(task, [])
@@ -310,34 +333,42 @@ def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[Group
         for r in _records(_metric_rows(metrics, m, cls)):
             lookup[(m, r["grouping"], r["group"])] = r
     sizes = {}
-    for g in results["groups"]:
-        sizes.setdefault(g["grouping"], []).append(g["group"])
+    for g in results["groups"]:  # a grouping counted in images and in people lists its groups twice: once here
+        if g["group"] not in sizes.setdefault(g["grouping"], []):
+            sizes[g["grouping"]].append(g["group"])
     for m in metrics.drop_duplicates(["grouping", "group"]).to_dict("records"):
         if m["group"] not in sizes.setdefault(m["grouping"], []):
             sizes[m["grouping"]].append(m["group"])
+    gaps = _worse_gaps(results)
+    units = _units(results, task) if task != "classification" else {}
     tables = []
     for block in _blocks(_groupings(results)):
         columns = [(grouping, group) for grouping in block for group in sizes.get(grouping, [])]
-        rows = []
+        rows, notes = [], []
         for m in names:
             cells = []
-            vals = [lookup[(m, *c)]["value"] for c in columns if (m, *c) in lookup]
-            vals = [v for v in vals if v is not None and math.isfinite(v)]
-            lo, hi = (min(vals), max(vals)) if vals else (0, 0)
+            row_cls = str(_metric_rows(metrics, m, cls)["class"].iloc[0])
+            with_interval = any(lookup[(m, *c)]["lower"] is not None for c in columns if (m, *c) in lookup)
             for c in columns:
                 r = lookup.get((m, *c))
                 if r is None or r["value"] is None:
                     cells.append(Cell("–", "", "" if r is None else f"n={r['n']}", None,
                                       small=bool(r and r["small_group"]), missing=True))
                     continue
-                v = r["value"]
-                rel = 0.0 if hi <= lo else (v - lo) / (hi - lo)
-                worse = rel if m in LOWER_IS_BETTER or m.startswith(("miss_rate", "mask_miss_rate")) else 1 - rel
-                interval = f"[{fmt(r['lower'])}, {fmt(r['upper'])}]" if r["lower"] is not None else "no interval"
-                cells.append(Cell(fmt(v), interval, f"n={r['n']}", min(int(worse * SHADES), SHADES - 1),
+                gap = gaps.get((c[0], c[1], m, row_cls))
+                if r["lower"] is not None:
+                    interval = f"[{fmt(r['lower'])}, {fmt(r['upper'])}]"
+                else:
+                    interval = "no interval" if with_interval else ""
+                cells.append(Cell(fmt(r["value"]), interval, f"n={r['n']}", None if gap is None else _shade(gap),
                                   small=bool(r["small_group"])))
-            row_cls = str(_metric_rows(metrics, m, cls)["class"].iloc[0])
-            rows.append((m, metric_name(m) + (f" ({row_cls})" if row_cls else ""), cells))
+            name = metric_name(m) + (f" ({row_cls})" if row_cls else "")
+            if not with_interval:
+                name += " ‡"
+                if not notes:
+                    notes.append("‡ Point estimate only: no interval is computed for this metric per group "
+                                 "(AP ranks detections across the whole group, and is not bootstrapped here).")
+            rows.append((m, name, cells))
         small_cols = [any(row[2][i].small for row in rows) for i in range(len(columns))]
         spans = []
         for grouping, _ in columns:
@@ -345,10 +376,11 @@ def _group_tables(metrics: pd.DataFrame, results: dict, task: str) -> list[Group
                 spans[-1][1] += 1
             else:
                 spans.append([grouping, 1])
+        spans = [(g + (f" ({units[g]})" if g in units else ""), k) for g, k in spans]
         title = block[-1] if len(block) > 1 and " × " in block[-1] else "single attributes"
-        tables.append(GroupTable(title=title, spans=[tuple(s) for s in spans],
+        tables.append(GroupTable(title=title, spans=spans,
                                  columns=["all" if g == "overall" else grp for g, grp in columns],
-                                 small_columns=small_cols, rows=rows))
+                                 small_columns=small_cols, rows=rows, notes=notes))
     return tables
 
 
@@ -393,7 +425,7 @@ def _disparity_rows(disparities: list[dict], correction: str) -> list[DisparityR
     out = []
     for d in disparities:
         out.append(DisparityRow(
-            grouping=d["grouping"], metric=d["metric"], cls=d.get("class", ""), kind=d["kind"].replace("_", " "),
+            grouping=d["grouping"], metric=display_name(d["metric"]), cls=d.get("class", ""), kind=d["kind"].replace("_", " "),
             group=d.get("group") or "", other=d.get("other") or "",
             n=f"{d.get('n_group', '–')} / {d.get('n_other', '–')}",
             difference=_with_interval(d["difference"], d.get("difference_lower"), d.get("difference_upper")),
@@ -410,29 +442,6 @@ def _headline_disparities(results: dict, task: str) -> list[dict]:
     rows.sort(key=lambda d: (not d.get("significant"), -abs(d["difference"]), d["grouping"], d["metric"],
                              d.get("group") or ""))
     return rows
-
-
-def _sentence(d: dict, correction: str) -> str:
-    diff = d["difference"]
-    direction = "higher" if diff > 0 else "lower"
-    what = metric_name(d["metric"])
-    cls = f" ({d['class']})" if d.get("class") else ""
-    other = d.get("other") or "the rest"
-    ref = " (the reference group)" if d["kind"] == "to_reference" else ""
-    lower, upper = d.get("difference_lower"), d.get("difference_upper")
-    if lower is None or upper is None or not (math.isfinite(float(lower)) and math.isfinite(float(upper))):
-        interval = f" ({NO_RANGE_INTERVAL})" if d["kind"] in ("between_groups", "to_overall_max") else ""
-    else:
-        interval = f", 95% CI {fmt(lower)} to {fmt(upper)}"
-    s = (f"{what.capitalize()}{cls} is {fmt(abs(diff))} {direction} for {d.get('group')} than for {other}{ref} "
-         f"({d['grouping']}): difference {fmt(diff)}{interval}; ratio {fmt(d.get('ratio'))}.")
-    if d.get("significant"):
-        s += f" Significant after {CORRECTIONS.get(correction, correction)} correction."
-    else:
-        s += " Not significant after correction."
-    if d.get("small_group"):
-        s += " A group in this comparison is small: treat it with caution."
-    return s
 
 
 def threshold_sweep(labels, scores: np.ndarray, classes: list[str], groups: pd.Series | np.ndarray,
@@ -487,7 +496,7 @@ def _group_columns(samples: pd.DataFrame) -> list[str]:
     return [c for c in samples.columns if c.startswith("group:")]
 
 
-def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
+def _sweeps(task_in: TaskInput, results: dict, key: str, focus: dict | None = None) -> tuple[list, str]:
     preds, samples = task_in.predictions, task_in.samples
     classes = [str(c) for c in results["config"].get("classes") or []]
     if preds is None or samples is None:
@@ -517,16 +526,66 @@ def _sweeps(task_in: TaskInput, results: dict, key: str) -> tuple[list, str]:
         order = [g for g in _ordered_groups(results, grouping) if g in sweep["groups"]]
         order += sorted(g for g in sweep["groups"] if g not in order)
         series = []
+        styles, note = _emphasis(focus or {}, grouping, order)
         for i, g in enumerate(order):
             d = sweep["groups"][g]
             width = 1.8 if i < len(PALETTE) else 3.2  # past 8 groups the colours repeat, drawn thicker
-            series.append({"label": f"{g} TPR", "points": list(zip(sweep["thresholds"], d["tpr"])), "style": i,
-                           "dash": "", "width": width})
-            series.append({"label": f"{g} FPR", "points": list(zip(sweep["thresholds"], d["fpr"])), "style": i,
-                           "dash": "5 3", "width": width})
+            for rate, dash in (("tpr", ""), ("fpr", "5 3")):
+                style = dict(styles.get(g, {}))
+                if "legend_label" in style:
+                    style["legend_label"] = f"{style['legend_label']} {rate.upper()}"
+                series.append({"label": f"{g} {rate.upper()}", "points": list(zip(sweep["thresholds"], d[rate])),
+                               "style": i, "dash": dash, "width": width, **style})
         charts.append(line_chart(id=f"sweep-{key}-{_slug(grouping)}", title=grouping, x_label="threshold",
-                                 y_label="rate", series=series))
+                                 y_label="rate", series=_grey_first(series), note=note))
     return charts, f"Solid: TPR; dashed: FPR; {how}."
+
+
+# Past this many groups a chart draws the reference group and the worst group in colour, the rest in grey.
+HIGHLIGHT_AFTER = 3
+GREY = "#c4c4c4"
+
+
+def _focus(results: dict, task: str) -> dict:
+    """grouping -> (reference or best group, worst group) on the task's first forest metric."""
+    frame = pd.DataFrame(results["metrics"])
+    cls = _pick_class(frame, results["config"]) if len(frame) else ""
+    refs = results["config"].get("reference_groups") or {}
+    out = {}
+    for m in FOREST_METRICS.get(task, []):
+        rows = _metric_rows(frame, m, cls) if len(frame) else frame
+        if rows.empty:
+            continue
+        for grouping in _groupings(results):
+            part = [r for r in _records(rows[rows["grouping"] == grouping]) if r["value"] is not None]
+            if grouping == "overall" or not part or grouping in out:
+                continue
+            part.sort(key=lambda r: r["value"], reverse=not lower_is_better(m))  # best first
+            ref = refs.get(grouping)
+            ref = ref if ref in {r["group"] for r in part} else part[0]["group"]
+            worst = part[-1]["group"] if part[-1]["group"] != ref else None
+            out[grouping] = (ref, worst, bool(refs.get(grouping) == ref), metric_name(m))
+    return out
+
+
+def _emphasis(focus: dict, grouping: str, groups: list[str]) -> tuple[dict, str]:
+    """Per group the style overrides of a crowded chart (reference and worst in colour, the rest grey), and a
+    note saying so; ({}, "") when the chart has few groups."""
+    if len(groups) <= HIGHLIGHT_AFTER or grouping not in focus:
+        return {}, ""
+    ref, worst, is_ref, metric = focus[grouping]
+    styles, first_grey = {}, True
+    for g in groups:
+        if g == ref:
+            styles[g] = {"colour": PALETTE[0], "width": 2.6, "legend_label": g + (" (reference)" if is_ref else " (best)")}
+        elif g == worst:
+            styles[g] = {"colour": PALETTE[1], "width": 2.6, "legend_label": f"{g} (worst)"}
+        else:
+            styles[g] = {"colour": GREY, "width": 1.2, "legend": first_grey, "legend_label": "other groups"}
+            first_grey = False
+    what = "reference" if is_ref else "best"
+    return styles, (f"{len(groups)} groups: the {what} group (blue) and the worst group (vermilion) on {metric} "
+                    "are drawn in colour, the others in grey.")
 
 
 def _ordered_groups(results: dict, grouping: str) -> list[str]:
@@ -539,7 +598,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-") or "x"
 
 
-def _calibration(results: dict, key: str) -> list:
+def _grey_first(series: list) -> list:
+    """Grey series drawn first, so the highlighted ones lie on top."""
+    return sorted(series, key=lambda x: x.get("colour") != GREY)
+
+
+def _calibration(results: dict, key: str, focus: dict | None = None) -> list:
     rel = pd.DataFrame(results.get("reliability") or [])
     if rel.empty:
         return []
@@ -554,17 +618,21 @@ def _calibration(results: dict, key: str) -> list:
             continue
         series = [{"label": "overall", "points": list(zip(overall["mean_confidence"], overall["accuracy"])),
                    "colour": "#999999", "dash": "", "width": 3.0}]
-        for i, g in enumerate(_ordered_groups(results, grouping)):
+        groups = _ordered_groups(results, grouping)
+        styles, note = _emphasis(focus or {}, grouping, groups)
+        for i, g in enumerate(groups):
             rows = part[part["group"] == g].sort_values("bin")
             if rows.empty:
                 continue
-            series.append({"label": g, "points": list(zip(rows["mean_confidence"], rows["accuracy"])), "style": i})
+            series.append({"label": g, "points": list(zip(rows["mean_confidence"], rows["accuracy"])), "style": i,
+                           **styles.get(g, {})})
         charts.append(line_chart(id=f"calibration-{key}-{_slug(grouping)}", title=grouping,
-                                 x_label="mean confidence", y_label="accuracy", series=series, diagonal=True))
+                                 x_label="mean confidence", y_label="accuracy", series=_grey_first(series),
+                                 diagonal=True, note=note))
     return charts
 
 
-def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list, list]:
+def _recall_charts(metrics: pd.DataFrame, results: dict, key: str, focus: dict | None = None) -> tuple[list, list]:
     iou_charts, size_charts = [], []
     # semantic segmentation: the person-size bins the audit used (COCO ranges, or tertiles when all are small)
     person_bins = ((results["config"].get("people") or {}).get("size_bins") or {})
@@ -586,21 +654,23 @@ def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list
             if not (part["metric"].str.startswith(f"{prefix}recall@") & (part["grouping"] == grouping)).any():
                 continue  # e.g. person metrics by an image attribute: nothing but the overall line
             groups = ["all"] + _ordered_groups(results, grouping)
+            styles, crowd = _emphasis(focus or {}, grouping, groups[1:])
             if len(names) >= 2:
                 series = []
                 for i, g in enumerate(groups):
                     rows = part[(part["group"] == g) & part["metric"].isin(names)].set_index("metric")
                     if rows.empty:
                         continue
-                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else {"style": i - 1}
+                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else \
+                        {"style": i - 1, **styles.get(g, {})}
                     series.append({"label": "overall" if g == "all" else g, **style,
                                    "points": [(t, _num(rows["value"].get(m))) for t, m in zip(thresholds, names)],
                                    "lower": [_num(rows["lower"].get(m)) for m in names],
                                    "upper": [_num(rows["upper"].get(m)) for m in names]})
                 iou_charts.append(line_chart(
                     id=f"recall-iou-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what} IoU)",
-                    x_label="IoU threshold", y_label="recall", series=series,
-                    x_domain=(min(thresholds) - 0.025, max(thresholds) + 0.025)))
+                    x_label="IoU threshold", y_label="recall", series=_grey_first(series),
+                    x_domain=(min(thresholds) - 0.025, max(thresholds) + 0.025), note=crowd))
             if sizes:
                 series = []
                 for i, g in enumerate(groups):
@@ -608,15 +678,16 @@ def _recall_charts(metrics: pd.DataFrame, results: dict, key: str) -> tuple[list
                     if rows.empty:
                         continue
                     ms = [f"{prefix}recall@0.50_{s}" for s in sizes]
-                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else {"style": i - 1}
+                    style = {"colour": "#999999", "dash": "", "width": 3.0} if g == "all" else \
+                        {"style": i - 1, **styles.get(g, {})}
                     series.append({"label": "overall" if g == "all" else g, **style,
                                    "points": [(j, _num(rows["value"].get(m))) for j, m in enumerate(ms)],
                                    "lower": [_num(rows["lower"].get(m)) for m in ms],
                                    "upper": [_num(rows["upper"].get(m)) for m in ms]})
                 size_charts.append(line_chart(
                     id=f"recall-size-{key}-{prefix}{_slug(grouping)}", title=f"{grouping} ({what}, IoU 0.50)",
-                    x_label=x_label, y_label="recall", series=series,
-                    x_categories=[z.replace("_", " ") for z in sizes], note=note))
+                    x_label=x_label, y_label="recall", series=_grey_first(series),
+                    x_categories=[z.replace("_", " ") for z in sizes], note=" ".join(x for x in (note, crowd) if x)))
     return iou_charts, size_charts
 
 
@@ -737,9 +808,10 @@ def worst_people(people: pd.DataFrame, *, matched: str = "matched@0.50", score: 
     return out
 
 
-def _crop_thumbnail(path, box) -> str | None:
+def _crop_thumbnail(path, box, detection=None) -> str | None:
     """A crop around ``box`` (x, y, w, h in pixels) with a quarter of its size (at least 4 px) as margin, at most
-    :data:`THUMB` pixels a side, the box outlined; a PNG ``data:`` URI (same inputs, same bytes)."""
+    :data:`THUMB` pixels a side, the box outlined in orange; with ``detection`` (x, y, w, h, finite) the crop
+    also covers that box and outlines it in blue. A PNG ``data:`` URI (same inputs, same bytes)."""
     from PIL import Image, ImageDraw
 
     if path is None:
@@ -747,19 +819,37 @@ def _crop_thumbnail(path, box) -> str | None:
     x, y, w, h = (float(v) for v in box)
     if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
         return None
+    det = None
+    if detection is not None:
+        det = tuple(float(v) for v in detection)
+        if not all(math.isfinite(v) for v in det) or det[2] <= 0 or det[3] <= 0:
+            det = None
+    # the region both boxes occupy
+    ux0, uy0, ux1, uy1 = x, y, x + w, y + h
+    if det is not None:
+        ux0, uy0 = min(ux0, det[0]), min(uy0, det[1])
+        ux1, uy1 = max(ux1, det[0] + det[2]), max(uy1, det[1] + det[3])
     try:
         with Image.open(path) as im:
-            mx, my = max(0.25 * w, 4.0), max(0.25 * h, 4.0)
-            x0, y0 = max(math.floor(x - mx), 0), max(math.floor(y - my), 0)
-            x1, y1 = min(math.ceil(x + w + mx), im.width), min(math.ceil(y + h + my), im.height)
+            mx, my = max(0.25 * (ux1 - ux0), 4.0), max(0.25 * (uy1 - uy0), 4.0)
+            x0, y0 = max(math.floor(ux0 - mx), 0), max(math.floor(uy0 - my), 0)
+            x1, y1 = min(math.ceil(ux1 + mx), im.width), min(math.ceil(uy1 + my), im.height)
             if x1 <= x0 or y1 <= y0:
                 return None
             crop = im.crop((x0, y0, x1, y1)).convert("RGB")
             crop.thumbnail((THUMB, THUMB))
             sx, sy = crop.width / (x1 - x0), crop.height / (y1 - y0)
-            ImageDraw.Draw(crop).rectangle(
-                [round((x - x0) * sx), round((y - y0) * sy),
-                 max(round((x + w - x0) * sx) - 1, 0), max(round((y + h - y0) * sy) - 1, 0)], outline=OUTLINE)
+            draw = ImageDraw.Draw(crop)
+
+            def outline(bx, by, bw, bh, colour):
+                draw.rectangle([min(max(round((bx - x0) * sx), 0), crop.width - 1),
+                                min(max(round((by - y0) * sy), 0), crop.height - 1),
+                                min(max(round((bx + bw - x0) * sx) - 1, 0), crop.width - 1),
+                                min(max(round((by + bh - y0) * sy) - 1, 0), crop.height - 1)], outline=colour)
+
+            if det is not None:
+                outline(*det, DETECTION)
+            outline(x, y, w, h, OUTLINE)
             buf = io.BytesIO()
             crop.save(buf, format="PNG", optimize=False)
     except Exception:  # noqa: BLE001 - a thumbnail is best effort (PIL raises DecompressionBombError and others)
@@ -771,11 +861,13 @@ def _crop_thumbnail(path, box) -> str | None:
 _PERSON_ERRORS = {
     "detection": ("matched@0.50", "best_iou", "best box IoU",
                   "Missed people per group: ground truth no detection matched at box IoU 0.50 (COCO matching), the "
-                  "lowest best IoU with any detection first."),
+                  "lowest best IoU with any detection first; where a detection overlaps, the crop outlines the "
+                  "ground truth in orange and the best-overlapping detection in blue."),
     "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "best mask IoU",
                               "Missed people per group: ground truth no detection matched at mask IoU 0.50 (COCO "
                               "matching on masks, as mask recall decides), the lowest best mask IoU first; the crop "
-                              "outlines the person's box."),
+                              "outlines the person's box in orange and the box of the detection whose mask overlaps "
+                              "best in blue."),
     "semantic_segmentation": ("matched@0.50", "best_iou", "mask IoU",
                               "Missed people per group: people whose mask IoU with the predicted person region is "
                               "below 0.50 (as person recall at 0.50 counts them), the lowest IoU first; the crop "
@@ -811,6 +903,19 @@ def _worst_images(task_in: TaskInput, results: dict, thumbnails: bool) -> tuple[
                  + _thumb_note(thumbnails, root, "Thumbnails"))
 
 
+def _best_box(row: dict, score: str):
+    """The best-overlapping detection's box (x, y, w, h) from a people.parquet row, or None (none overlaps,
+    or a table written before these columns existed)."""
+    prefix = score[: -len("best_iou")]  # "" or "mask_"
+    cols = [f"{prefix}best_{c}" for c in "xywh"]
+    if not all(c in row for c in cols):
+        return None
+    box = [_num(row[c]) for c in cols]
+    if any(v is None or not math.isfinite(v) for v in box):
+        return None
+    return tuple(box)
+
+
 def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool) -> tuple[list, str]:
     people = task_in.people
     if people is None and task == "semantic_segmentation" and task_in.images is not None:
@@ -835,12 +940,16 @@ def _worst_people(task_in: TaskInput, results: dict, task: str, thumbnails: bool
         for r in g["items"]:
             ident = str(r.get("annotation_id", r.get("person", "")))
             src = None
+            best = _best_box(r, score)
             if thumbnails and root and r.get("file_name"):
-                src = _crop_thumbnail(_under(root, r["file_name"]), (r["x"], r["y"], r["w"], r["h"]))
+                src = _crop_thumbnail(_under(root, r["file_name"]), (r["x"], r["y"], r["w"], r["h"]), best)
             value = fmt(_num(r[score]))
-            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src,
-                               lines=[f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"],
-                               alt=f"person {ident}"))
+            lines = [f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"]
+            if best is not None:
+                lines = [lines[0], "orange: ground truth", f"blue: best detection, {what.replace('best ', '')} {value}"]
+            items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src, lines=lines,
+                               alt=f"person {ident}" + (f": ground truth box (orange) and the best detection "
+                                                        f"(blue), IoU {value}" if best is not None else "")))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="person missed" if g["n_errors"] == 1 else "people missed"))
     return out, caption + " " + _thumb_note(thumbnails, root, "Crops around each person (the box outlined)")
@@ -913,8 +1022,9 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
     sig = results["significance"]
     correction = sig["correction"]
     headline_d = _headline_disparities(results, task)
-    headlines = [Headline(_sentence(d, correction), bool(d.get("significant")), bool(d.get("small_group")))
-                 for d in headline_d[:5]]
+    primary = list(dict.fromkeys([*(results["config"].get("disparity_metrics") or []),
+                                  *FOREST_METRICS.get(task, [])]))
+    headlines = [Headline(f.sentence, f.significant, f.small, f.caveat) for f in findings(results, metrics=primary)]
     small = [f"{g['grouping']}: {g['group']} (n={g['n']})" for g in results["groups"] if g["small_group"]]
     n_sig = sum(1 for d in headline_d if d.get("significant"))
     flags = []
@@ -953,7 +1063,7 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
     commands = [("audit", _command(prov, task_in.command)), ("re-render this page", f"audit report {where}")]
     report = TaskReport(
         key=key, task=task, title=TASK_TITLES.get(task, task), model=model, data=data, predictions=predictions,
-        n_samples=int(data.get("n_samples") or 0), headlines=headlines, flags=flags,
+        n_samples=int(data.get("n_samples") or 0), headlines=headlines, flags=flags, method=method_line(results),
         tables=_group_tables(metrics, results, task), forests=_forests(metrics, results, task, key),
         significance={"method": correction_name, "code": correction, "alpha": sig["alpha"],
                       "family_size": sig["family_size"], "tests": sig.get("tests", "")},
@@ -963,11 +1073,12 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
         dataset=task_in.dataset, methodology=_methodology(results, task, prov), reproducibility=repro,
         commands=commands, small_groups=small, warnings=[str(w) for w in results.get("warnings") or []])
     if task == "classification":
-        report.calibration = _calibration(results, key)
-        report.sweeps, report.sweep_note = _sweeps(task_in, results, key)
+        focus = _focus(results, task)
+        report.calibration = _calibration(results, key, focus)
+        report.sweeps, report.sweep_note = _sweeps(task_in, results, key, focus)
         report.worst, report.worst_note = _worst(task_in, results, thumbnails)
     else:
-        report.recall_iou, report.recall_size = _recall_charts(metrics, results, key)
+        report.recall_iou, report.recall_size = _recall_charts(metrics, results, key, _focus(results, task))
         report.worst, report.worst_note = _worst_people(task_in, results, task, thumbnails)
     return report
 

@@ -100,7 +100,7 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, p
     if not people:
         return doc
     names = {im: f"{im:04d}.png" for im in range(1, n_images + 1)}
-    return doc, person_table(gt, matches, frame, attributes, file_names=names)
+    return doc, person_table(gt, matches, frame, attributes, file_names=names, detections=dt)
 
 
 def segmentation_example(n_images: int = 200, *, seed: int = 0, n_boot: int = 50, n_classes: int = 5):

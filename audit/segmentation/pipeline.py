@@ -133,11 +133,12 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     import torch
     from PIL import Image
     from torch.utils.data import DataLoader
-    from tqdm import tqdm
+    from .._progress import progress_class
 
     from ..data import ImageDataset
     from .models import segmentation_logits
 
+    tqdm = progress_class()
     device = torch.device("cpu") if device is None else device
     model = model.to(device)
     loader = DataLoader(ImageDataset(images["image_path"].tolist(), transform), batch_size=batch_size,

@@ -346,7 +346,8 @@ class Comparison:
         return {s: int(found.get(s, 0)) for s in STATUSES}
 
     def summary(self, *, limit: int = 10) -> str:
-        """A few lines for a terminal or a test failure."""
+        """A few lines for a terminal or a test failure: the disparity regressions first (the reason the gate
+        exists), then the metric regressions (at least three of them shown), ``limit`` lines in all."""
         counts = self.counts()
         verdict = "PASS" if self.passed else "FAIL"
         lines = [
@@ -355,11 +356,15 @@ class Comparison:
             f"{counts['improved']} improvements, {counts['small_n']} rows below min_n, "
             f"{counts['only_baseline'] + counts['only_candidate']} unmatched"
         ]
-        worst = self.regressions.sort_values(["p_adjusted", "worsening"], ascending=[True, False])
-        for _, r in worst.head(limit).iterrows():
-            lines.append("  " + describe_row(r))
-        if counts["regression"] > limit:
-            lines.append(f"  ... and {counts['regression'] - limit} more")
+        shown = 0
+        for title, part in regression_sections(self.regressions):
+            take = max(limit - shown, 0 if title.startswith("disparity") else 3)  # a few metric lines always
+            lines.append(f"  {title} ({len(part)}):")
+            for _, r in part.head(take).iterrows():
+                lines.append("    " + describe_row(r))
+            shown += min(len(part), take)
+            if len(part) > take:
+                lines.append(f"    ... and {len(part) - take} more")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -375,6 +380,24 @@ class Comparison:
             "counts": self.counts(),
             "rows": _records(self.rows),
         }
+
+
+def regression_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with the disparity regressions first (the reason the gate exists), then the metric regressions,
+    then everything else; within each, the smallest adjusted p-value and the largest worsening first."""
+    if rows.empty:
+        return rows
+    rank = np.where(rows["status"] == "regression", np.where(rows["item"] == "disparity", 0, 1), 2)
+    return rows.assign(_rank=rank).sort_values(["_rank", "p_adjusted", "worsening"], ascending=[True, True, False],
+                                               kind="stable").drop(columns="_rank")
+
+
+def regression_sections(regressions: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """[("disparity regressions", rows), ("metric regressions", rows)], the empty ones left out."""
+    ordered = regression_order(regressions)
+    out = [("disparity regressions", ordered[ordered["item"] == "disparity"]),
+           ("metric regressions", ordered[ordered["item"] != "disparity"])]
+    return [(t, p) for t, p in out if len(p)]
 
 
 def row_label(r) -> str:
