@@ -185,11 +185,14 @@ def test_second_concurrent_run_is_refused_in_one_line(tmp_path):
     card.write_text(card.read_text().replace("audit.demo.model:tiny_cnn", "slow_model:slow_tiny_cnn"))
     project = {**split, "model": card}
     out = tmp_path / "out"
-    first = subprocess.Popen([sys.executable, "-m", "audit", *_args(project, out)], env=_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    release = tmp_path / "release"  # the first run's model waits for this file after its first batch
+    first = subprocess.Popen([sys.executable, "-m", "audit", *_args(project, out)],
+                             env=_env(AUDIT_TEST_HOLD=str(release)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not list(out.glob("predictions.chunks/*/chunk-*.parquet")):
+            assert first.poll() is None, first.communicate()[1]
             time.sleep(0.05)
         assert first.poll() is None, "the first run finished before the second could start"
         second = subprocess.run([sys.executable, "-m", "audit", *_args(project, out)], env=_env(),
@@ -199,7 +202,8 @@ def test_second_concurrent_run_is_refused_in_one_line(tmp_path):
             f"error: {out}: another audit is writing there (it holds {out / '.audit.lock'}); wait for it to finish "
             "or choose another --out"]
     finally:
-        stdout, stderr = first.communicate(timeout=300)
+        release.touch()
+        stdout, stderr = first.communicate(timeout=900)
     assert first.returncode == 0, stderr  # the first run was not disturbed
     assert (out / "results.json").is_file() and not (out / "predictions.chunks").exists()
 
