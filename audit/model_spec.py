@@ -37,6 +37,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .core.cards import weights_categories  # noqa: F401 - where it lived
+
 __all__ = ["SHOWN", "builder_arguments", "check_builder", "class_matrix", "map_probabilities", "model_source_text",
            "parse_class_map", "shown", "weights_categories", "weights_meta"]
 
@@ -53,14 +55,6 @@ def shown(items, k: int = SHOWN) -> str:
     items = [str(x) for x in items]
     head = ", ".join(items[:k])
     return head + (f", … ({len(items) - k} more)" if len(items) > k else "")
-
-
-def weights_categories(enum_name: str) -> list[str] | None:
-    """``meta["categories"]`` of a torchvision weights enum (no download), or None when it has none."""
-    import torchvision.models
-
-    categories = torchvision.models.get_weight(enum_name).meta.get("categories")
-    return list(categories) if categories else None
 
 
 def parse_class_map(v, raw, label_map: list[str]) -> dict[int, str] | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..cards import ModelCard
+from ..core.cards import ModelCard
 from ..errors import ModelError
 
 __all__ = ["SEGMENTATION_ARCHITECTURES", "UNet", "build_segmenter", "has_aux_classifier", "segmentation_logits", "unet", "unet_small"]
