@@ -46,6 +46,7 @@ from .core.cards import (  # noqa: F401 - re-exported: the card API callers and 
     parse_weights,
     read_front_matter,
     safe_yaml_load,
+    settled,
     weights_categories,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "WeightsSpec",
     "load_data_card",
     "load_model_card",
+    "load_settled_data_card",
     "read_front_matter",
 ]
 
@@ -295,3 +297,15 @@ def load_model_card(path: str | Path) -> ModelCard:
     )
 
 
+def load_settled_data_card(data, *, pos_label=None, min_group_size=None, **settings) -> DataCard:
+    """A classification or semantic segmentation data card (a path or a loaded card), with the command line's settings
+    over its own; a positive class only for classification."""
+    card = data if isinstance(data, DataCard) else load_data_card(data)
+    card = settled(card, pos_label=pos_label if card.segmentation is None else None, min_group_size=min_group_size,
+                   **settings)
+    if pos_label is not None and card.segmentation is not None:
+        from .errors import AuditError
+
+        raise AuditError(f"--pos-label: expected no positive class for the segmentation audit of {card.path}, "
+                         f"found '{pos_label}' (it applies to classification)")
+    return card

@@ -777,3 +777,18 @@ def weights_categories(enum_name: str) -> list[str] | None:
 
     categories = torchvision.models.get_weight(enum_name).meta.get("categories")
     return list(categories) if categories else None
+
+
+def settled(card, *, pos_label, min_group_size, **settings):
+    """The data card with the command line's settings over its own; a positive class only where there are classes."""
+    from ..errors import AuditError
+
+    if pos_label is not None:
+        classes = getattr(card, "classes", None)
+        if classes is None:
+            raise AuditError(f"--pos-label: expected no positive class for the detection audit of {card.path}, "
+                             f"found '{pos_label}' (it applies to classification)")
+        if pos_label not in classes:
+            raise AuditError(f"--pos-label: expected one of the classes of {card.path} {list(classes)}, "
+                             f"found '{pos_label}'")
+    return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
