@@ -224,7 +224,7 @@ def load_model_card(path: str | Path) -> ModelCard:
     if kind == "architecture":
         import torchvision.models
 
-        from .segmentation.models import SEGMENTATION_ARCHITECTURES
+        from .unet import SEGMENTATION_ARCHITECTURES
 
         if value not in torchvision.models.list_models() and not (
             task == "semantic_segmentation" and value in SEGMENTATION_ARCHITECTURES

@@ -209,7 +209,7 @@ def check_builder(v, raw, architecture: str | None) -> dict:
         raise v.fail("builder", "builder arguments only together with 'model.architecture'", dict(raw))
     if architecture is None:
         return {}
-    from .segmentation.models import SEGMENTATION_ARCHITECTURES
+    from .unet import SEGMENTATION_ARCHITECTURES
 
     if architecture in SEGMENTATION_ARCHITECTURES:
         allowed = []  # the project's U-Nets take only num_classes
@@ -249,7 +249,7 @@ def model_source_text(card) -> str:
     """How the report names where a model came from (the project's own U-Net is not torchvision's)."""
     src = card.model
     if src.kind == "architecture":
-        from .segmentation.models import SEGMENTATION_ARCHITECTURES
+        from .unet import SEGMENTATION_ARCHITECTURES
 
         if src.architecture in SEGMENTATION_ARCHITECTURES:
             return f"audit U-Net audit.segmentation.models:{src.architecture}"
