@@ -201,10 +201,12 @@ def load_model_card(path: str | Path) -> ModelCard:
     """
     path = Path(path)
     data, body = read_front_matter(path)
-    if data.get("task") in ("detection", "instance_segmentation"):
-        from .detection.cards import load_detection_model_card
+    if isinstance(data.get("task"), str) and data["task"] not in MODEL_TASKS:
+        from .core.registry import model_card_loader
 
-        return load_detection_model_card(path, data, body)
+        loader = model_card_loader(data["task"])  # a task that reads its own model cards (detection)
+        if loader is not None:
+            return loader(path, data, body)
     v = _Validator(path, data)
     v.unknown_keys(data, _MODEL_FIELDS)
 

@@ -26,7 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import AuditError
 
-__all__ = ["BUILTIN_TASK_MODULES", "DEFAULT_TASK", "Task", "get_task", "list_tasks", "register_task", "task_name"]
+__all__ = ["BUILTIN_TASK_MODULES", "DEFAULT_TASK", "Task", "get_task", "list_tasks", "model_card_loader",
+           "register_task", "task_name"]
 
 BUILTIN_TASK_MODULES = ("audit.tasks.classification", "audit.tasks.detection", "audit.tasks.segmentation")
 """Imported on the first lookup."""
@@ -128,6 +129,17 @@ def get_task(name: str) -> Task:
         return _TASKS[_BY_CARD_TASK[name]]
     except KeyError:
         raise AuditError(f"task: expected one of {sorted(_BY_CARD_TASK)}, found '{name}'") from None
+
+
+def model_card_loader(card_task: str):
+    """The model card reader of the task answering to ``card_task``, when it reads its own model cards, else None.
+
+    Optional in the protocol: a task with a ``load_model_card(path, front_matter, body)`` method reads the model
+    cards whose ``task:`` it answers to (detection); the others' are read by :func:`audit.cards.load_model_card`.
+    """
+    _load()
+    name = _BY_CARD_TASK.get(card_task)
+    return None if name is None else getattr(_TASKS[name], "load_model_card", None)
 
 
 def _front_matter(card) -> dict:

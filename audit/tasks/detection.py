@@ -31,6 +31,11 @@ class DetectionTask:
         card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
         return settled(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
 
+    def load_model_card(self, path, front_matter, body):
+        from ..detection.cards import load_detection_model_card
+
+        return load_detection_model_card(path, front_matter, body)
+
     def evaluate(self, card, *, model, predictions, out_dir, context, n_perm=None, bootstrap=None, verify_images=None,
                  **options):
         from ..detection.pipeline import evaluate_detection
