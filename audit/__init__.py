@@ -20,7 +20,7 @@ For notebooks::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "audit_split", "run_audit"]
 

@@ -62,7 +62,7 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--significant-only", action=argparse.BooleanOptionalAction, default=None,
                    help="fail only when the worsening is significant (default: yes)")
     p.add_argument("--alpha", type=_float, help="level of the one-sided tests (default 0.05)")
-    from .cli import MAX_RESAMPLES, MAX_SEED, _int_between
+    from ._argtypes import MAX_RESAMPLES, MAX_SEED, _int_between
 
     p.add_argument("--n-boot", type=_int_between(1, MAX_RESAMPLES), metavar="N",
                    help=f"bootstrap resamples (default 1000, at most {MAX_RESAMPLES:,})")

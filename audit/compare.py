@@ -227,7 +227,7 @@ def load_policy(path=None, **overrides) -> ComparePolicy:
             raise CompareError(f"{source}: expected a YAML policy file, found no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CompareError(f"{source}: cannot be read ({type(exc).__name__})") from None
-        from .cards import YamlTooLarge, safe_yaml_load
+        from .core.cards import YamlTooLarge, safe_yaml_load
 
         try:
             mapping = safe_yaml_load(text)
@@ -396,7 +396,7 @@ def render_comparison_html(comparison: Comparison) -> str:
     """The comparison as a self-contained HTML page (Jinja2, autoescaped; nothing passes through ``|safe``)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from .pipeline import _fmt
+    from .core.run import _fmt
 
     env = Environment(
         loader=PackageLoader("audit", "templates"),

@@ -35,7 +35,7 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from .card_update import card_bytes
-from .cards import DataCard
+from .core.cards import DataCard
 from .stats import AttributeValueError, bin_attribute
 from ._paths import Root
 from .errors import DataError

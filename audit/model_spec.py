@@ -37,6 +37,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .core.cards import weights_categories  # noqa: F401 - where it lived
+
 __all__ = ["SHOWN", "builder_arguments", "check_builder", "class_matrix", "map_probabilities", "model_source_text",
            "parse_class_map", "shown", "weights_categories", "weights_meta"]
 
@@ -53,14 +55,6 @@ def shown(items, k: int = SHOWN) -> str:
     items = [str(x) for x in items]
     head = ", ".join(items[:k])
     return head + (f", … ({len(items) - k} more)" if len(items) > k else "")
-
-
-def weights_categories(enum_name: str) -> list[str] | None:
-    """``meta["categories"]`` of a torchvision weights enum (no download), or None when it has none."""
-    import torchvision.models
-
-    categories = torchvision.models.get_weight(enum_name).meta.get("categories")
-    return list(categories) if categories else None
 
 
 def parse_class_map(v, raw, label_map: list[str]) -> dict[int, str] | None:
@@ -215,7 +209,7 @@ def check_builder(v, raw, architecture: str | None) -> dict:
         raise v.fail("builder", "builder arguments only together with 'model.architecture'", dict(raw))
     if architecture is None:
         return {}
-    from .segmentation.models import SEGMENTATION_ARCHITECTURES
+    from .unet import SEGMENTATION_ARCHITECTURES
 
     if architecture in SEGMENTATION_ARCHITECTURES:
         allowed = []  # the project's U-Nets take only num_classes
@@ -255,7 +249,7 @@ def model_source_text(card) -> str:
     """How the report names where a model came from (the project's own U-Net is not torchvision's)."""
     src = card.model
     if src.kind == "architecture":
-        from .segmentation.models import SEGMENTATION_ARCHITECTURES
+        from .unet import SEGMENTATION_ARCHITECTURES
 
         if src.architecture in SEGMENTATION_ARCHITECTURES:
             return f"audit U-Net audit.segmentation.models:{src.architecture}"

@@ -47,7 +47,7 @@ from pathlib import Path
 import torch
 
 from .card_update import card_bytes
-from .cards import ModelCard
+from .core.cards import ModelCard
 from .errors import ModelError
 
 __all__ = [

@@ -1,4 +1,8 @@
-"""The classification audit end to end: cards -> split -> predictions -> engine -> report.
+"""The pipeline driver, for every task: cards -> split -> predictions -> engine -> report.
+
+The data card's task (:func:`audit.core.registry.task_name`) picks the
+:class:`~audit.core.registry.Task` from the registry; the task does the audit
+and this module writes it.
 
 Two entry points:
 
@@ -18,23 +22,17 @@ running the model.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
-import platform
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import resources
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_bytes, atomic_write_text
-from .distributed import context_from_env, discard_chunks, predict_in_chunks
-from .cards import DataCard, ModelCard, load_data_card, load_model_card
-from .errors import AuditError
+from .distributed import context_from_env
+from .core.run import (  # noqa: F401 - re-exported: where callers and tests find them
+    RESULTS_SCHEMA_VERSION, AuditRun, _created, _fmt, _model_provenance, check_reference_groups,
+    load_results_schema, results_document)
+from .core.cards import settled as _settled  # noqa: F401 - where it lived
+from .errors import AuditError  # noqa: F401 - named in docstrings, imported from here by callers
 
 __all__ = [
     "AuditRun",
@@ -49,100 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("audit")
-
-RESULTS_SCHEMA_VERSION = 1
-
-
-@dataclass
-class AuditRun:
-    """Everything one audit produced.
-
-    Attributes
-    ----------
-    result : GroupedMetrics
-        The statistics engine's result.
-    provenance : dict
-        Which model, weights, data and settings produced it (names, paths,
-        SHA-256 hashes) and where the predictions came from.
-    predictions : DataFrame
-        ``sample_id``, ``label``, ``pred`` and ``score_<class>`` columns.
-    paths : dict of str to Path
-        Files written (empty until :func:`write_outputs`).
-    samples : DataFrame, optional
-        Per-sample statistics for paired comparisons (``audit compare``):
-        ``sample_id``, ``label``, ``pred`` and one ``group:<attribute>``
-        column per attribute holding the sample's binned group label.
-    people : DataFrame, optional
-        Per-person outcomes (detection, instance segmentation, semantic segmentation with person masks),
-        written as ``people.parquet``: where each person is, whether they were found, and their binned
-        groups; the report's worst errors come from it.
-    images : DataFrame, optional
-        Per-image outcomes of a semantic segmentation audit without person masks (``image_id``,
-        ``file_name``, ``miou`` and the binned image groups), written as ``images.parquet``: the report's
-        worst images.
-    """
-
-    result: object
-    provenance: dict
-    predictions: pd.DataFrame
-    paths: dict = field(default_factory=dict)
-    samples: pd.DataFrame | None = None
-    people: pd.DataFrame | None = None
-    images: pd.DataFrame | None = None
-
-    def _describe(self) -> str:
-        prov = self.provenance or {}
-        model = prov.get("model") or {}
-        data = prov.get("data") or {}
-        task = prov.get("task") or "classification"
-        return (f"{task} audit of {model.get('title') or model.get('name') or 'predictions from a file'} on "
-                f"{data.get('title') or data.get('name') or 'a data split'} ({len(self.predictions)} predictions)")
-
-    def __repr__(self) -> str:  # the dataclass default prints every table: far too long for a notebook or a log
-        files = ", ".join(sorted(self.paths)) or "none yet"
-        return f"AuditRun({self._describe()}; files: {files})"
-
-    def _repr_html_(self) -> str:
-        """The notebook view: what was audited, then the result's findings, groups table and disparities."""
-        from html import escape
-
-        head = f"<p><b>AuditRun</b>: {escape(self._describe())}</p>"
-        if self.paths:
-            head += "<p><small>Files: " + escape(", ".join(f"{k}: {v}" for k, v in sorted(self.paths.items()))) \
-                + "</small></p>"
-        body = self.result._repr_html_() if hasattr(self.result, "_repr_html_") else f"<pre>{escape(repr(self.result))}</pre>"
-        return head + body
-
-
-def _as_card(value, loader, kind):
-    if value is None or isinstance(value, (DataCard, ModelCard)):
-        return value
-    return loader(value)
-
-
-def _classification_options(card) -> dict:
-    """``pos_label`` (as a class index) and ``disparity_metrics`` for the engine, where the card sets them."""
-    options = {}
-    if card.options.get("pos_label") is not None:
-        options["pos_label"] = list(card.classes).index(card.options["pos_label"])
-    if card.options.get("disparity_metrics") is not None:
-        options["disparity_metrics"] = list(card.options["disparity_metrics"])
-    return options
-
-
-def _settled(card, *, pos_label, min_group_size, **settings):
-    """The data card with the command line's settings over its own; a positive class only where there are classes."""
-    from .cards import apply_settings
-
-    if pos_label is not None:
-        classes = getattr(card, "classes", None)
-        if classes is None:
-            raise AuditError(f"--pos-label: expected no positive class for the detection audit of {card.path}, "
-                             f"found '{pos_label}' (it applies to classification)")
-        if pos_label not in classes:
-            raise AuditError(f"--pos-label: expected one of the classes of {card.path} {list(classes)}, "
-                             f"found '{pos_label}'")
-    return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
 
 
 def evaluate(*, data, model=None, predictions=None, out_dir=None, **options) -> AuditRun | None:
@@ -181,301 +85,31 @@ def _evaluate(
     chunk_size: int = 1024,
     context=None,
 ) -> AuditRun | None:
-    """Load the cards and split, get predictions, run the statistics engine.
+    """Load the cards and split, get predictions, run the statistics engine: the task the data card names does it.
 
-    Parameters are those of :func:`audit_split`. ``interval``,
-    ``correction``, ``pos_label`` (a class name), ``disparity_metrics`` and
-    ``min_group_size`` override the data card's settings when given; the
-    defaults are Wilson, Benjamini-Hochberg, every class, the task's headline
-    metrics and 50. Model predictions are
-    committed in chunks of ``chunk_size`` samples under ``out_dir``, so an
-    interrupted run resumes; ``context`` (default: from ``torchrun``'s
-    environment) shards the chunks over ranks.
+    The task comes from the registry (:func:`audit.core.registry.task_name`, :func:`~audit.core.registry.get_task`):
+    it parses its card section with the command line's settings over the card's, then evaluates
+    (:class:`audit.core.registry.Task`). ``interval``, ``correction``, ``pos_label`` (a class name),
+    ``disparity_metrics`` and ``min_group_size`` override the data card's settings when given; the
+    defaults are Wilson, Benjamini-Hochberg, every class, the task's headline metrics and 50. Model
+    predictions are committed in chunks of ``chunk_size`` samples under ``out_dir``, so an interrupted
+    run resumes; ``context`` (default: from ``torchrun``'s environment) shards the chunks over ranks.
 
     Returns
     -------
-    AuditRun
+    AuditRun, or None on a ``torchrun`` rank other than 0
     """
-    import torch
-
-    from . import __version__
-    from .data import fingerprint_split, load_split
-    from .inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
-    from .stats import Attribute, audit_classification
+    from .core.registry import get_task, task_name
 
     context = context or context_from_env()
-    from .detection.cards import DetectionDataCard, is_detection_data_card
-
-    settings = dict(correction=correction, interval=interval, disparity_metrics=disparity_metrics)
-    if isinstance(data, DetectionDataCard) or (isinstance(data, (str, Path)) and is_detection_data_card(data)):
-        from .detection.cards import load_detection_data_card
-        from .detection.pipeline import evaluate_detection
-
-        card = _settled(data if isinstance(data, DetectionDataCard) else load_detection_data_card(data),
-                        pos_label=pos_label, min_group_size=min_group_size, **settings)
-        run = evaluate_detection(
-            data=card, model=model, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
-            batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
-            correction=card.options.get("correction", "fdr_bh"), interval=card.options.get("interval", "wilson"),
-            progress=progress, chunk_size=chunk_size, context=context,
-        )
-        return run if context.is_main else None
-    data_card = _as_card(data, load_data_card, "data")
-    model_card = _as_card(model, load_model_card, "model")
-    data_card = _settled(data_card, pos_label=pos_label if data_card.segmentation is None else None,
-                         min_group_size=min_group_size, **settings)
-    if pos_label is not None and data_card.segmentation is not None:
-        raise AuditError(f"--pos-label: expected no positive class for the segmentation audit of {data_card.path}, "
-                         f"found '{pos_label}' (it applies to classification)")
-    interval = data_card.options.get("interval", "wilson")
-    correction = data_card.options.get("correction", "fdr_bh")
-    if (model_card.task if model_card is not None else None) == "semantic_segmentation" or (
-        model_card is None and data_card.segmentation is not None
-    ):
-        from .segmentation.pipeline import evaluate_segmentation
-
-        run = evaluate_segmentation(
-            data=data_card, model=model_card, predictions=predictions, out_dir=out_dir, use_cache=use_cache,
-            batch_size=batch_size, num_workers=num_workers, device=device, seed=seed, n_boot=n_boot, alpha=alpha,
-            correction=correction, progress=progress, chunk_size=chunk_size, context=context,
-        )
-        return run if context.is_main else None
-    if model_card is None and predictions is None:
-        raise AuditError("expected a model card or a predictions file, found neither")
-    net = model_sha = None
-    if model_card is not None:
-        from .models import fingerprint_model
-
-        model_sha = fingerprint_model(model_card)  # also checks that the card's files are there
-    if model_card is not None and predictions is None:  # checked and built before the data: a bad model fails fast
-        from .model_spec import class_matrix
-        from .models import build_model, guard_forward
-
-        class_matrix(label_map=model_card.label_map, classes=data_card.classes, class_map=model_card.class_map,
-                     model_card_path=model_card.path)
-        net = guard_forward(build_model(model_card), model_card)
-
-    frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
-    log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
-    check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]],
-                           [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order)
-                            for a in data_card.attributes], data_card.intersections, data_card.reference_groups)
-    data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
-    pred_info: dict = {}
-
-    if predictions is not None:
-        preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes,
-                                      id_column=data_card.split.id_column)
-        pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
-        log.info("predictions: read from %s", predictions)
-    else:
-        preds = None
-        if out_dir is not None and use_cache:
-            preds = load_cache(
-                out_dir,
-                model_sha256=model_sha,
-                data_sha256=data_sha,
-                classes=data_card.classes,
-                sample_ids=frame["sample_id"].tolist(),
-            )
-        if preds is not None:
-            # the same provenance as the run that made them: results.json does not depend on cache state
-            pred_info = {"source": "model", "device": str(preds.attrs.get("cache_meta", {}).get("device", "unknown"))}
-            log.info("predictions: reusing cache %s (model and data hashes match)",
-                     Path(out_dir) / "predictions.parquet")
-            discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
-        else:
-            from .models import build_transform, select_device
-
-            torch_device = select_device(device)
-            transform = build_transform(model_card)
-            log.info("predictions: running %s on %s", model_card.name, torch_device)
-            torch.manual_seed(seed)
-            infer = functools.partial(
-                run_inference,
-                net,
-                transform=transform,
-                classes=data_card.classes,
-                label_map=model_card.label_map,
-                class_map=model_card.class_map,
-                batch_size=batch_size,
-                num_workers=num_workers,
-                device=torch_device,
-                progress=progress,
-                source=str(frame.attrs.get("source", data_card.split.table)),
-            )
-            if out_dir is None:
-                preds = infer(frame)
-            else:
-                preds = predict_in_chunks(lambda part: infer(part), frame, out_dir=out_dir,
-                                          key=f"{model_sha}{data_sha}", chunk_size=chunk_size, context=context)
-                if preds is None:
-                    return None  # not rank 0: rank 0 merges the chunks and computes the audit
-            pred_info = {"source": "model", "device": str(torch_device)}
-            if out_dir is not None:
-                save_cache(
-                    out_dir,
-                    preds,
-                    meta={
-                        "source": "model",
-                        "device": str(torch_device),
-                        "model_card": str(model_card.path),
-                        "model_sha256": model_sha,
-                        "data_card": str(data_card.path),
-                        "data_sha256": data_sha,
-                        "classes": list(data_card.classes),
-                        "n_samples": len(preds),
-                    },
-                )
-                discard_chunks(out_dir)
-
-    if not context.is_main:
-        return None
-    score_cols = [f"score_{c}" for c in data_card.classes]
-    scores = None
-    if all(c in preds.columns for c in score_cols):
-        candidate = preds[score_cols].to_numpy(dtype=float)
-        infinite = np.isinf(candidate).any(axis=1)
-        if infinite.any():  # a model that overflowed: name the sample rather than fail inside the engine
-            from .errors import PredictionError
-
-            row = int(np.flatnonzero(infinite)[0])
-            source = predictions if predictions is not None else (model_card.path if model_card else "predictions")
-            raise PredictionError(f"{source}: sample '{preds['sample_id'].iat[row]}': expected finite class scores, "
-                                  "found inf")
-        if not np.isnan(candidate).any():
-            scores = candidate
-    attributes = [
-        Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in data_card.attributes
-    ]
-    groups = frame[[a.name for a in data_card.attributes]].reset_index(drop=True)
-    from .errors import StatsInputError
-
-    try:  # the engine's message names the argument; say which card declared it
-        result = audit_classification(
-            y_true=frame["label"].to_numpy(dtype=np.int64),
-            y_pred=preds["pred"].to_numpy(dtype=np.int64),
-            groups=groups,
-            attributes=attributes,
-            intersections=[tuple(c) for c in data_card.intersections],
-            classes=list(data_card.classes),
-            scores=scores,
-            reference_groups=dict(data_card.reference_groups) or None,
-            interval=interval,
-            n_boot=n_boot,
-            n_perm=n_perm,
-            bootstrap=bootstrap,
-            seed=seed,
-            alpha=alpha,
-            correction=correction,
-            min_group_size=data_card.min_group_size,
-            **_classification_options(data_card),
-        )
-    except StatsInputError as exc:
-        raise StatsInputError(f"{data_card.path}: {exc}") from None
-
-    table = preds.copy()
-    table.insert(1, "label", frame["label"].to_numpy())
-    provenance = {
-        "audit_version": __version__,
-        "created": _created(),
-        "model": _model_provenance(model_card, model_sha),
-        "data": {
-            "card": str(data_card.path),
-            "name": data_card.name,
-            "title": str(data_card.front_matter.get("pretty_name") or data_card.front_matter.get("name") or data_card.name),
-            "sha256": data_sha,
-            "split": str(data_card.split.folder or data_card.split.table),
-            "n_samples": int(len(frame)),
-            "classes": list(data_card.classes),
-            "attributes": [a.name for a in data_card.attributes],
-        },
-        "predictions": pred_info,
-        "settings": {
-            "seed": seed,
-            "n_boot": n_boot,
-            "n_perm": n_perm,
-            "interval": interval,
-            "bootstrap": bootstrap,
-            "alpha": alpha,
-            "correction": correction,
-            "min_group_size": data_card.min_group_size,
-            **{k: v for k, v in data_card.options.items() if k in ("pos_label", "disparity_metrics")},
-        },
-        "environment": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-        },
-    }
-    from .compare import samples_table
-
-    samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
-                            [tuple(c) for c in data_card.intersections])
-    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
-
-
-def check_reference_groups(card_path, groups: pd.DataFrame, attributes, intersections, reference_groups) -> None:
-    """Refuse a reference group the data does not have, before any prediction is made or cached.
-
-    The engine would refuse it too, but only after inference; this names the card and the field at once.
-    """
-    if not reference_groups:
-        return
-    from .errors import StatsInputError
-    from .stats import build_groups
-
-    try:
-        structure, _ = build_groups(groups.reset_index(drop=True), attributes, [tuple(c) for c in intersections])
-    except StatsInputError as exc:
-        raise StatsInputError(f"{card_path}: {exc}") from None
-    for name, label in reference_groups.items():
-        try:
-            labels = structure.grouping(name).labels
-        except (KeyError, ValueError, StatsInputError):
-            continue  # the card validation names unknown groupings
-        if label not in labels:
-            raise StatsInputError(f"{card_path}: reference_groups['{name}']: expected one of {labels}, found '{label}'")
-
-
-def _created() -> str:
-    """Creation time, or ``SOURCE_DATE_EPOCH`` when set (reproducible outputs)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
-    return moment.isoformat(timespec="seconds")
-
-
-def _model_provenance(card: ModelCard | None, sha: str | None) -> dict:
-    if card is None:
-        return {"card": None, "name": None, "title": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
-    from .inference import file_sha256
-
-    from .model_spec import model_source_text, weights_meta
-
-    source = model_source_text(card)
-    weights, weights_sha, meta = None, None, None
-    if card.weights is not None and card.weights.enum:
-        weights = f"enum {card.weights.enum}"
-        meta = weights_meta(card.weights.enum)
-    elif card.weights is not None and card.weights.path:
-        weights = str(card.weights.path)
-        if Path(card.weights.path).is_file():
-            weights_sha = file_sha256(card.weights.path)
-    return {
-        "card": str(card.path),
-        "name": card.name,
-        "title": str(card.front_matter.get("model_name") or card.front_matter.get("name") or card.name),
-        "sha256": sha,
-        "source": source,
-        "weights": weights,
-        "weights_sha256": weights_sha,
-        "trust_checkpoint": card.trust_checkpoint,
-        **({"weights_meta": meta} if meta else {}),
-        **({"builder": dict(card.builder)} if card.builder else {}),
-        **({"class_map": {card.label_map[i]: c for i, c in sorted(card.class_map.items())}}
-           if card.class_map else {}),
-    }
+    task = get_task(task_name(data, model))
+    card = task.load_data_card(data, pos_label=pos_label, min_group_size=min_group_size, correction=correction,
+                               interval=interval, disparity_metrics=disparity_metrics)
+    run = task.evaluate(card, model=model, predictions=predictions, out_dir=out_dir, context=context,
+                        use_cache=use_cache, batch_size=batch_size, num_workers=num_workers, device=device,
+                        seed=seed, n_boot=n_boot, n_perm=n_perm, bootstrap=bootstrap, alpha=alpha,
+                        verify_images=verify_images, progress=progress, chunk_size=chunk_size)
+    return run if context.is_main else None
 
 
 def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):
@@ -563,21 +197,6 @@ def _run_audit(*, data, model, predictions, out_dir, data_audit, thumbnails, com
 # ---------------------------------------------------------------------------
 
 
-def load_results_schema() -> dict:
-    """The JSON Schema ``results.json`` follows (shipped as ``audit/schemas/results.schema.json``)."""
-    text = resources.files("audit").joinpath("schemas/results.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
-
-
-def results_document(result, *, provenance: dict | None = None) -> dict:
-    """The ``results.json`` document: schema version, provenance and the engine's ``to_dict()``."""
-    return {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "provenance": provenance or {},
-        "results": result.to_dict(),
-    }
-
-
 def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: dict | None = None,
                   predictions: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
                   image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None,
@@ -662,20 +281,6 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     stale = tuple(f for f in (PEOPLE_FILE, IMAGES_FILE, DATASET_FILE) if f not in files)
     commit_files(out_dir, files, remove=stale)
     return {name: out_dir / file for name, file in names.items()}
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if abs(value) < 1e-12:
-            value = 0.0  # numerical noise (e.g. a Wilson bound at 0) reads as zero
-        if value != 0 and abs(value) < 10 ** (-digits):
-            return f"{value:.1e}"
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def render_html(document: dict, *, dataset: dict | None = None, **kwargs) -> str:

@@ -49,7 +49,9 @@ def main() -> int:
         import audit.pipeline
         import audit.segmentation.pipeline
 
-        for module in (audit.pipeline, audit.detection.pipeline, audit.segmentation.pipeline):
+        import audit.tasks.classification.pipeline
+
+        for module in (audit.tasks.classification.pipeline, audit.detection.pipeline, audit.segmentation.pipeline):
             module.discard_chunks = lambda out_dir: _die()
     elif phase == "statistics":  # every task: the engine starts
         import audit.detection.pipeline

@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
+from ..core.cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
     _normalise_level, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, \
     parse_weights, read_front_matter
 from ..errors import CardError

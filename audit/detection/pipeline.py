@@ -310,9 +310,9 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     """The detection counterpart of :func:`audit.pipeline.evaluate`; returns an ``AuditRun``."""
     import torch
 
-    from .. import __version__
+    from .._version import __version__
     from ..cards import ModelCard, load_model_card
-    from ..pipeline import AuditRun, _created, _model_provenance
+    from ..core.run import AuditRun, _created, _model_provenance
     from ..stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
     from .data import card_people, fingerprint_files, load_ground_truth, load_results
@@ -337,7 +337,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
                             multi=(a.votes == "any")) for a in card.attributes]
-    from ..pipeline import check_reference_groups
+    from ..core.run import check_reference_groups
 
     check_reference_groups(card.path, groups, attributes, card.intersections, card.reference_groups)
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)

@@ -31,7 +31,7 @@ def _provenance(task, name, n, classes, attributes, *, seed, n_boot):
 def classification_example(n: int = 600, *, seed: int = 0, n_boot: int = 50, group_names=None):
     """A binary classifier that errs more on darker skin: (document, predictions, samples)."""
     from ..compare import samples_table
-    from ..pipeline import results_document
+    from ..core.run import results_document
     from ..stats import Attribute, audit_classification
 
     rng = np.random.default_rng(seed)
@@ -67,7 +67,7 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, p
     """
     from ..detection.cocoeval import Boxes
     from ..detection.pipeline import _audit_detections, person_table
-    from ..pipeline import results_document
+    from ..core.run import results_document
     from ..stats import Attribute
 
     rng = np.random.default_rng(seed)
@@ -105,7 +105,7 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, p
 
 def segmentation_example(n_images: int = 200, *, seed: int = 0, n_boot: int = 50, n_classes: int = 5):
     """A semantic segmenter that is worse on darker images: the results document."""
-    from ..pipeline import results_document
+    from ..core.run import results_document
     from ..stats import Attribute, audit_segmentation
 
     rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cards import DataCard
+from ..core.cards import DataCard
 from ..data import _as_object, _require_columns, _row_ids, read_table
 from .._paths import Root
 from ..errors import DataError, PredictionError

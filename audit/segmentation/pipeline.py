@@ -211,9 +211,9 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     """
     import torch
 
-    from .. import __version__
+    from .._version import __version__
     from ..inference import file_sha256
-    from ..pipeline import AuditRun, _created, _model_provenance
+    from ..core.run import AuditRun, _created, _model_provenance
     from ..stats import Attribute, audit_segmentation
     from .data import fingerprint_segmentation_split, load_segmentation_split, predicted_mask_paths, read_mask
 
@@ -240,7 +240,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     images, people = load_segmentation_split(data_card)
     log.info("data: %s (%d images, %d classes%s)", data_card.path, len(images), len(classes),
              f", {len(people)} people" if people is not None else "")
-    from ..pipeline import check_reference_groups
+    from ..core.run import check_reference_groups
 
     def _attrs(specs):
         return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]

@@ -1,0 +1,7 @@
+"""The core: what every task shares and no task owns (it imports no task package).
+
+:mod:`audit.core.cards`
+    Card primitives: front matter, the validator, attribute specs, model sources and weights.
+:mod:`audit.core.run`
+    :class:`AuditRun`, provenance, reference-group checks and the ``results.json`` document.
+"""

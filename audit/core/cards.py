@@ -1,0 +1,794 @@
+"""Card primitives every task shares: front matter, the validator, attribute specs, model sources and weights.
+
+A card is a Markdown file in the Hugging Face card style::
+
+    ---
+    label_column: label
+    classes: [cat, dog]
+    ...
+    ---
+    # Motivation
+    ...
+
+The front matter (between the two ``---`` lines) is machine readable and is
+validated when the card is loaded; the Markdown body is the human
+documentation (a datasheet for data cards, a model card for models) and is kept
+as text. Every problem raises :class:`~audit.errors.CardError` with a one-line
+message naming the file, the field as a dotted path, what was expected and
+what was found, e.g.::
+
+    data_cards/x.md: field 'label_column': expected a string, found 3
+
+Paths inside a card are resolved relative to the directory of the card file;
+absolute paths are used as they are.
+
+This module knows no task: each task's card section is parsed by the task
+(:mod:`audit.cards` for classification and semantic segmentation,
+:mod:`audit.detection.cards` for detection) with these primitives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import CardError
+
+__all__ = [
+    "AttributeSpec",
+    "DataCard",
+    "ModelCard",
+    "ModelSource",
+    "Preprocessing",
+    "SplitSpec",
+    "WeightsSpec",
+    "read_front_matter",
+    "safe_yaml_load",
+]
+
+SCALES = ("nominal", "ordinal", "fitzpatrick", "monk")
+FITZPATRICK_DEFAULT_BINS = {"lighter": [1, 2, 3], "darker": [4, 5, 6]}
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+_SCALE_RANGE = {"fitzpatrick": range(1, 7), "monk": range(1, 11)}
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------------
+# Dataclasses
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Where the samples of a split are listed.
+
+    Attributes
+    ----------
+    kind : {"manifest", "imagefolder"}
+        A manifest table (CSV or Parquet) with one row per sample, or an
+        ImageFolder tree (one subfolder per class) plus an attribute table.
+    table : Path
+        The manifest (``kind="manifest"``) or the attribute table
+        (``kind="imagefolder"``), CSV or Parquet.
+    id_column : str
+        Column holding the unique sample id. For an ImageFolder the id is the
+        image path relative to the folder root, with ``/`` separators.
+    image_column : str or None
+        Manifest column holding image paths (relative to ``image_root``);
+        None for a split audited only from predictions made elsewhere.
+    folder : Path or None
+        Root of the ImageFolder tree.
+    """
+
+    kind: str
+    table: Path
+    id_column: str
+    image_column: str | None = None
+    folder: Path | None = None
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """A demographic or capture attribute declared by a data card.
+
+    Attributes
+    ----------
+    name : str
+        Name used in reports and intersections.
+    column : str
+        Column of the manifest / attribute table holding raw values.
+    scale : {"nominal", "ordinal", "fitzpatrick", "monk"}
+        Measurement scale. Fitzpatrick values may be written 1..6 or I..VI and
+        are normalised to integers.
+    bins : dict of str to list, or None
+        Bin label to the raw values it holds. Fitzpatrick defaults to
+        ``lighter: [1, 2, 3]`` and ``darker: [4, 5, 6]``.
+    order : list or None
+        Display order of unbinned levels.
+    """
+
+    name: str
+    column: str
+    scale: str = "nominal"
+    bins: dict[str, list] | None = None
+    order: list | None = None
+
+    def engine_attribute(self, *, column: str | None = None):
+        """The statistics engine's :class:`~audit.stats.Attribute` for this spec (values read from ``column``)."""
+        from ..stats import Attribute
+
+        return Attribute(name=self.name, column=column or self.column, scale=self.scale, bins=self.bins,
+                         order=self.order)
+
+
+@dataclass(frozen=True)
+class DataCard:
+    """A parsed and validated data card.
+
+    Attributes
+    ----------
+    path : Path
+        The card file.
+    name : str
+        Card name (the file stem).
+    split : SplitSpec
+        Where the samples are.
+    image_root : Path
+        Directory image paths are relative to.
+    label_column : str or None
+        Column with the true class name (not used for ImageFolder splits,
+        whose label is the class subfolder).
+    classes : list of str
+        Class names; a sample's label is its index in this list.
+    attributes : list of AttributeSpec
+        Declared attributes, in order.
+    intersections : list of tuple of str
+        Attribute combinations to audit jointly.
+    reference_groups : dict of str to str
+        Grouping name to the group disparities are measured against.
+    min_group_size : int
+        Groups smaller than this are flagged as small.
+    options : dict
+        Statistics settings the card sets (``pos_label``, ``correction``,
+        ``interval``, ``disparity_metrics``); the command line overrides them.
+    allow_paths_outside_root : bool
+        Whether manifest image paths may point outside ``image_root`` (absolute
+        paths or ``..``); off by default, so a manifest cannot reach arbitrary files.
+    body : str
+        The Markdown documentation.
+    front_matter : dict
+        The raw front matter.
+    """
+
+    path: Path
+    name: str
+    split: SplitSpec
+    image_root: Path
+    label_column: str | None
+    classes: list[str]
+    attributes: list[AttributeSpec]
+    intersections: list[tuple[str, ...]]
+    reference_groups: dict[str, str]
+    min_group_size: int
+    body: str = field(repr=False)
+    front_matter: dict = field(repr=False)
+    allow_paths_outside_root: bool = False
+    segmentation: Any = None  # audit.segmentation.SegmentationSpec for label-mask splits
+    options: dict = field(default_factory=dict)  # statistics settings the card sets: see parse_audit_options
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How to construct the network.
+
+    Exactly one of ``architecture`` (torchvision registry name),
+    ``torchscript`` (a TorchScript file) and ``entry_point``
+    (``"module:function"``) is set; ``kind`` says which.
+    """
+
+    kind: str
+    architecture: str | None = None
+    torchscript: Path | None = None
+    entry_point: str | None = None
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Which weights to load: a torchvision weights enum or a local file."""
+
+    enum: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Explicit evaluation transform: resize to ``(h, w)`` then normalise."""
+
+    resize: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A parsed and validated model card.
+
+    Attributes
+    ----------
+    path : Path
+        The card file.
+    name : str
+        Card name (the file stem).
+    task : str
+        ``classification``, ``detection``, ``instance_segmentation`` or ``semantic_segmentation``.
+    model : ModelSource
+        How to build the network.
+    weights : WeightsSpec or None
+        Weights to load, if any.
+    trust_checkpoint : bool
+        Only when true may a checkpoint be unpickled with
+        ``torch.load(weights_only=False)``.
+    num_classes : int
+        Number of model outputs.
+    label_map : list of str
+        Class name of each model output index (``label_map: weights``: the
+        enum's ``meta["categories"]``).
+    preprocessing : Preprocessing or None
+        Explicit transform; required unless ``weights.enum`` is given.
+    body : str
+        The Markdown documentation.
+    front_matter : dict
+        The raw front matter.
+    class_map : dict of int to str, or None
+        Model output index -> split class; outputs left out are dropped
+        (:mod:`audit.model_spec`). None: ``label_map`` names the split's classes.
+    builder : dict
+        Keyword arguments passed to the torchvision builder, checked against its signature.
+    """
+
+    path: Path
+    name: str
+    task: str
+    model: ModelSource
+    weights: WeightsSpec | None
+    trust_checkpoint: bool
+    num_classes: int
+    label_map: list[str]
+    preprocessing: Preprocessing | None
+    body: str = field(repr=False)
+    front_matter: dict = field(repr=False)
+    class_map: dict[int, str] | None = None  # model output index -> split class (audit.model_spec)
+    builder: dict = field(default_factory=dict)  # keyword arguments for the torchvision builder
+
+
+# ---------------------------------------------------------------------------
+# Reading and validation helpers
+# ---------------------------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.S | re.M)
+
+
+def read_front_matter(path: str | Path) -> tuple[dict, str]:
+    """Split a card file into its YAML front matter and Markdown body.
+
+    Parameters
+    ----------
+    path : str or Path
+        The card file.
+
+    Returns
+    -------
+    front_matter : dict
+    body : str
+
+    Raises
+    ------
+    CardError
+        The file is missing, has no front matter, or the YAML is invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CardError(f"{path}: card file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CardError(f"{path}: cannot read card: {_one_line(exc)}") from None
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise CardError(
+            f"{path}: expected YAML front matter between '---' lines at the top of the file, found none"
+        )
+    try:
+        data = safe_yaml_load(match.group(1))
+    except YamlTooLarge as exc:
+        raise CardError(f"{path}: invalid YAML front matter: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or _one_line(exc)
+        raise CardError(f"{path}: invalid YAML front matter{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CardError(f"{path}: expected the front matter to be a mapping, found {_show(data)}")
+    return data, text[match.end():]
+
+
+MAX_YAML_NODES = 100_000  # nodes of the front matter with every alias expanded (a card has a few hundred)
+
+
+class YamlTooLarge(ValueError):
+    """YAML whose aliases expand to too many nodes (an alias bomb), or nested too deeply."""
+
+
+def safe_yaml_load(text: str):
+    """``yaml.safe_load`` with alias expansion and nesting bounded.
+
+    Aliases are shared references when loaded, but anything that walks the
+    value (validation, ``repr`` in a message, ``json.dumps``) expands them: ten
+    levels of ten aliases are ten billion nodes. The composed node graph is
+    measured with every alias expanded before anything is constructed.
+
+    Raises
+    ------
+    YamlTooLarge
+        More than :data:`MAX_YAML_NODES` nodes once expanded, a recursive alias, or nesting too deep.
+    yaml.YAMLError
+        Invalid YAML.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise YamlTooLarge("nested too deeply to read") from None
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:
+            key = id(n)
+            if key in sizes:
+                if sizes[key] < 0:
+                    raise YamlTooLarge("an alias refers to a node that contains it (a recursive structure)")
+                return sizes[key]
+            sizes[key] = -1
+            total = 1
+            if isinstance(n, yaml.SequenceNode):
+                for child in n.value:
+                    total += size(child)
+                    if total > MAX_YAML_NODES:
+                        break
+            elif isinstance(n, yaml.MappingNode):
+                for k, v in n.value:
+                    total += size(k) + size(v)
+                    if total > MAX_YAML_NODES:
+                        break
+            sizes[key] = total
+            return total
+
+        try:
+            total = size(node)
+        except RecursionError:
+            raise YamlTooLarge("nested too deeply to read") from None
+        if total > MAX_YAML_NODES:
+            raise YamlTooLarge(f"expected at most {MAX_YAML_NODES:,} values with aliases expanded, found more "
+                               "(an alias bomb?)")
+        try:
+            return loader.construct_document(node)
+        except RecursionError:
+            raise YamlTooLarge("nested too deeply to read") from None
+    finally:
+        loader.dispose()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _show(value: Any) -> str:
+    """Render a found value for an error message."""
+    if value is _MISSING:
+        return "nothing (the field is missing)"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 200 else repr(value[:200]) + "..."
+    if isinstance(value, dict):
+        if not value:
+            return "an empty mapping"
+        keys = [str(k)[:40] for k in list(value)[:12]]
+        return "a mapping with keys " + ", ".join(keys) + (", ..." if len(value) > 12 else "")
+    from .._paths import short_repr
+
+    return short_repr(value, 77)  # never the whole repr: an expanded alias structure can be huge
+
+
+class _Validator:
+    """Collects the card path so every error names the file and field."""
+
+    def __init__(self, path: Path, data: dict):
+        self.path = path
+        self.data = data
+
+    def fail(self, field_path: str, expected: str, found: Any) -> CardError:
+        return CardError(f"{self.path}: field '{field_path}': expected {expected}, found {_show(found)}")
+
+    @staticmethod
+    def get(mapping: Mapping, key: str) -> Any:
+        return mapping.get(key, _MISSING) if isinstance(mapping, Mapping) else _MISSING
+
+    def string(self, mapping: Mapping, key: str, prefix: str = "", *, required: bool = True, default=None):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, "a string", value)
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(prefix + key, "a non-empty string" if isinstance(value, str) else "a string", value)
+        return value
+
+    def integer(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, default=None, minimum=None):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, "an integer", value)
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(prefix + key, "an integer", value)
+        if minimum is not None and value < minimum:
+            raise self.fail(prefix + key, f"an integer >= {minimum}", value)
+        return value
+
+    def mapping(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, expected="a mapping"):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, expected, value)
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(prefix + key, expected, value)
+        return value
+
+    def string_list(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, unique=True):
+        value = self.get(mapping, key)
+        if value is _MISSING or (value is None and not required):
+            if required:
+                raise self.fail(prefix + key, "a list of strings", value)
+            return None
+        if not isinstance(value, list) or not value:
+            raise self.fail(prefix + key, "a non-empty list of strings", value)
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{prefix}{key}[{i}]", "a non-empty string", item)
+        if unique:
+            seen = set()
+            for i, item in enumerate(value):
+                if item in seen:
+                    raise self.fail(f"{prefix}{key}[{i}]", "a name not listed before", item)
+                seen.add(item)
+        return list(value)
+
+    def unknown_keys(self, mapping: Mapping, allowed: set[str], prefix: str = "") -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise CardError(
+                    f"{self.path}: field '{prefix}{key}': expected one of the known fields "
+                    f"({', '.join(sorted(allowed))}), found an unknown field"
+                )
+
+    def resolve(self, value: str) -> Path:
+        expanded = expand_path_variables(value, self.path, self.data)
+        p = Path(expanded).expanduser()
+        # normpath folds "cards/../data" into "data" so messages name files plainly.
+        resolved = Path(os.path.normpath(p if p.is_absolute() else self.path.parent / p))
+        command = (self.data.get("imported_from") or {}).get("command") if isinstance(
+            self.data.get("imported_from"), dict) else None
+        if command and expanded == value and not resolved.exists():  # a file `audit import` writes beside the card
+            raise CardError(f"{self.path}: field '{_field_of(self.data, value)}': expected {resolved}, found no such "
+                            f"file; write it with: {command}")
+        return resolved
+
+
+_PATH_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _field_of(data: Any, value: str, prefix: str = "") -> str:
+    """The dotted path of the first field of ``data`` whose value is ``value`` (for error messages)."""
+    if isinstance(data, Mapping):
+        for key, item in data.items():
+            if item == value:
+                return f"{prefix}{key}"
+            found = _field_of(item, value, f"{prefix}{key}.")
+            if found:
+                return found
+    return ""
+
+
+def expand_path_variables(value: str, card_path: Path, data: dict | None = None) -> str:
+    """Replace each ``${VAR}`` in a card's path field by the environment variable's value.
+
+    A card written by ``audit import`` keeps the data set's root as ``${FAIRFACE_ROOT}`` and the like, so
+    the same file works on every machine. Raises CardError (one line naming the card, the field and the
+    variable) when the variable is not set or does not name a directory.
+    """
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        where = f"{card_path}: field '{_field_of(data or {}, value) or value}'"
+        setting = os.environ.get(name)
+        if setting is None or not setting.strip():
+            raise CardError(f"{where}: expected the environment variable {name} to be set to the data set's root "
+                            f"directory, found it not set (export {name}=/path/to/the/data/set)")
+        if not os.path.isdir(os.path.expanduser(setting)):
+            raise CardError(f"{where}: expected the environment variable {name} to name a directory, found "
+                            f"{setting!r}, which is not one")
+        return os.path.expanduser(setting).rstrip("/\\") or "/"
+
+    return _PATH_VARIABLE.sub(replace, value) if "${" in value else value
+
+
+def _normalise_level(value: Any, scale: str) -> Any:
+    """Normalise a Fitzpatrick / Monk value (roman or int) to an int; else unchanged."""
+    if scale not in _SCALE_RANGE:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if scale == "fitzpatrick" and text.upper() in _ROMAN:
+            return _ROMAN[text.upper()]
+        if text.isdigit():
+            return int(text)
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Data cards
+# ---------------------------------------------------------------------------
+
+_DATA_FIELDS = {
+    "split", "image_root", "label_column", "classes", "attributes", "intersections",
+    "reference_groups", "min_group_size", "allow_paths_outside_root", "segmentation",
+    # statistics settings (the command line overrides them): see parse_audit_options
+    "pos_label", "correction", "interval", "disparity_metrics",
+    # documentation fields, free-form (Hugging Face style metadata)
+    "name", "pretty_name", "description", "license", "version", "tags", "language",
+    "annotations_creators", "source_datasets", "task_categories", "size_categories",
+}
+# dataset-audit fields, validated by audit.dataset.dataset_options when `audit data-card` runs
+_DATA_FIELDS |= {"reference_population", "compare_to"}
+# written by `audit import` (audit.importers): the source, root and command that wrote the card and its side files
+_DATA_FIELDS |= {"imported_from"}
+
+
+INTERVALS = ("wilson", "clopper-pearson", "bootstrap")
+CORRECTIONS = ("fdr_bh", "holm")
+
+
+def parse_audit_options(v: "_Validator", data: dict, *, classes: list[str] | None = None) -> dict:
+    """The statistics settings a data card may set: only those it sets, for the command line to override.
+
+    ``pos_label`` (a class name, binary tasks: then only that class's rows are
+    reported and tested), ``correction`` (``fdr_bh`` or ``holm``),
+    ``interval`` (``wilson``, ``clopper-pearson`` or ``bootstrap``) and
+    ``disparity_metrics`` (the metrics compared between groups and tested).
+    """
+    options = {}
+    if data.get("pos_label") is not None:
+        if classes is None:
+            raise v.fail("pos_label", "no pos_label: this task has no classes to choose from", data["pos_label"])
+        label = str(data["pos_label"])
+        if label not in classes:
+            raise v.fail("pos_label", f"one of the card's classes {classes}", data["pos_label"])
+        options["pos_label"] = label
+    for key, allowed in (("correction", CORRECTIONS), ("interval", INTERVALS)):
+        if data.get(key) is not None:
+            if data[key] not in allowed:
+                raise v.fail(key, f"one of {list(allowed)}", data[key])
+            options[key] = data[key]
+    if data.get("disparity_metrics") is not None:
+        options["disparity_metrics"] = v.string_list(data, "disparity_metrics")
+    return options
+
+
+def apply_settings(card, *, min_group_size: int | None = None, **given):
+    """The card with the command line's statistics settings (those not None) over its own.
+
+    Works for every kind of data card that has ``options`` and ``min_group_size``.
+    """
+    import dataclasses
+
+    options = {**card.options, **{key: value for key, value in given.items() if value is not None}}
+    changes = {"options": options}
+    if min_group_size is not None:
+        changes["min_group_size"] = min_group_size
+    return dataclasses.replace(card, **changes)
+
+
+def parse_attribute_specs(v: _Validator, raw: Mapping | None, prefix: str = "") -> list[AttributeSpec]:
+    """Attribute specs from a card's ``attributes`` mapping (fields reported under ``prefix + "attributes."``)."""
+    attributes: list[AttributeSpec] = []
+    for name, spec in (raw or {}).items():
+        where = f"{prefix}attributes.{name}."
+        if not isinstance(name, str) or not name:
+            raise v.fail(f"{prefix}attributes.{name}", "an attribute name (string) as key", name)
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise v.fail(f"{prefix}attributes.{name}", "a mapping with column, scale, bins, order", spec)
+        v.unknown_keys(spec, {"column", "scale", "bins", "order", "description"}, where)
+        column = v.string(spec, "column", where, required=False, default=name)
+        scale = spec.get("scale", "nominal")
+        if scale not in SCALES:
+            raise v.fail(where + "scale", f"one of {', '.join(SCALES)}", scale)
+        bins = _parse_bins(v, spec, where, scale)
+        order = spec.get("order")
+        if order is not None:
+            if not isinstance(order, list) or not order:
+                raise v.fail(where + "order", "a non-empty list of values", order)
+            order = [_normalise_level(x, scale) for x in order]
+        attributes.append(AttributeSpec(name=name, column=column, scale=scale, bins=bins, order=order))
+    return attributes
+
+
+def parse_intersections(v: _Validator, raw, names: list[str], prefix: str = "") -> list[tuple[str, ...]]:
+    """A card's ``intersections``: lists of two or more distinct declared attribute names."""
+    intersections: list[tuple[str, ...]] = []
+    if raw is None:
+        return intersections
+    if not isinstance(raw, list):
+        raise v.fail(prefix + "intersections", "a list of lists of attribute names", raw)
+    for i, combo in enumerate(raw):
+        if not isinstance(combo, list) or len(combo) < 2:
+            raise v.fail(f"{prefix}intersections[{i}]", "a list of two or more attribute names", combo)
+        for j, item in enumerate(combo):
+            if item not in names:
+                raise v.fail(f"{prefix}intersections[{i}][{j}]",
+                             f"a declared attribute ({', '.join(names) or 'none declared'})", item)
+        if len(set(combo)) != len(combo):
+            raise v.fail(f"{prefix}intersections[{i}]", "distinct attribute names", combo)
+        intersections.append(tuple(combo))
+    return intersections
+
+
+def parse_reference_groups(v: _Validator, raw: Mapping | None, groupings: list[str], prefix: str = "") -> dict:
+    """A card's ``reference_groups``: grouping name (one of ``groupings``) to its reference group label."""
+    reference_groups: dict[str, str] = {}
+    for key, label in (raw or {}).items():
+        if key not in groupings:
+            raise v.fail(f"{prefix}reference_groups.{key}", f"a grouping name ({', '.join(groupings)})", key)
+        if not isinstance(label, (str, int)) or isinstance(label, bool):
+            raise v.fail(f"{prefix}reference_groups.{key}", "a group label (string)", label)
+        reference_groups[str(key)] = str(label)
+    return reference_groups
+
+
+def parse_weights(v: _Validator, data: Mapping, *, architecture: bool,
+                  example: str = "ResNet18_Weights.IMAGENET1K_V1") -> tuple[WeightsSpec | None, bool]:
+    """A model card's ``weights`` (a torchvision enum or a local file) and ``trust_checkpoint``."""
+    weights: WeightsSpec | None = None
+    raw = data.get("weights")
+    if raw is not None:
+        if not isinstance(raw, dict) or len(raw) != 1 or not ({"enum", "path"} & set(raw)):
+            raise v.fail("weights", "null or a mapping with exactly one of 'enum' or 'path'", raw)
+        if "enum" in raw:
+            enum = v.string(raw, "enum", "weights.")
+            if not architecture:
+                raise v.fail("weights.enum", "a weights enum only together with 'model.architecture'", enum)
+            import torchvision.models
+
+            try:
+                torchvision.models.get_weight(enum)
+            except Exception:  # noqa: BLE001 - torchvision raises several kinds here
+                raise v.fail("weights.enum", f"a torchvision weights enum such as '{example}'", enum) from None
+            weights = WeightsSpec(enum=enum)
+        else:
+            weights = WeightsSpec(path=v.resolve(v.string(raw, "path", "weights.")))
+    trust = data.get("trust_checkpoint", False)
+    if not isinstance(trust, bool):
+        raise v.fail("trust_checkpoint", "true or false", trust)
+    return weights, trust
+
+
+def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str, list] | None:
+    raw = spec.get("bins", _MISSING)
+    if raw is _MISSING or raw is None:
+        return {k: list(vals) for k, vals in FITZPATRICK_DEFAULT_BINS.items()} if scale == "fitzpatrick" else None
+    if raw == {}:
+        return {}  # an explicit empty mapping keeps every level of the scale
+    if not isinstance(raw, dict):
+        raise v.fail(prefix + "bins", "a mapping of bin label to a list of values", raw)
+    bins: dict[str, list] = {}
+    seen: dict[Any, str] = {}
+    for label, values in raw.items():
+        where = f"{prefix}bins.{label}"
+        if not isinstance(values, list) or not values:
+            raise v.fail(where, "a non-empty list of values", values)
+        normalised = []
+        for i, value in enumerate(values):
+            level = _normalise_level(value, scale)
+            if scale in _SCALE_RANGE and (isinstance(level, bool) or level not in _SCALE_RANGE[scale]):
+                lo, hi = _SCALE_RANGE[scale][0], _SCALE_RANGE[scale][-1]
+                roman = " or I..VI" if scale == "fitzpatrick" else ""
+                raise v.fail(f"{where}[{i}]", f"a {scale} value {lo}..{hi}{roman}", value)
+            if level in seen:
+                raise v.fail(f"{where}[{i}]", f"a value not already in bin '{seen[level]}'", value)
+            seen[level] = str(label)
+            normalised.append(level)
+        bins[str(label)] = normalised
+    return bins
+
+
+# ---------------------------------------------------------------------------
+# Model cards
+# ---------------------------------------------------------------------------
+
+def parse_label_map(v: _Validator, data: Mapping, weights: WeightsSpec | None, *, minimum: int,
+                    unique: bool) -> tuple[int, list[str]]:
+    """A model card's ``num_classes`` and ``label_map`` (a list, an index mapping, or ``weights``).
+
+    ``label_map: weights`` takes the names from the weights enum's
+    ``meta["categories"]`` (no download); ``num_classes`` then defaults to
+    their count and must equal it when given. Names taken from an enum may
+    repeat (ImageNet has two 'crane's, COCO many 'N/A's).
+    """
+    raw = data.get("label_map", _MISSING)
+    categories = weights_categories(weights.enum) if weights is not None and weights.enum else None
+    if raw == "weights":
+        if categories is None:
+            raise v.fail("label_map", "a list of class names ('weights' needs a weights.enum with categories)", raw)
+        n = v.integer(data, "num_classes", required=False, default=len(categories), minimum=minimum)
+        if n != len(categories):
+            raise v.fail("num_classes", f"{len(categories)} (the categories of weights '{weights.enum}')", n)
+        return n, list(categories)
+    num_classes = v.integer(data, "num_classes", minimum=minimum)
+    if categories is not None and num_classes != len(categories):
+        raise v.fail("num_classes", f"{len(categories)} to match weights '{weights.enum}'", num_classes)
+    if isinstance(raw, list):
+        raw = dict(enumerate(raw))
+    if not isinstance(raw, dict):
+        raise v.fail("label_map", "a mapping of output index to class name, a list, or 'weights'", raw)
+    keys = list(raw)
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys) or sorted(keys) != list(range(num_classes)):
+        raise v.fail("label_map", f"one class name for each output index 0..{num_classes - 1}", sorted(raw, key=str))
+    label_map: list[str] = []
+    for i in range(num_classes):
+        name = raw[i]
+        if not isinstance(name, str) or not name:
+            raise v.fail(f"label_map.{i}", "a class name (string)", name)
+        if unique and name in label_map:
+            raise v.fail(f"label_map.{i}", "a class name not used by another output", name)
+        label_map.append(name)
+    return num_classes, label_map
+
+
+def weights_categories(enum_name: str) -> list[str] | None:
+    """``meta["categories"]`` of a torchvision weights enum (no download), or None when it has none."""
+    import torchvision.models
+
+    categories = torchvision.models.get_weight(enum_name).meta.get("categories")
+    return list(categories) if categories else None
+
+
+def settled(card, *, pos_label, min_group_size, **settings):
+    """The data card with the command line's settings over its own; a positive class only where there are classes."""
+    from ..errors import AuditError
+
+    if pos_label is not None:
+        classes = getattr(card, "classes", None)
+        if classes is None:
+            raise AuditError(f"--pos-label: expected no positive class for the detection audit of {card.path}, "
+                             f"found '{pos_label}' (it applies to classification)")
+        if pos_label not in classes:
+            raise AuditError(f"--pos-label: expected one of the classes of {card.path} {list(classes)}, "
+                             f"found '{pos_label}'")
+    return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
