@@ -22,7 +22,7 @@ from ._intervals import PROPORTION_METHODS, bootstrap_interval, percentile_inter
 from ._results import GroupedMetrics, UndefinedMetricWarning
 from ._significance import CORRECTIONS, adjust_p_values
 
-__all__ = ["MetricSeries", "DISPARITY_COLUMNS", "fold", "series_rows", "disparity_rows", "assemble"]
+__all__ = ["MetricSeries", "DISPARITY_COLUMNS", "fold", "range_by_pairs", "series_rows", "disparity_rows", "assemble"]
 
 DISPARITY_COLUMNS = [
     "grouping", "metric", "class", "kind", "group", "other", "difference", "difference_lower",
@@ -87,6 +87,23 @@ class MetricSeries:
     n_effective: np.ndarray | None = None
     units: np.ndarray | None = None
     not_applicable: np.ndarray | None = None
+
+
+def range_by_pairs(pair: PairTest, value: np.ndarray) -> RangeTest:
+    """The max - min test as the test of the max and min pair, Bonferroni-adjusted over every pair of defined groups.
+
+    The max and min are chosen after looking, so the adjustment keeps the test valid; an exact or asymptotic pair
+    p-value has no permutation floor for Holm to multiply.
+    """
+    def spread(hi: int, lo: int):
+        p, test = pair(hi, lo)[:2]
+        defined = int(np.isfinite(value).sum())
+        pairs = defined * (defined - 1) // 2
+        if not np.isfinite(p):
+            return float("nan"), test
+        return min(1.0, p * pairs), f"{test}_bonferroni_{pairs}_pairs"
+
+    return spread
 
 
 def fold(numerator, denominator):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..errors import StatsInputError
 from ._bootstrap import multinomial_bootstrap
-from ._disparity import MetricSeries, assemble, disparity_rows, series_rows
+from ._disparity import MetricSeries, assemble, disparity_rows, range_by_pairs, series_rows
 from ._groups import Attribute, Grouping, GroupStructure, build_groups
 from ._intervals import PROPORTION_METHODS
 from ._rates import CLASS_METRICS, OVERALL_METRICS, confusion_cells, macro, rate_components, ratio
@@ -194,19 +194,11 @@ def audit_classification(
                 k2, n2 = (onum - num[g], oden - den[g]) if r is None else (num[r], den[r])
                 return two_proportion_test(float(num[g]), float(den[g]), float(k2), float(n2))
 
-            def spread(hi, lo):
-                # the max and min are chosen after looking: Bonferroni over every pair keeps the test valid,
-                # and an exact or asymptotic p-value has no permutation floor for Holm to multiply
-                p, test = pair(hi, lo)
-                pairs = int(np.count_nonzero(den > 0))
-                pairs = pairs * (pairs - 1) // 2
-                if not np.isfinite(p):
-                    return float("nan"), test
-                return min(1.0, p * pairs), f"{test}_bonferroni_{pairs}_pairs"
-
+            value = ratio(num, den)
             return MetricSeries(
-                name, cls, ratio(num, den), den, None if bnum is None else ratio(bnum, bden), num,
-                float(ratio(onum, oden)), float(oden), None if obnum is None else ratio(obnum, obden), pair, spread,
+                name, cls, value, den, None if bnum is None else ratio(bnum, bden), num,
+                float(ratio(onum, oden)), float(oden), None if obnum is None else ratio(obnum, obden), pair,
+                range_by_pairs(pair, value),
             )
 
         # a macro average means nothing in a group where a class cannot occur (no sample of it)

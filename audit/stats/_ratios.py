@@ -29,7 +29,7 @@ from scipy.stats import norm
 from ..errors import StatsInputError
 from ._bootstrap import cluster_weights
 from ._clustered import effective_size, floor_variance
-from ._disparity import MetricSeries, assemble, disparity_rows, series_rows
+from ._disparity import MetricSeries, assemble, disparity_rows, range_by_pairs, series_rows
 from ._groups import Attribute, build_groups
 from ._intervals import PROPORTION_METHODS
 from ._rates import ratio
@@ -284,20 +284,11 @@ def audit_ratio_metrics(
                         + other_floor
                     return _wald_p(value[g] - other_value, replicates[:, g] - other_boot, floor), "bootstrap_wald"
 
-            def spread(hi, lo, value=value, pair=pair):
-                p, test = pair(hi, lo)
-                defined = int(np.isfinite(value).sum())
-                pairs = defined * (defined - 1) // 2
-                # the max and min are chosen after looking: Bonferroni over every pair keeps the test valid
-                if not np.isfinite(p):
-                    return float("nan"), test
-                return min(1.0, p * pairs), f"{test}_bonferroni_{pairs}_pairs"
-
             proportion = proportions[key]
             s = MetricSeries(
                 name, cls, value, den, replicates,
                 own.successes_effective if proportion else None,
-                o_value, float(overall_sums[col[n_of(key, parts)]]), o_boot, pair, spread,
+                o_value, float(overall_sums[col[n_of(key, parts)]]), o_boot, pair, range_by_pairs(pair, value),
                 n_effective=own.n_effective if proportion and clustered else None,
                 units=own.clusters,
             )
