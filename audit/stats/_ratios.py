@@ -59,12 +59,10 @@ def _wald_p(difference: float, replicates: np.ndarray, floor: float = 0.0) -> fl
 
 def _degenerate(replicates: np.ndarray) -> np.ndarray:
     """Groups (last axis) whose defined replicates do not vary."""
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(replicates)
-        spread = np.where(finite, replicates, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return ~(np.nanmax(spread, axis=0) > np.nanmin(spread, axis=0))
+    defined = np.where(np.isfinite(replicates), replicates, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group with no defined replicate is degenerate too
+        return ~(np.nanmax(defined, axis=0) > np.nanmin(defined, axis=0))
 
 
 def _key_name(key) -> str:
