@@ -1,13 +1,17 @@
 """audit: fairness and dataset-bias audits for computer-vision models.
 
-Layers, lowest first (a layer never imports a higher one):
+Layers, lowest first (a layer never imports a higher one; ARCHITECTURE.md has the map):
 
 ``audit.stats``
-    The statistics engine (numpy/pandas/scipy only).
-``audit.cards``, ``audit.data``, ``audit.models``, ``audit.inference``
-    Runners: cards, splits, models and predictions (torch and files).
+    The statistics engine (numpy/pandas/scipy/statsmodels only).
+``audit.core``
+    What every task shares: cards, splits, the model builder, inference, the task registry.
+``audit.tasks``
+    One package per task, each registering itself.
 ``audit.pipeline``
-    End-to-end audit and report rendering.
+    The driver: data card -> task -> :class:`~audit.core.run.AuditRun`.
+``audit.report``
+    ``results.json`` and the HTML page.
 ``audit.cli``
     The ``audit`` command.
 
@@ -27,8 +31,12 @@ __all__ = ["__version__", "audit_split", "run_audit"]
 
 def __getattr__(name):
     # Lazy, so that ``import audit.stats`` does not pull in torch.
-    if name in ("audit_split", "run_audit"):
-        from . import pipeline
+    if name == "audit_split":
+        from .pipeline import audit_split
 
-        return getattr(pipeline, name)
+        return audit_split
+    if name == "run_audit":
+        from .report import run_audit
+
+        return run_audit
     raise AttributeError(f"module 'audit' has no attribute {name!r}")

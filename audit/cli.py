@@ -277,7 +277,7 @@ def _main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args, options):
     if args.command == "run":
-        from .pipeline import run_audit
+        from .report import run_audit
 
         if args.model is None and args.predictions is None:
             raise AuditError("audit run: expected --model or --predictions, found neither")

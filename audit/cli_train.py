@@ -129,8 +129,8 @@ def _check_data(task: str, data) -> None:
     from .errors import CardError
 
     if task in ("detection", "instance_segmentation"):
-        from .detection.cards import load_detection_data_card
-        from .detection.data import load_ground_truth
+        from .tasks.detection.cards import load_detection_data_card
+        from .tasks.detection.data import load_ground_truth
 
         card = load_detection_data_card(data)
         gt = load_ground_truth(card.coco, masks=card.masks, need_masks=task == "instance_segmentation",
@@ -139,11 +139,11 @@ def _check_data(task: str, data) -> None:
             raise CardError(f"{card.path}: expected a training split with people (non-crowd annotations), "
                             "found none")
         return
-    from .cards import load_data_card
+    from .core.registry import load_any_data_card
 
-    card = load_data_card(data)
+    card = load_any_data_card(data)
     if task == "semantic_segmentation":
-        from .segmentation.data import load_segmentation_split
+        from .tasks.segmentation.data import load_segmentation_split
 
         if card.segmentation is None:  # the trainer's own check, the same message
             raise CardError(f"{card.path}: expected a segmentation data card (with a 'segmentation' block), "
@@ -153,6 +153,6 @@ def _check_data(task: str, data) -> None:
         if card.segmentation is not None:  # the trainer's own check, the same message
             raise CardError(f"{card.path}: expected a classification data card, found a 'segmentation' block "
                             "(use --task semantic_segmentation)")
-        from .data import load_split
+        from .core.data import load_split
 
         load_split(card, verify_images=False)

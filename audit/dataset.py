@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write_text
-from .cards import _MISSING, DataCard, _Validator, load_data_card
+from .core.card_loaders import _MISSING, DataCard, _Validator
 from .errors import CardError, DataError, StatsInputError
 
 __all__ = [
@@ -420,9 +420,9 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
     images : bool, default True
         Compute image statistics (reads every image once).
     verify_images : bool, default False
-        Passed to :func:`audit.data.load_split`.
+        Passed to :func:`audit.core.data.load_split`.
     frame : DataFrame, optional
-        The split as :func:`audit.data.load_split` returns it, if already loaded.
+        The split as :func:`audit.core.data.load_split` returns it, if already loaded.
 
     Returns
     -------
@@ -442,7 +442,7 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         kind, unit = "detection", "people"
         groups, labels, classes, boxes = _detection_people(card)
     else:
-        from .data import load_split
+        from .core.data import load_split
 
         kind, unit = "classification", "images"
         if frame is None:
@@ -492,14 +492,12 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
 
 
 def _load_any_card(path, *, field_name=None, referrer=None):
-    from .detection.cards import is_detection_data_card, load_detection_data_card
+    from .core.registry import load_any_data_card
 
     path = Path(path)
     if field_name and not path.is_file():
         raise CardError(f"{referrer.path}: field '{field_name}': expected an existing data card, found {str(path)!r}")
-    if is_detection_data_card(path):
-        return load_detection_data_card(path)
-    return load_data_card(path)
+    return load_any_data_card(path)
 
 
 def _groups_of(other, names: list[str], card) -> pd.DataFrame:
@@ -511,7 +509,7 @@ def _groups_of(other, names: list[str], card) -> pd.DataFrame:
     if hasattr(other, "coco"):
         groups = _detection_people(other)[0]
     else:
-        from .data import load_split
+        from .core.data import load_split
 
         groups = load_split(other, verify_images=False)
     return groups[names].reset_index(drop=True)
@@ -519,7 +517,7 @@ def _groups_of(other, names: list[str], card) -> pd.DataFrame:
 
 def _detection_people(card):
     """People (non-crowd ground truth) of a detection data card: attributes, category labels, boxes."""
-    from .detection.data import card_people, load_ground_truth
+    from .tasks.detection.data import card_people, load_ground_truth
 
     gt = load_ground_truth(card.coco, image_root=card.image_root, allow_outside=card.allow_paths_outside_root)
     people, groups = card_people(card, gt)
@@ -623,16 +621,13 @@ def report_section(data, *, images: bool = True) -> dict | None:
     """
     import os
 
-    from .data import load_split
+    from .core.data import load_split
 
     if hasattr(data, "coco"):  # a COCO detection card: composition, co-occurrence and person boxes
         return audit_dataset(data).section()
-    if not isinstance(data, DataCard):
-        from .detection.cards import is_detection_data_card
-
-        if is_detection_data_card(data):
-            return audit_dataset(_load_any_card(data)).section()
-    card = data if isinstance(data, DataCard) else load_data_card(data)
+    card = data if isinstance(data, DataCard) else _load_any_card(data)
+    if hasattr(card, "coco"):
+        return audit_dataset(card).section()
     if getattr(card, "segmentation", None) is not None:
         return None
     frame = load_split(card, verify_images=False, **({"require_images": False} if _accepts_require_images() else {}))
@@ -645,6 +640,6 @@ def report_section(data, *, images: bool = True) -> dict | None:
 def _accepts_require_images() -> bool:
     import inspect
 
-    from .data import load_split
+    from .core.data import load_split
 
     return "require_images" in inspect.signature(load_split).parameters

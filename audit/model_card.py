@@ -223,7 +223,7 @@ def update_model_card(model_card, document, *, out_dir=None) -> dict:
     -------
     dict of str to Path
     """
-    from .cards import read_front_matter
+    from .core.card_loaders import read_front_matter
 
     if not isinstance(document, dict):
         try:

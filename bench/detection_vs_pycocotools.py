@@ -64,8 +64,8 @@ def make_data(n_images: int, seed: int = 0):
 
 
 def ours(gt, dets, groups, n_boot):
-    from audit.detection.cocoeval import Boxes
-    from audit.detection.pipeline import audit_detections
+    from audit.tasks.detection.cocoeval import Boxes
+    from audit.tasks.detection.pipeline import audit_detections
     from audit.stats import Attribute
 
     a = gt["annotations"]

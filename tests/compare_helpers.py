@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from audit.compare import samples_table, write_samples
-from audit.pipeline import write_outputs
+from audit.report import write_outputs
 from audit.stats import Attribute, SampleStats, audit_classification
 
 CLASSES = ["neg", "pos"]

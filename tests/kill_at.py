@@ -29,12 +29,12 @@ def main() -> int:
     phase, args = sys.argv[1], sys.argv[2:]
     import audit._io
     import audit._output
-    import audit.distributed
-    import audit.inference
+    import audit.core.distributed
+    import audit.core.inference
     import audit.stats
 
     if phase == "chunking":
-        real = audit.distributed.atomic_write_with
+        real = audit.core.distributed.atomic_write_with
         count = [0]
 
         def write(target, writer):
@@ -43,25 +43,25 @@ def main() -> int:
             if count[0] == 2:
                 _die()
 
-        audit.distributed.atomic_write_with = write
+        audit.core.distributed.atomic_write_with = write
     elif phase == "merge":  # every task: the merged predictions are cached, the chunks not yet discarded
-        import audit.detection.pipeline
+        import audit.tasks.detection.pipeline
         import audit.pipeline
-        import audit.segmentation.pipeline
+        import audit.tasks.segmentation.pipeline
 
         import audit.tasks.classification.pipeline
 
-        for module in (audit.tasks.classification.pipeline, audit.detection.pipeline, audit.segmentation.pipeline):
+        for module in (audit.tasks.classification.pipeline, audit.tasks.detection.pipeline, audit.tasks.segmentation.pipeline):
             module.discard_chunks = lambda out_dir: _die()
     elif phase == "statistics":  # every task: the engine starts
-        import audit.detection.pipeline
+        import audit.tasks.detection.pipeline
 
         def die(*a, **k):
             _die()
 
         audit.stats.audit_classification = die
         audit.stats.audit_segmentation = die
-        audit.detection.pipeline._audit_detections = die
+        audit.tasks.detection.pipeline._audit_detections = die
     elif phase == "report":
         def move(commit, out):
             _die()

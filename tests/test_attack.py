@@ -305,7 +305,7 @@ def test_compressed_rle_whose_counts_overrun_the_image_is_refused():
     import numpy as np
     from pycocotools import mask as mask_utils
 
-    from audit.detection.data import _to_rle
+    from audit.tasks.detection.data import _to_rle
     from audit.errors import DataError
 
     big = mask_utils.encode(np.asfortranarray(np.ones((10, 10), dtype=np.uint8)))

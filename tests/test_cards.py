@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.cards import load_data_card, load_model_card
+from audit.core.card_loaders import load_model_card
+from audit.core.registry import load_any_data_card
 from audit.errors import CardError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def patched(text: str, old: str, new: str) -> str:
 
 
 def test_valid_data_card(tmp_path):
-    card = load_data_card(write(tmp_path, "data_cards/x.md", DATA, "# Motivation\nWhy.\n"))
+    card = load_any_data_card(write(tmp_path, "data_cards/x.md", DATA, "# Motivation\nWhy.\n"))
     assert card.name == "x"
     assert card.split.kind == "manifest"
     assert card.split.table == tmp_path / "data_cards" / "data" / "manifest.csv"
@@ -79,13 +80,13 @@ def test_valid_data_card(tmp_path):
 
 def test_roman_numerals_normalised(tmp_path):
     front = patched(DATA, "    scale: fitzpatrick\n", "    scale: fitzpatrick\n    bins: {light: [I, II], mid: [III, 4], dark: ['V', VI]}\n")
-    card = load_data_card(write(tmp_path, "data_cards/x.md", front))
+    card = load_any_data_card(write(tmp_path, "data_cards/x.md", front))
     assert card.attributes[0].bins == {"light": [1, 2], "mid": [3, 4], "dark": [5, 6]}
 
 
 def test_absolute_paths_are_kept(tmp_path):
     front = patched(DATA, "manifest: data/manifest.csv", f"manifest: {tmp_path}/elsewhere/m.csv")
-    card = load_data_card(write(tmp_path, "data_cards/x.md", front))
+    card = load_any_data_card(write(tmp_path, "data_cards/x.md", front))
     assert card.split.table == tmp_path / "elsewhere" / "m.csv"
 
 
@@ -95,7 +96,7 @@ def test_imagefolder_split(tmp_path):
         "  manifest: data/manifest.csv\n  id_column: id\n  image_column: file\nlabel_column: species\n",
         "  imagefolder: ../images\n  attributes: attrs.parquet\n  id_column: path\n",
     )
-    card = load_data_card(write(tmp_path, "data_cards/x.md", front))
+    card = load_any_data_card(write(tmp_path, "data_cards/x.md", front))
     assert card.split.kind == "imagefolder"
     assert card.split.folder == tmp_path / "images"
     assert card.image_root == card.split.folder
@@ -139,7 +140,7 @@ def test_imagefolder_split(tmp_path):
 def test_data_card_errors(tmp_path, old, new, message):
     path = write(tmp_path, "data_cards/x.md", patched(DATA, old, new))
     with pytest.raises(CardError) as info:
-        load_data_card(path)
+        load_any_data_card(path)
     text = str(info.value)
     assert "\n" not in text
     if message is None:
@@ -153,20 +154,20 @@ def test_relative_card_path_is_named_as_given(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "data_cards/x.md", patched(DATA, "label_column: species", "label_column: 3"))
     with pytest.raises(CardError, match=r"^data_cards/x\.md: field 'label_column': expected a string, found 3$"):
-        load_data_card("data_cards/x.md")
+        load_any_data_card("data_cards/x.md")
 
 
 def test_front_matter_problems(tmp_path):
     plain = tmp_path / "a.md"
     plain.write_text("# no front matter\n")
     with pytest.raises(CardError) as info:
-        load_data_card(plain)
+        load_any_data_card(plain)
     assert str(info.value) == f"{plain}: expected YAML front matter between '---' lines at the top of the file, found none"
     bad = write(tmp_path, "b.md", "split: [unclosed\n")
     with pytest.raises(CardError, match=r"b\.md: invalid YAML front matter \(line \d+\)"):
-        load_data_card(bad)
+        load_any_data_card(bad)
     with pytest.raises(CardError) as info:
-        load_data_card(tmp_path / "missing.md")
+        load_any_data_card(tmp_path / "missing.md")
     assert str(info.value) == f"{tmp_path / 'missing.md'}: card file not found"
 
 
@@ -238,12 +239,12 @@ def test_missing_preprocessing_without_enum(tmp_path):
 def test_checked_in_benchmark_cards_load_and_are_datasheets():
     """data_cards/benchmark_*.md (written by the demo; tests/test_demo.py checks they are current) load and
     carry every section of a datasheet."""
-    from audit.detection.cards import load_detection_data_card
+    from audit.tasks.detection.cards import load_detection_data_card
 
     paths = sorted((REPO / "data_cards").glob("benchmark_*.md"))
     assert len(paths) == 6
     for path in paths:
-        card = load_detection_data_card(path) if "_detection_" in path.name else load_data_card(path)
+        card = load_detection_data_card(path) if "_detection_" in path.name else load_any_data_card(path)
         for heading in ("Motivation", "Composition", "Collection process", "Preprocessing", "Uses", "Distribution",
                         "Maintenance"):
             assert f"## {heading}" in card.body, (path.name, heading)

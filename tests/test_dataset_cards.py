@@ -13,7 +13,8 @@ import yaml
 from PIL import Image
 
 from audit.card_update import replace_section, strip_generated
-from audit.cards import load_data_card, read_front_matter
+from audit.core.card_loaders import read_front_matter
+from audit.core.registry import load_any_data_card
 from audit.cli import main
 from audit.dataset import audit_dataset, image_statistics, section_markdown
 from audit.errors import CardError
@@ -94,14 +95,14 @@ def generated_block(text: str) -> tuple[int, int]:
 
 
 def test_data_card_numbers_and_byte_identical_round_trip(project, capsys):
-    from audit.data import fingerprint_split, load_split
+    from audit.core.data import fingerprint_split, load_split
 
     card = project["card"]
     original = card.read_bytes()
-    data_hash = fingerprint_split(load_data_card(card), load_split(load_data_card(card)))
+    data_hash = fingerprint_split(load_any_data_card(card), load_split(load_any_data_card(card)))
     assert main(["data-card", str(card), "--out", str(project["out"]), "-q"]) == 0
     # the prediction cache key ignores the computed section
-    assert fingerprint_split(load_data_card(card), load_split(load_data_card(card))) == data_hash
+    assert fingerprint_split(load_any_data_card(card), load_split(load_any_data_card(card))) == data_hash
     first = card.read_bytes()
     text = first.decode()
     start, end = generated_block(text)
@@ -149,7 +150,7 @@ def test_data_card_numbers_and_byte_identical_round_trip(project, capsys):
     assert doc["section"]["tables"][0]["rows"][:2] == [["gender", "<b>x</b> (small)", "1", "8.3%", "8.3%"],
                                                        ["gender", "female", "3", "25.0%", "25.0%"]]
     # the card still loads and validates
-    assert load_data_card(card).name == "test"
+    assert load_any_data_card(card).name == "test"
 
 
 def test_existing_markers_keep_their_place(project):
@@ -264,7 +265,7 @@ def test_detection_card_box_statistics(tmp_path):
     assert "| gender | female | 1 | 0.040 [0.040, 0.040] | 0.000 [0.000, 0.000] |" in md
     assert "50.0% female" in md
     # `audit data-card` on a detection card: section written, data hash (cache key) unchanged
-    from audit.detection.data import fingerprint_files
+    from audit.tasks.detection.data import fingerprint_files
 
     before = fingerprint_files(card, tmp_path / "gt.json")
     assert main(["data-card", str(card), "-q"]) == 0
@@ -333,8 +334,8 @@ def results_doc():
 
 def test_model_card_update_round_trip_and_exports(tmp_path):
     from audit.model_card import update_model_card
-    from audit.models import fingerprint_model
-    from audit.cards import load_model_card
+    from audit.core.models import fingerprint_model
+    from audit.core.card_loaders import load_model_card
 
     card = tmp_path / "model.md"
     card.write_bytes(MODEL.encode())

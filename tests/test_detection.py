@@ -14,9 +14,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from audit.cli import main
-from audit.detection.cocoeval import Boxes, accumulate, box_iou, match, summarize
-from audit.detection.data import vote_groups
-from audit.detection.pipeline import audit_detections
+from audit.tasks.detection.cocoeval import Boxes, accumulate, box_iou, match, summarize
+from audit.tasks.detection.data import vote_groups
+from audit.tasks.detection.pipeline import audit_detections
 from audit.stats import Attribute
 from detection_helpers import make_facet_split, write_facet_card
 
@@ -242,7 +242,7 @@ def test_overall_ap_identical_to_pycocotools(seed, agnostic):
 
 
 def test_mask_ap_identical_to_pycocotools():
-    from audit.detection.data import _to_rle
+    from audit.tasks.detection.data import _to_rle
 
     gt_dict, res = _random_set(7, n_img=12, with_masks=True)
     e = _pycoco(gt_dict, res, iou_type="segm")

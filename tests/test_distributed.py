@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from audit.distributed import CHUNK_DIR, DistContext, predict_in_chunks
+from audit.core.distributed import CHUNK_DIR, DistContext, predict_in_chunks
 from slice_helpers import make_model, make_split
 
 TESTS = Path(__file__).parent

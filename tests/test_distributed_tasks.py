@@ -11,8 +11,8 @@ import json
 
 import torch
 
-from audit.distributed import CHUNK_DIR, DistContext
-from audit.pipeline import run_audit
+from audit.core.distributed import CHUNK_DIR, DistContext
+from audit.report import run_audit
 from detection_helpers import make_facet_split, write_facet_card
 from test_detection import TORCHVISION_CARD
 from test_segmentation_e2e import make_model_card, make_split as make_segmentation_split

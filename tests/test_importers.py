@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from audit.cards import load_data_card
+from audit.core.registry import load_any_data_card
 from audit.cli import main
-from audit.data import load_split
+from audit.core.data import load_split
 from audit.importers import COMMITTED, import_dataset
 from audit.importers.utkface import MalformedName, age_group, parse_name
 
@@ -48,7 +48,7 @@ def test_fairface_card_reads_the_published_label_file_in_place(tmp_path, monkeyp
     assert "race4: White 2, Black 1, Asian 3, Indian 1, Other 1" in out
     assert sorted(p.name for p in card.parent.iterdir()) == ["fairface_val.md"]  # no side file: the label file itself
 
-    parsed = load_data_card(card)
+    parsed = load_any_data_card(card)
     text = card.read_text()
     assert "manifest: '${FAIRFACE_ROOT}/fairface_label_val.csv'" in text and "image_root: ${FAIRFACE_ROOT}" in text
     assert parsed.split.table == root / "fairface_label_val.csv" and parsed.image_root == root
@@ -181,7 +181,7 @@ def test_utkface_parses_names_and_sets_malformed_ones_aside_counted(tmp_path, mo
     assert "- `race`: White 2, Black 1, Asian 1, Indian 1, Others 1." in text
     assert "- `race4`: White 2, Black 1, Asian 1, Indian 1, Other 1." in text
     assert "- `label`: Female 3, Male 3." in text
-    parsed = load_data_card(card)
+    parsed = load_any_data_card(card)
     frame = load_split(parsed)
     assert frame["sample_id"].iloc[3] == "UTKFace/45_0_4_20170117191327564.jpg.chip.jpg"
     assert frame["age"].iloc[3] == "40-49"
@@ -226,7 +226,7 @@ def test_celeba_reads_both_files_with_torchvisions_parser(tmp_path, monkeypatch,
     text = card.read_text()
     assert "- `label`: not_Blond_Hair 2, Blond_Hair 2." in text
     assert "- `gender`: female 2, male 2." in text and "- `age`: young 2, not_young 2." in text
-    parsed = load_data_card(card)
+    parsed = load_any_data_card(card)
     assert parsed.image_root == root and load_split(parsed)["image_path"].iloc[0] == \
         str(root / "img_align_celeba" / "000003.jpg")
     doc = _run_predictions(tmp_path, card, pd.DataFrame({"sample_id": manifest["image_id"],
@@ -268,7 +268,7 @@ def test_committed_cards_are_what_the_importer_writes_without_data(source, split
     assert text == template_card(source, split), \
         f"data_cards/{name}.md differs from audit.importers.template_card({source!r}, {split!r}); " \
         "regenerate it with audit.importers.write_committed_cards()"
-    from audit.cards import read_front_matter
+    from audit.core.card_loaders import read_front_matter
 
     imported = read_front_matter(REPO / "data_cards" / f"{name}.md")[0]["imported_from"]
     assert imported["root"].startswith("${") and imported["root"] in imported["command"]  # the root stays a variable
@@ -278,13 +278,13 @@ def test_committed_cards_are_what_the_importer_writes_without_data(source, split
 
 
 def test_committed_cards_resolve_from_the_environment(tmp_path, monkeypatch, capsys):
-    from audit.detection.cards import load_detection_data_card
+    from audit.tasks.detection.cards import load_detection_data_card
     from audit.importers._common import group_counts
 
     from importer_helpers import facet
 
     monkeypatch.setenv("FAIRFACE_ROOT", str(fairface(tmp_path / "ff")))
-    card = load_data_card(REPO / "data_cards" / "fairface_val.md")
+    card = load_any_data_card(REPO / "data_cards" / "fairface_val.md")
     assert card.split.table == tmp_path / "ff" / "fairface_label_val.csv"
     assert len(load_split(card)) == 8
 

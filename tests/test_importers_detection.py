@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from audit.cli import main
-from audit.detection.cards import load_detection_data_card
-from audit.detection.data import card_people, load_ground_truth
+from audit.tasks.detection.cards import load_detection_data_card
+from audit.tasks.detection.data import card_people, load_ground_truth
 
 from importer_helpers import FACET_CLASSES, MIAP_IMAGES, MIAP_TEST, facet, miap
 

@@ -23,7 +23,7 @@ import pytest
 import torch
 import torchvision
 
-from audit.cards import load_model_card
+from audit.core.card_loaders import load_model_card
 from audit.cli import main
 from audit.errors import CardError, ModelError
 from detection_helpers import make_facet_split, write_facet_card
@@ -122,7 +122,7 @@ def detector_card(tmp_path, extra: str = "", name: str = "det.md") -> Path:
 
 
 def test_builder_arguments_reach_the_torchvision_builder(tmp_path):
-    from audit.detection.inference import build_detector
+    from audit.tasks.detection.inference import build_detector
 
     card = load_model_card(detector_card(tmp_path, "builder: {min_size: 64, max_size: 96, box_score_thresh: 0.3, "
                                                    "box_nms_thresh: 0.4, box_detections_per_img: 7}\n"))
@@ -161,7 +161,7 @@ def test_builder_arguments_need_an_architecture(tmp_path):
 
 
 def test_segmentation_builder_arguments(tmp_path):
-    from audit.segmentation.models import build_segmenter
+    from audit.tasks.segmentation.models import build_segmenter
 
     path = tmp_path / "seg.md"
     front = ("task: semantic_segmentation\nmodel: {architecture: lraspp_mobilenet_v3_large}\nnum_classes: 2\n"
@@ -205,7 +205,7 @@ def test_class_map_parsing_names_indices_ranges_and_drops(tmp_path):
 
 
 def test_class_matrix_sums_probabilities_by_hand():
-    from audit.model_spec import class_matrix, map_probabilities
+    from audit.core.model_spec import class_matrix, map_probabilities
 
     matrix = class_matrix(label_map=["a", "b", "c", "d"], classes=["x", "y"], class_map={0: "x", 1: "x", 2: "y"})
     assert matrix.tolist() == [[1, 0], [1, 0], [0, 1], [0, 0]]
@@ -235,7 +235,7 @@ def three_class_split(root: Path, n: int = 6) -> Path:
 
 def test_imagenet_classifier_on_a_three_class_split(tmp_path, monkeypatch, no_download):
     """1,000 ImageNet classes onto [cat, dog, fish] through the real enum path; errors stay short."""
-    from audit.models import build_model, build_transform
+    from audit.core.models import build_model, build_transform
     from audit.pipeline import audit_split, evaluate
 
     state = random_state("resnet18")
@@ -273,7 +273,7 @@ def test_imagenet_classifier_on_a_three_class_split(tmp_path, monkeypatch, no_do
 
 
 def test_detection_class_map_finds_person_by_name():
-    from audit.detection.inference import category_mapping
+    from audit.tasks.detection.inference import category_mapping
 
     card = load_model_card(MODELS / "fasterrcnn_resnet50_fpn_v2.md")
     person = card.label_map.index("person")
@@ -293,7 +293,7 @@ def test_detection_class_map_finds_person_by_name():
 
 
 def test_detector_enum_weights_from_the_hub_cache(tmp_path, monkeypatch, capsys, no_download):
-    from audit.detection.inference import build_detector
+    from audit.tasks.detection.inference import build_detector
 
     state = random_state("ssdlite320_mobilenet_v3_large", weights_backbone=None, num_classes=91)
     cache_weights(tmp_path, monkeypatch, "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1", state)
@@ -320,7 +320,7 @@ def test_detector_enum_weights_from_the_hub_cache(tmp_path, monkeypatch, capsys,
 
 
 def test_detector_enum_without_cache_or_network_is_one_line(tmp_path, monkeypatch, no_download):
-    from audit.detection.inference import build_detector
+    from audit.tasks.detection.inference import build_detector
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
     card = load_model_card(MODELS / "ssdlite320_mobilenet_v3_large.md")
@@ -332,8 +332,8 @@ def test_detector_enum_without_cache_or_network_is_one_line(tmp_path, monkeypatc
 
 
 def test_segmenter_enum_weights_from_the_hub_cache(tmp_path, monkeypatch, no_download):
-    from audit.pipeline import run_audit
-    from audit.segmentation.models import build_segmenter
+    from audit.report import run_audit
+    from audit.tasks.segmentation.models import build_segmenter
     from test_segmentation_e2e import make_split as make_segmentation_split
 
     state = random_state("lraspp_mobilenet_v3_large", weights_backbone=None, num_classes=21)
@@ -352,7 +352,7 @@ def test_segmenter_enum_weights_from_the_hub_cache(tmp_path, monkeypatch, no_dow
 
 
 def test_deeplab_enum_path_builds_the_auxiliary_head_its_weights_carry(tmp_path, monkeypatch, no_download):
-    from audit.segmentation.models import build_segmenter
+    from audit.tasks.segmentation.models import build_segmenter
 
     state = random_state("deeplabv3_mobilenet_v3_large", weights_backbone=None, num_classes=21, aux_loss=True)
     assert any(k.startswith("aux_classifier.") for k in state)
@@ -425,7 +425,7 @@ def test_backbone_weights_of_another_network_are_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize("aux", [True, False])
 def test_local_deeplab_checkpoint_with_or_without_aux_classifier(tmp_path, aux):
-    from audit.segmentation.models import build_segmenter
+    from audit.tasks.segmentation.models import build_segmenter
 
     torch.manual_seed(0)
     reference = torchvision.models.get_model("deeplabv3_mobilenet_v3_large", weights=None, weights_backbone=None,
@@ -493,7 +493,7 @@ def test_unet_provenance_names_the_project_not_torchvision(tmp_path):
     from test_segmentation_e2e import make_model_card
 
     card = load_model_card(make_model_card(tmp_path, "unet_small"))
-    assert _model_provenance(card, None)["source"] == "audit U-Net audit.segmentation.models:unet_small"
+    assert _model_provenance(card, None)["source"] == "audit U-Net audit.tasks.segmentation.models:unet_small"
     card = load_model_card(make_model_card(tmp_path, "lraspp_mobilenet_v3_large", weights=False))
     assert _model_provenance(card, None)["source"] == "torchvision lraspp_mobilenet_v3_large"
 
@@ -552,7 +552,7 @@ def user_model_card(tmp_path, function="build") -> tuple[Path, str]:
 
 
 def test_entry_point_beside_the_card_imports(tmp_path, capsys):
-    from audit.models import build_model
+    from audit.core.models import build_model
 
     card, _ = user_model_card(tmp_path)
     assert build_model(load_model_card(card))(torch.rand(2, 3, 8, 8)).shape == (2, 2)
@@ -603,7 +603,7 @@ def test_an_exception_in_forward_is_one_line_and_traceback_shows_it(tmp_path, ca
 
 
 def test_predictions_only_card_needs_no_image_column_and_ids_follow_id_column(tmp_path, capsys):
-    from audit.pipeline import run_audit
+    from audit.report import run_audit
     from slice_helpers import make_model
 
     split = make_split(tmp_path, n=12)

@@ -17,11 +17,12 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from audit.cards import load_data_card, load_model_card  # noqa: E402
-from audit.detection.cards import load_detection_data_card  # noqa: E402
-from audit.detection.data import load_ground_truth, load_results  # noqa: E402
+from audit.core.card_loaders import load_data_card, load_model_card  # noqa: E402
+from audit.core.registry import load_any_data_card
+from audit.tasks.detection.cards import load_detection_data_card  # noqa: E402
+from audit.tasks.detection.data import load_ground_truth, load_results  # noqa: E402
 from audit.errors import AuditError  # noqa: E402
-from audit.inference import load_predictions_file  # noqa: E402
+from audit.core.inference import load_predictions_file  # noqa: E402
 
 SETTINGS = settings(max_examples=60, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -63,7 +64,7 @@ def _one_line(exc: AuditError) -> None:
 def test_arbitrary_card_front_matter(data):
     with tempfile.TemporaryDirectory() as tmp:
         path = _card(Path(tmp), data)
-        for loader in (load_data_card, load_model_card, load_detection_data_card):
+        for loader in (load_data_card, load_any_data_card, load_model_card, load_detection_data_card):
             try:
                 loader(path)
             except AuditError as exc:
@@ -76,7 +77,7 @@ def test_arbitrary_front_matter_text(text):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "card.md"
         path.write_text("---\n" + text + "\n---\n", encoding="utf-8")
-        for loader in (load_data_card, load_model_card):
+        for loader in (load_data_card, load_any_data_card, load_model_card):
             try:
                 loader(path)
             except AuditError as exc:

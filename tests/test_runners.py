@@ -12,17 +12,18 @@ import pytest
 import torch
 
 from audit._io import atomic_write_text
-from audit.cards import load_data_card, load_model_card
-from audit.data import fingerprint_split, load_split
+from audit.core.card_loaders import load_model_card
+from audit.core.registry import load_any_data_card
+from audit.core.data import fingerprint_split, load_split
 from audit.errors import CardError, DataError, ModelError, PredictionError
-from audit.inference import load_predictions_file, run_inference
-from audit.models import build_model, build_transform, select_device
+from audit.core.inference import load_predictions_file, run_inference
+from audit.core.models import build_model, build_transform, select_device
 from slice_helpers import make_model, make_split, write_images
 
 
 def test_manifest_split(tmp_path):
     split = make_split(tmp_path, n=12)
-    frame = load_split(load_data_card(split["card"]))
+    frame = load_split(load_any_data_card(split["card"]))
     assert list(frame.columns) == ["sample_id", "image_path", "label", "skin_type", "gender", "age"]
     assert list(frame["sample_id"]) == list(split["frame"]["id"])
     assert list(frame["label"]) == [0 if s == "cat" else 1 for s in split["frame"]["species"]]
@@ -37,7 +38,7 @@ def test_parquet_manifest_and_missing_attribute_values(tmp_path):
     table.to_parquet(tmp_path / "data" / "manifest.parquet")
     card = split["card"]
     card.write_text(card.read_text().replace("manifest.csv", "manifest.parquet"))
-    frame = load_split(load_data_card(card))
+    frame = load_split(load_any_data_card(card))
     assert frame["gender"].iloc[3] is None
 
 
@@ -47,7 +48,7 @@ def test_empty_label_is_reported(tmp_path):
     table.loc[2, "species"] = ""
     table.to_csv(split["manifest"], index=False)
     with pytest.raises(DataError) as info:
-        load_split(load_data_card(split["card"]))
+        load_split(load_any_data_card(split["card"]))
     assert str(info.value) == (
         f"{split['manifest']}: row 3 (id 's002'): field 'species': unknown label an empty value; "
         "expected one of: cat, dog"
@@ -78,7 +79,7 @@ def make_imagefolder(tmp_path: Path) -> Path:
 
 def test_imagefolder_split(tmp_path):
     card = make_imagefolder(tmp_path)
-    frame = load_split(load_data_card(card))
+    frame = load_split(load_any_data_card(card))
     assert list(frame["sample_id"]) == [f"cat/cat{i}.png" for i in range(3)] + [f"dog/dog{i}.png" for i in range(3)]
     assert list(frame["label"]) == [0, 0, 0, 1, 1, 1]
     assert list(frame["skin_type"]) == ["II", None, None, None, None, "V"]  # no row -> unknown group
@@ -90,18 +91,18 @@ def test_imagefolder_errors(tmp_path):
     attrs.loc[2] = ["dog/dog9.png", "I"]
     attrs.to_csv(tmp_path / "attrs.csv", index=False)
     with pytest.raises(DataError) as info:
-        load_split(load_data_card(card))
+        load_split(load_any_data_card(card))
     assert str(info.value) == f"{tmp_path / 'attrs.csv'}: row 3 (id 'dog/dog9.png'): image file not found: {tmp_path / 'folder' / 'dog/dog9.png'}"
     attrs.drop(index=2).to_csv(tmp_path / "attrs.csv", index=False)
     (tmp_path / "folder" / "cow").mkdir()
     with pytest.raises(DataError) as info:
-        load_split(load_data_card(card))
+        load_split(load_any_data_card(card))
     assert str(info.value) == f"{tmp_path / 'folder'}: class folder 'cow': unknown label 'cow'; expected one of: cat, dog"
 
 
 def test_fingerprint_tracks_images(tmp_path):
     split = make_split(tmp_path, n=6)
-    card = load_data_card(split["card"])
+    card = load_any_data_card(split["card"])
     frame = load_split(card)
     before = fingerprint_split(card, frame)
     assert fingerprint_split(card, frame) == before
@@ -113,7 +114,7 @@ def test_fingerprint_tracks_images(tmp_path):
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_inference_outputs_and_load_time_decode_error(tmp_path, num_workers):
     split = make_split(tmp_path, n=10)
-    data = load_data_card(split["card"])
+    data = load_any_data_card(split["card"])
     card = load_model_card(make_model(tmp_path))
     model, transform = build_model(card), build_transform(card)
     frame = load_split(data)
@@ -282,7 +283,8 @@ def test_atomic_write_leaves_target_intact_on_failure(tmp_path, monkeypatch):
 
 
 def test_notebook_api_and_html_escaping(tmp_path):
-    from audit.pipeline import audit_split, render_html, results_document
+    from audit.pipeline import audit_split, results_document
+    from audit.report import render_html
 
     split = make_split(tmp_path, n=24)
     table = split["frame"].copy()

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from audit.cli import main
-from audit.pipeline import load_results_schema, run_audit
+from audit.pipeline import load_results_schema
+from audit.report import run_audit
 
 CLASSES = ["background", "person", "car"]
 SIZE = 16
@@ -84,7 +85,7 @@ def make_split(root, *, n=16, seed=0, people=True, card_extra=""):
 def make_model_card(root, architecture="unet_small", *, resize=16, weights=True):
     import torch
 
-    from audit.segmentation.models import SEGMENTATION_ARCHITECTURES
+    from audit.tasks.segmentation.models import SEGMENTATION_ARCHITECTURES
 
     models = root / "models"
     models.mkdir(parents=True, exist_ok=True)
@@ -186,14 +187,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, problem, message):
     ("  person_class: dog\n", "field 'segmentation.person_class': expected one of the classes (background, person, car), found 'dog'"),
 ])
 def test_segmentation_card_errors(tmp_path, extra, message):
-    from audit.cards import load_data_card
+    from audit.core.registry import load_any_data_card
     from audit.errors import CardError
 
     split = make_split(tmp_path, people=False)
     text = split["card"].read_text().replace("  ignore_index: 255\n", "").replace("  person_class: person\n", "")
     split["card"].write_text(text.replace("  mask_column: mask\n", "  mask_column: mask\n" + extra))
     with pytest.raises(CardError) as info:
-        load_data_card(split["card"])
+        load_any_data_card(split["card"])
     assert str(info.value) == f"{split['card']}: {message}"
 
 
@@ -216,7 +217,7 @@ def test_unet_model_run_and_cache(tmp_path):
 def test_unet_shape_and_transpose_convolutions():
     import torch
 
-    from audit.segmentation.models import UNet
+    from audit.tasks.segmentation.models import UNet
 
     net = UNet(num_classes=5, base=4, depth=2).eval()
     assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules()) == 2
@@ -228,8 +229,8 @@ def test_unet_shape_and_transpose_convolutions():
 def test_torchvision_segmenters_build_offline(tmp_path, architecture):
     import torch
 
-    from audit.cards import load_model_card
-    from audit.segmentation.models import build_segmenter, segmentation_logits
+    from audit.core.card_loaders import load_model_card
+    from audit.tasks.segmentation.models import build_segmenter, segmentation_logits
 
     card = load_model_card(make_model_card(tmp_path, architecture, weights=False))
     net = build_segmenter(card)  # weights=None, weights_backbone=None: nothing is downloaded

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-import audit.inference
+import audit.core.inference
 from audit.cli import main
 from audit.pipeline import load_results_schema
 from slice_helpers import make_model, make_split
@@ -64,7 +64,7 @@ def test_second_run_reuses_the_cache(project, capsys, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("the model ran although the cache matched")
 
-    monkeypatch.setattr(audit.inference, "run_inference", must_not_run)
+    monkeypatch.setattr(audit.core.inference, "run_inference", must_not_run)
     assert run_cli(project) == 0
     assert "predictions: reusing cache" in capsys.readouterr().out
     second = json.loads((project["out"] / "results.json").read_text())
@@ -81,8 +81,8 @@ def test_second_run_reuses_the_cache(project, capsys, monkeypatch):
     # Changing the weights changes the model hash: the model runs again.
     monkeypatch.undo()
     calls = []
-    real = audit.inference.run_inference
-    monkeypatch.setattr(audit.inference, "run_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = audit.core.inference.run_inference
+    monkeypatch.setattr(audit.core.inference, "run_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
     make_model(project["root"], seed=1)
     assert run_cli(project) == 0
     assert calls == [1]
@@ -142,7 +142,7 @@ def test_console_script_subprocess(project, tmp_path):
 
 
 def test_predictions_file_replaces_the_model(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(audit.inference, "run_inference", lambda *a, **k: pytest.fail("model ran"))
+    monkeypatch.setattr(audit.core.inference, "run_inference", lambda *a, **k: pytest.fail("model ran"))
     frame = project["frame"]
     preds = pd.DataFrame({"sample_id": frame["id"][::-1], "predicted_label": frame["species"][::-1]})
     preds.iloc[0, 1] = None  # an abstention
@@ -261,8 +261,8 @@ def test_failed_rerun_keeps_previous_outputs_intact(project, capsys):
 
 
 def test_trusted_checkpoint_may_hold_other_objects(project):
-    from audit.cards import load_model_card
-    from audit.models import build_model
+    from audit.core.card_loaders import load_model_card
+    from audit.core.models import build_model
 
     case_checkpoint_not_tensors(project)
     card = project["model"]

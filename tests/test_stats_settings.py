@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from slice_helpers import make_split
 
-from audit.cards import load_data_card
+from audit.core.registry import load_any_data_card
 from audit.cli import main
 from audit.errors import CardError
 from audit.stats._names import display_name
@@ -72,7 +72,7 @@ def test_command_line_overrides_the_card(tmp_path):
 def test_bad_settings_in_the_card(tmp_path, extra, message):
     split = make_split(tmp_path, n=8, card_extra=extra)
     with pytest.raises(CardError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
-        load_data_card(split["card"])
+        load_any_data_card(split["card"])
 
 
 def test_unknown_positive_class_on_the_command_line(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from audit.cards import load_model_card
+from audit.core.card_loaders import load_model_card
 from audit.cli import main
 from audit.errors import ModelError
 from audit.train import pretrain

@@ -129,8 +129,8 @@ def test_card_entry_point_and_weights_reload_identically(splits, trained):
     from PIL import Image
     from torchvision.transforms.functional import pil_to_tensor
 
-    from audit.cards import load_model_card
-    from audit.detection.inference import build_detector
+    from audit.core.card_loaders import load_model_card
+    from audit.tasks.detection.inference import build_detector
     from audit.train.detection import person_maskrcnn
 
     trunk, card_path, _ = trained
@@ -176,7 +176,7 @@ def test_head_strategy_leaves_trunk_bit_identical(splits, tmp_path):
 
 
 def test_detection_card_with_bad_entry_point(splits, tmp_path, capsys):
-    from audit.cards import load_model_card
+    from audit.core.card_loaders import load_model_card
     from audit.errors import CardError, ModelError
 
     card = tmp_path / "bad.md"
@@ -193,7 +193,7 @@ label_map: [__background__, person]
     assert err.endswith(f"{card}: field 'model.entry_point': 'audit.train.detection' has no attribute "
                         "'no_such_builder'"), err
     with pytest.raises(ModelError):
-        from audit.detection.inference import build_detector
+        from audit.tasks.detection.inference import build_detector
 
         build_detector(load_model_card(card))
 

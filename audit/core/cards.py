@@ -23,8 +23,8 @@ Paths inside a card are resolved relative to the directory of the card file;
 absolute paths are used as they are.
 
 This module knows no task: each task's card section is parsed by the task
-(:mod:`audit.cards` for classification and semantic segmentation,
-:mod:`audit.detection.cards` for detection) with these primitives.
+(:mod:`audit.core.card_loaders` for classification and semantic segmentation,
+:mod:`audit.tasks.detection.cards` for detection) with these primitives.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class DataCard:
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
     allow_paths_outside_root: bool = False
-    segmentation: Any = None  # audit.segmentation.SegmentationSpec for label-mask splits
+    segmentation: Any = None  # audit.tasks.segmentation.SegmentationSpec for label-mask splits
     options: dict = field(default_factory=dict)  # statistics settings the card sets: see parse_audit_options
 
 
@@ -247,7 +247,7 @@ class ModelCard:
         The raw front matter.
     class_map : dict of int to str, or None
         Model output index -> split class; outputs left out are dropped
-        (:mod:`audit.model_spec`). None: ``label_map`` names the split's classes.
+        (:mod:`audit.core.model_spec`). None: ``label_map`` names the split's classes.
     builder : dict
         Keyword arguments passed to the torchvision builder, checked against its signature.
     """
@@ -263,7 +263,7 @@ class ModelCard:
     preprocessing: Preprocessing | None
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
-    class_map: dict[int, str] | None = None  # model output index -> split class (audit.model_spec)
+    class_map: dict[int, str] | None = None  # model output index -> split class (audit.core.model_spec)
     builder: dict = field(default_factory=dict)  # keyword arguments for the torchvision builder
 
 

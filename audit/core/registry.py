@@ -26,8 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import AuditError
 
-__all__ = ["BUILTIN_TASK_MODULES", "DEFAULT_TASK", "Task", "get_task", "list_tasks", "model_card_loader",
-           "register_task", "task_name"]
+__all__ = ["BUILTIN_TASK_MODULES", "DEFAULT_TASK", "Task", "get_task", "list_tasks", "load_any_data_card",
+           "model_card_loader", "register_task", "task_name"]
 
 BUILTIN_TASK_MODULES = ("audit.tasks.classification", "audit.tasks.detection", "audit.tasks.segmentation")
 """Imported on the first lookup."""
@@ -135,7 +135,7 @@ def model_card_loader(card_task: str):
     """The model card reader of the task answering to ``card_task``, when it reads its own model cards, else None.
 
     Optional in the protocol: a task with a ``load_model_card(path, front_matter, body)`` method reads the model
-    cards whose ``task:`` it answers to (detection); the others' are read by :func:`audit.cards.load_model_card`.
+    cards whose ``task:`` it answers to (detection); the others' are read by :func:`audit.core.card_loaders.load_model_card`.
     """
     _load()
     name = _BY_CARD_TASK.get(card_task)
@@ -170,3 +170,14 @@ def task_name(data, model=None) -> str:
                            has_model=model is not None):
             return name
     return DEFAULT_TASK
+
+
+def load_any_data_card(data):
+    """A data card of any task, read by the task it belongs to (:func:`task_name` without a model).
+
+    For callers that take any audit's data card: the dataset section, the report's thumbnails, the trainers and
+    the importers. ``data`` is a path or an already loaded card (returned as it is).
+    """
+    if not isinstance(data, (str, Path)):
+        return data
+    return get_task(task_name(data)).load_data_card(data)

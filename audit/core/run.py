@@ -114,9 +114,9 @@ def _created() -> str:
 def _model_provenance(card, sha: str | None) -> dict:
     if card is None:
         return {"card": None, "name": None, "title": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
-    from ..inference import file_sha256
+    from .inference import file_sha256
 
-    from ..model_spec import model_source_text, weights_meta
+    from .model_spec import model_source_text, weights_meta
 
     source = model_source_text(card)
     weights, weights_sha, meta = None, None, None

@@ -119,14 +119,14 @@ def run_demo(*, out_dir="reports/demo", seed: int = 0, knobs=None, backbone_weig
     command : list of str, optional
         The command line, shown in the report.
     **options
-        Passed to :func:`audit.pipeline.run_audit` (``n_boot``, ``n_perm``, ``batch_size``...).
+        Passed to :func:`audit.report.run_audit` (``n_boot``, ``n_perm``, ``batch_size``...).
 
     Returns
     -------
     DemoRun
     """
     from ..benchmark import Knobs, write_benchmark
-    from ..pipeline import run_audit
+    from ..report import run_audit
     from ..report import write_report
 
     start = time.perf_counter()

@@ -134,12 +134,12 @@ def group_counts(card_path: Path) -> tuple[int, dict[str, dict[str, int]]]:
     of a ``votes: any`` attribute counts in every group one of their votes
     falls in.
     """
-    from ..detection.cards import is_detection_data_card
+    from ..tasks.detection.cards import is_detection_data_card
     from ..stats import Attribute, composition
 
     if is_detection_data_card(card_path):
-        from ..detection.cards import load_detection_data_card
-        from ..detection.data import card_people, load_ground_truth
+        from ..tasks.detection.cards import load_detection_data_card
+        from ..tasks.detection.data import card_people, load_ground_truth
 
         card = load_detection_data_card(card_path)
         masks = card.front_matter.get("task") == "instance_segmentation"
@@ -150,12 +150,12 @@ def group_counts(card_path: Path) -> tuple[int, dict[str, dict[str, int]]]:
         counts: dict[str, dict[str, int]] = {}
         n = int(people.size)
     else:
-        from ..cards import load_data_card
-        from ..data import load_split
+        from ..core.data import load_split
+        from ..core.registry import load_any_data_card
 
-        card = load_data_card(card_path)
+        card = load_any_data_card(card_path)
         if card.segmentation is not None and card.segmentation.people is not None:  # count the people
-            from ..segmentation.data import load_segmentation_split
+            from ..tasks.segmentation.data import load_segmentation_split
 
             images, table = load_segmentation_split(card)
             attributes = [a.engine_attribute(column=a.name) for a in card.segmentation.people.attributes]

@@ -222,7 +222,7 @@ def _locate(root: Path, names: list[str], where: Path) -> tuple[str | None, dict
 
 
 def _votes_to_values(table: pd.DataFrame) -> pd.DataFrame:
-    from ..detection.data import vote_groups
+    from ..tasks.detection.data import vote_groups
 
     out = {}
     for prefix, levels in VOTES.items():
@@ -380,7 +380,7 @@ def _with_person_masks(gt: dict, masks_path: Path) -> tuple[dict, set, int]:
     """Keep the people of ``gt`` that have a ``person`` mask; their annotation carries it (several are merged)."""
     from pycocotools import mask as mask_utils
 
-    from ..detection.data import _to_rle
+    from ..tasks.detection.data import _to_rle
 
     data = _read_json(masks_path)
     person_cats = {c["id"] for c in data.get("categories", []) if isinstance(c, dict) and c.get("name") == "person"}

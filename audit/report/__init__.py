@@ -29,12 +29,24 @@ __all__ = [
     "image_root_from_card",
     "load_output",
     "render_document",
+    "render_html",
     "render_report",
+    "run_audit",
     "threshold_sweep",
     "worst_errors",
     "worst_people",
+    "write_outputs",
     "write_report",
 ]
+
+
+def __getattr__(name):
+    # Lazy: writing an audit needs the pipeline driver (and through it torch); re-rendering a page does not.
+    if name in ("run_audit", "write_outputs", "render_html"):
+        from . import _write
+
+        return getattr(_write, name)
+    raise AttributeError(f"module 'audit.report' has no attribute {name!r}")
 
 DATASET_FILE = "dataset_section.json"
 COMMAND_FILE = "command.txt"
@@ -77,16 +89,13 @@ def image_paths_from_card(card_path) -> dict | None:
     if not card_path:
         return None
     try:
-        from ..cards import load_data_card
-        from ..data import load_split
+        from ..core.data import load_split
+        from ..core.registry import load_any_data_card
 
-        card = load_data_card(card_path)
-        if getattr(card, "segmentation", None) is not None:
+        card = load_any_data_card(card_path)
+        if getattr(card, "segmentation", None) is not None or hasattr(card, "coco"):
             return None
-        try:
-            frame = load_split(card, verify_images=False, require_images=False)
-        except TypeError:
-            frame = load_split(card, verify_images=False)
+        frame = load_split(card, verify_images=False, require_images=False)
     except (AuditError, OSError, ValueError, KeyError):
         return None
     if "image_path" not in frame.columns:
@@ -99,14 +108,9 @@ def image_root_from_card(card_path) -> str | None:
     if not card_path:
         return None
     try:
-        from ..detection.cards import is_detection_data_card, load_detection_data_card
+        from ..core.registry import load_any_data_card
 
-        if is_detection_data_card(card_path):
-            root = load_detection_data_card(card_path).image_root
-        else:
-            from ..cards import load_data_card
-
-            root = getattr(load_data_card(card_path), "image_root", None)
+        root = getattr(load_any_data_card(card_path), "image_root", None)
     except (AuditError, OSError, ValueError, KeyError):
         return None
     return str(root) if root is not None and Path(root).is_dir() else None

@@ -65,8 +65,8 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, p
     With ``people``, also the per-person table of ``people.parquet`` (images ``<image id>.png``, 640x480):
     ``(document, people)``.
     """
-    from ..detection.cocoeval import Boxes
-    from ..detection.pipeline import _audit_detections, person_table
+    from ..tasks.detection.cocoeval import Boxes
+    from ..tasks.detection.pipeline import _audit_detections, person_table
     from ..core.run import results_document
     from ..stats import Attribute
 

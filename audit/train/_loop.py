@@ -45,9 +45,9 @@ def image_size(path) -> tuple[int, int]:
 
 def load_images(paths, resize: tuple[int, int]) -> torch.Tensor:
     """Every image resized and normalised (the model card's preprocessing) as one ``(N, 3, H, W)`` tensor."""
-    from ..cards import Preprocessing
-    from ..data import ImageDataset
-    from ..models import preprocessing_transform
+    from ..core.card_loaders import Preprocessing
+    from ..core.data import ImageDataset
+    from ..core.models import preprocessing_transform
 
     transform = preprocessing_transform(Preprocessing(resize=tuple(resize), mean=MEAN, std=STD))
     dataset = ImageDataset(list(paths), transform)

@@ -43,7 +43,7 @@ def train_classifier(data_card, *, trunk, provenance: dict, out_card, strategy: 
     Parameters
     ----------
     data_card : str or Path or DataCard
-        The training split (read with :func:`audit.data.load_split`).
+        The training split (read with :func:`audit.core.data.load_split`).
     trunk : nn.Sequential
         The pretrained trunk (:func:`audit.train.pretrain.pretrained_trunk`); trained in place
         unless ``strategy="head"``.
@@ -73,12 +73,12 @@ def train_classifier(data_card, *, trunk, provenance: dict, out_card, strategy: 
     AuditError
         The data card, its split or the strategy is invalid.
     """
-    from ..cards import DataCard, load_data_card
-    from ..data import load_split
+    from ..core.registry import load_any_data_card
+    from ..core.data import load_split
 
     check_strategy(strategy)
     timer = Timer()
-    card = data_card if isinstance(data_card, DataCard) else load_data_card(data_card)
+    card = load_any_data_card(data_card)
     if card.segmentation is not None:
         raise CardError(f"{card.path}: expected a classification data card, found a 'segmentation' block "
                         "(use --task semantic_segmentation)")

@@ -14,8 +14,8 @@ architecture untrained; a model card names one of them as
 ``model.entry_point`` and the trained state dict as ``weights.path``.
 
 Training reads the split through the detection data card
-(:func:`audit.detection.cards.load_detection_data_card`,
-:func:`audit.detection.data.load_ground_truth`): every non-crowd annotation
+(:func:`audit.tasks.detection.cards.load_detection_data_card`,
+:func:`audit.tasks.detection.data.load_ground_truth`): every non-crowd annotation
 is a person (label 1, class-agnostic), boxes become ``xyxy`` and RLE masks
 are decoded with pycocotools.
 """
@@ -144,7 +144,7 @@ def _load_split(card, masks: bool):
     from pycocotools import mask as mask_utils
     from torchvision.transforms.functional import pil_to_tensor
 
-    from ..detection.data import load_ground_truth
+    from ..tasks.detection.data import load_ground_truth
 
     gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks, image_root=card.image_root,
                            allow_outside=card.allow_paths_outside_root)
@@ -264,7 +264,7 @@ def train_detector(data_card, *, trunk, provenance: dict, out_card, strategy: st
     """
     import torch
 
-    from ..detection.cards import (
+    from ..tasks.detection.cards import (
         DETECTION_TASKS,
         DetectionDataCard,
         load_detection_data_card,

@@ -230,7 +230,7 @@ def pretrained_trunk(*, weights=None, cache=None, seed: int = 0, backbone: str =
         The file cannot be loaded or does not fit; the enum cannot be fetched
         or belongs to another backbone.
     """
-    from ..models import _state_dict, fetch_weights_enum, load_checkpoint
+    from ..core.models import _state_dict, fetch_weights_enum, load_checkpoint
 
     trunk = make_trunk(backbone)
     extra = {} if backbone == "resnet18" else {"backbone": backbone}

@@ -34,7 +34,7 @@ def load_masks(paths, size: tuple[int, int], *, num_classes: int, ignore_index: 
     """
     from PIL import Image
 
-    from ..segmentation.data import read_mask
+    from ..tasks.segmentation.data import read_mask
 
     out = torch.empty(len(paths), *size, dtype=torch.long)
     for i, path in enumerate(paths):
@@ -63,7 +63,7 @@ def train_segmenter(data_card, *, trunk, provenance: dict, out_card, strategy: s
     """Train trunk + decoder on a segmentation data card's split; write weights and model card.
 
     Parameters are those of :func:`audit.train.classification.train_classifier`;
-    the split is read with :func:`audit.segmentation.data.load_segmentation_split`,
+    the split is read with :func:`audit.tasks.segmentation.data.load_segmentation_split`,
     pixels equal to the card's ``ignore_index`` add nothing to the loss, and
     the cross-entropy weighs each class by its inverse square-root pixel frequency.
 
@@ -73,12 +73,12 @@ def train_segmenter(data_card, *, trunk, provenance: dict, out_card, strategy: s
         ``n_train``, ``epochs``, ``seconds``, ``train_loss``, ``train_accuracy``
         (pixel accuracy of the last epoch), ``strategy``, ``card``, ``weights``.
     """
-    from ..cards import DataCard, load_data_card
-    from ..segmentation.data import load_segmentation_split
+    from ..core.registry import load_any_data_card
+    from ..tasks.segmentation.data import load_segmentation_split
 
     check_strategy(strategy)
     timer = Timer()
-    card = data_card if isinstance(data_card, DataCard) else load_data_card(data_card)
+    card = load_any_data_card(data_card)
     if card.segmentation is None:
         raise CardError(f"{card.path}: expected a segmentation data card (with a 'segmentation' block), "
                         "found none (use --task classification)")

@@ -1,7 +1,7 @@
 """The classification task: a classifier's labels against a split's labels, per group (registered as ``classification``).
 
 It is the registry's default task: every data card that no other task recognises (a manifest or an
-image folder with ``label_column`` and ``classes``: :func:`audit.cards.load_data_card`).
+image folder with ``label_column`` and ``classes``: :func:`audit.core.card_loaders.load_data_card`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ class ClassificationTask:
         return False  # the registry's DEFAULT_TASK: every card no other task recognises
 
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
-        from ...cards import load_settled_data_card
+        from ...core.card_loaders import DataCard, load_data_card
+        from ...core.cards import settled
 
-        return load_settled_data_card(data, pos_label=pos_label, min_group_size=min_group_size, **settings)
+        card = data if isinstance(data, DataCard) else load_data_card(data)
+        return settled(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
 
     def evaluate(self, card, *, model, predictions, out_dir, context, **options):
         from .pipeline import evaluate_classification

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.run import AuditRun, _created, _model_provenance, check_reference_groups
-from ...distributed import discard_chunks, predict_in_chunks
+from ...core.distributed import discard_chunks, predict_in_chunks
 from ...errors import AuditError
 
 __all__ = ["evaluate_classification"]
@@ -47,10 +47,10 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     import torch
 
     from ..._version import __version__
-    from ...cards import load_model_card
+    from ...core.card_loaders import load_model_card
     from ...core.cards import ModelCard
-    from ...data import fingerprint_split, load_split
-    from ...inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
+    from ...core.data import fingerprint_split, load_split
+    from ...core.inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
     from ...stats import Attribute, audit_classification
 
     model_card = model if model is None or isinstance(model, ModelCard) else load_model_card(model)
@@ -60,12 +60,12 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
         raise AuditError("expected a model card or a predictions file, found neither")
     net = model_sha = None
     if model_card is not None:
-        from ...models import fingerprint_model
+        from ...core.models import fingerprint_model
 
         model_sha = fingerprint_model(model_card)  # also checks that the card's files are there
     if model_card is not None and predictions is None:  # checked and built before the data: a bad model fails fast
-        from ...model_spec import class_matrix
-        from ...models import build_model, guard_forward
+        from ...core.model_spec import class_matrix
+        from ...core.models import build_model, guard_forward
 
         class_matrix(label_map=model_card.label_map, classes=data_card.classes, class_map=model_card.class_map,
                      model_card_path=model_card.path)
@@ -101,7 +101,7 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
                      Path(out_dir) / "predictions.parquet")
             discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
         else:
-            from ...models import build_transform, select_device
+            from ...core.models import build_transform, select_device
 
             torch_device = select_device(device)
             transform = build_transform(model_card)

@@ -33,7 +33,7 @@ optional ``weights`` (an enum only with an architecture; ``path``: a local
 state dict). ``model.torchscript`` names a TorchScript detector (a scripted
 torchvision detector returns ``(losses, detections)``; the detections are
 used). ``class_map`` (model class -> data category, see
-:mod:`audit.model_spec`) picks the detections that count, e.g. ``{person:
+:mod:`audit.core.model_spec`) picks the detections that count, e.g. ``{person:
 person}``, and ``builder`` passes arguments to the torchvision builder
 (``min_size``, ``max_size``, ``box_score_thresh``, ...). The detectors do
 their own resizing and normalisation, so there is no ``preprocessing``.
@@ -45,10 +45,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
+from ...core.cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
     _normalise_level, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, \
     parse_weights, read_front_matter
-from ..errors import CardError
+from ...errors import CardError
 from .data import VOTE_MODES
 
 __all__ = ["DETECTION_TASKS", "DETECTOR_PREFIXES", "DetectionAttribute", "DetectionDataCard", "is_detection_data_card",
@@ -84,7 +84,7 @@ class DetectionDataCard:
     min_group_size: int
     body: str = field(repr=False)
     front_matter: dict = field(repr=False)
-    options: dict = field(default_factory=dict)  # statistics settings: see audit.cards.parse_audit_options
+    options: dict = field(default_factory=dict)  # statistics settings: see audit.core.card_loaders.parse_audit_options
     allow_paths_outside_root: bool = False
 
 
@@ -211,7 +211,7 @@ def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
                                    example="FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
     # COCO's categories repeat 'N/A' for the ids the data set left out, so names need not be unique
     num_classes, label_map = parse_label_map(v, data, weights, minimum=2, unique=False)
-    from ..model_spec import check_builder, parse_class_map
+    from ...core.model_spec import check_builder, parse_class_map
 
     class_map = parse_class_map(v, data.get("class_map"), label_map)
     builder = check_builder(v, data.get("builder"), source.architecture)

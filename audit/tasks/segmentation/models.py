@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..core.cards import ModelCard
-from ..errors import ModelError
-from ..unet import SEGMENTATION_ARCHITECTURES, UNet, unet, unet_small  # noqa: F401 - the U-Nets' entry points
+from ...core.cards import ModelCard
+from ...errors import ModelError
+from ...core.unet import SEGMENTATION_ARCHITECTURES, UNet, unet, unet_small  # noqa: F401 - the U-Nets' entry points
 
 __all__ = ["SEGMENTATION_ARCHITECTURES", "UNet", "build_segmenter", "has_aux_classifier", "segmentation_logits", "unet", "unet_small"]
 
@@ -40,7 +40,7 @@ def _segmenter_architecture(card: ModelCard, state=None) -> nn.Module:
     ``aux_loss=True`` so that every key loads (strictly); the auxiliary head
     only serves training, and ``out`` is what is scored.
     """
-    from ..models import build_torchvision
+    from ...core.models import build_torchvision
 
     source, weights = card.model, card.weights
     if source.architecture in SEGMENTATION_ARCHITECTURES:
@@ -61,7 +61,7 @@ def build_segmenter(card: ModelCard) -> nn.Module:
     ModelError
         The model cannot be built or its weights cannot be loaded.
     """
-    from ..models import build_from_card
+    from ...core.models import build_from_card
 
     return build_from_card(card, build_architecture=_segmenter_architecture)
 

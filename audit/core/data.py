@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Dataset
 
-from .card_update import card_bytes
-from .core.cards import DataCard
-from .stats import AttributeValueError, bin_attribute
-from ._paths import Root
-from .errors import DataError
+from ..card_update import card_bytes
+from .cards import DataCard
+from ..stats import AttributeValueError, bin_attribute
+from .._paths import Root
+from ..errors import DataError
 from .model_spec import shown
 
 __all__ = ["ImageDataset", "IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.cards import parse_intersections, parse_reference_groups
+from ...core.cards import parse_intersections, parse_reference_groups
 
 __all__ = ["PeopleSpec", "SegmentationSpec", "parse_segmentation"]
 
@@ -38,7 +38,7 @@ class PeopleSpec:
     image_column: str
     mask_column: str
     instance_column: str | None
-    attributes: list = field(default_factory=list)  # list of audit.cards.AttributeSpec
+    attributes: list = field(default_factory=list)  # list of audit.core.card_loaders.AttributeSpec
     intersections: list = field(default_factory=list)
     reference_groups: dict = field(default_factory=dict)
 
@@ -54,8 +54,8 @@ class SegmentationSpec:
 
 
 def _attributes(v, raw, prefix):
-    """Attribute specs in the data card's own format (see :func:`audit.cards.load_data_card`)."""
-    from ..core.cards import parse_attribute_specs
+    """Attribute specs in the data card's own format (see :func:`audit.core.card_loaders.load_data_card`)."""
+    from ...core.cards import parse_attribute_specs
 
     raw = v.mapping({"attributes": raw}, "attributes", prefix, required=False,
                     expected="a mapping of attribute name to its spec") if raw is not None else None

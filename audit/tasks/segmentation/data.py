@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.cards import DataCard
-from ..data import _as_object, _require_columns, _row_ids, read_table
-from .._paths import Root
-from ..errors import DataError, PredictionError
+from ...core.cards import DataCard
+from ...core.data import _as_object, _require_columns, _row_ids, read_table
+from ..._paths import Root
+from ...errors import DataError, PredictionError
 
 __all__ = [
     "fingerprint_segmentation_split",

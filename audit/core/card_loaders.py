@@ -2,15 +2,16 @@
 
 The primitives every task shares (front matter, the validator, attribute
 specs, model sources and weights) live in :mod:`audit.core.cards` and are
-re-exported here; a detection card is read by :mod:`audit.detection.cards`.
+re-exported here; a detection card is read by :mod:`audit.tasks.detection.cards`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .core.cards import (  # noqa: F401 - re-exported: the card API callers and tests know
+from .cards import (  # noqa: F401 - re-exported: the card API callers and tests know
     AttributeSpec,
     CORRECTIONS,
     DataCard,
@@ -60,18 +61,20 @@ __all__ = [
     "WeightsSpec",
     "load_data_card",
     "load_model_card",
-    "load_settled_data_card",
     "read_front_matter",
 ]
 
 
-def load_data_card(path: str | Path) -> DataCard:
+def load_data_card(path: str | Path, *, sections: Mapping[str, Callable] | None = None) -> DataCard:
     """Parse and validate a data card.
 
     Parameters
     ----------
     path : str or Path
         A ``data_cards/NAME.md`` file.
+    sections : mapping of str to callable, optional
+        A task's own card section: name -> ``parse(validator, raw, *, classes)`` (the semantic segmentation task
+        passes its ``segmentation`` parser). A card with such a section needs no ``label_column``.
 
     Returns
     -------
@@ -123,15 +126,14 @@ def load_data_card(path: str | Path) -> DataCard:
     else:
         image_root = split.table.parent
 
-    label_column = v.string(data, "label_column", required=split.kind == "manifest" and "segmentation" not in data)
+    sections = dict(sections or {})
+    label_column = v.string(data, "label_column",
+                            required=split.kind == "manifest" and not any(data.get(k) is not None for k in sections))
     classes = v.string_list(data, "classes")
     if len(classes) < 2:
         raise v.fail("classes", "at least 2 classes", classes)
-    segmentation = None
-    if data.get("segmentation") is not None:
-        from .segmentation.cards import parse_segmentation
-
-        segmentation = parse_segmentation(v, data["segmentation"], classes=classes)
+    parsed = {name: parse(v, data[name], classes=classes) for name, parse in sections.items()
+              if data.get(name) is not None}
 
     attrs_raw = v.mapping(data, "attributes", required=False, expected="a mapping of attribute name to its spec")
     attributes = parse_attribute_specs(v, attrs_raw)
@@ -162,7 +164,7 @@ def load_data_card(path: str | Path) -> DataCard:
         allow_paths_outside_root=allow_outside,
         body=body,
         front_matter=data,
-        segmentation=segmentation,
+        segmentation=parsed.get("segmentation"),
         options=options,
     )
 
@@ -202,7 +204,7 @@ def load_model_card(path: str | Path) -> ModelCard:
     path = Path(path)
     data, body = read_front_matter(path)
     if isinstance(data.get("task"), str) and data["task"] not in MODEL_TASKS:
-        from .core.registry import model_card_loader
+        from .registry import model_card_loader
 
         loader = model_card_loader(data["task"])  # a task that reads its own model cards (detection)
         if loader is not None:
@@ -297,17 +299,3 @@ def load_model_card(path: str | Path) -> ModelCard:
         class_map=class_map,
         builder=builder,
     )
-
-
-def load_settled_data_card(data, *, pos_label=None, min_group_size=None, **settings) -> DataCard:
-    """A classification or semantic segmentation data card (a path or a loaded card), with the command line's settings
-    over its own; a positive class only for classification."""
-    card = data if isinstance(data, DataCard) else load_data_card(data)
-    card = settled(card, pos_label=pos_label if card.segmentation is None else None, min_group_size=min_group_size,
-                   **settings)
-    if pos_label is not None and card.segmentation is not None:
-        from .errors import AuditError
-
-        raise AuditError(f"--pos-label: expected no positive class for the segmentation audit of {card.path}, "
-                         f"found '{pos_label}' (it applies to classification)")
-    return card

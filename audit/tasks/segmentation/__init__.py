@@ -1,14 +1,16 @@
 """The semantic segmentation task (a data card with a ``segmentation`` section, or a ``semantic_segmentation`` model).
 
-Registers :class:`SegmentationTask`; the task's code is :mod:`audit.segmentation` (its card section:
-:mod:`audit.segmentation.cards`, its pipeline: :func:`audit.segmentation.pipeline.evaluate_segmentation`).
+Registers :class:`SegmentationTask`; the task's code is this package (its card section:
+:mod:`audit.tasks.segmentation.cards`, its pipeline: :func:`audit.tasks.segmentation.pipeline.evaluate_segmentation`).
 """
 
 from __future__ import annotations
 
-from ..core.registry import register_task
+from ...core.registry import register_task
 
-__all__ = ["SegmentationTask"]
+from .cards import PeopleSpec, SegmentationSpec
+
+__all__ = ["PeopleSpec", "SegmentationSpec", "SegmentationTask"]
 
 
 class SegmentationTask:
@@ -23,13 +25,20 @@ class SegmentationTask:
         return model_task == "semantic_segmentation" or (not has_model and front_matter.get("segmentation") is not None)
 
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
-        from ..cards import load_settled_data_card  # the classification card with its segmentation section
+        from ...core.card_loaders import DataCard, load_data_card
+        from ...core.cards import settled
+        from ...errors import AuditError
+        from .cards import parse_segmentation
 
-        return load_settled_data_card(data, pos_label=pos_label, min_group_size=min_group_size, **settings)
+        card = data if isinstance(data, DataCard) else load_data_card(data, sections={"segmentation": parse_segmentation})
+        if pos_label is not None:
+            raise AuditError(f"--pos-label: expected no positive class for the segmentation audit of {card.path}, "
+                             f"found '{pos_label}' (it applies to classification)")
+        return settled(card, pos_label=None, min_group_size=min_group_size, **settings)
 
     def evaluate(self, card, *, model, predictions, out_dir, context, **options):
-        from ..cards import ModelCard, load_model_card
-        from ..segmentation.pipeline import evaluate_segmentation
+        from ...core.card_loaders import ModelCard, load_model_card
+        from .pipeline import evaluate_segmentation
 
         model_card = model if model is None or isinstance(model, ModelCard) else load_model_card(model)
         return evaluate_segmentation(data=card, model=model_card, predictions=predictions, out_dir=out_dir,

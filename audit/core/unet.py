@@ -1,8 +1,8 @@
 """The project's own U-Nets, a model architecture beside torchvision's (names in :data:`SEGMENTATION_ARCHITECTURES`).
 
-A leaf of the model builder: the card loader and :mod:`audit.model_spec` look the names up here, so that neither
-imports the segmentation task; :mod:`audit.segmentation.models` re-exports them (their entry points,
-``audit.segmentation.models:unet``, are unchanged).
+A leaf of the model builder: the card loader and :mod:`audit.core.model_spec` look the names up here, so that neither
+imports the segmentation task; :mod:`audit.tasks.segmentation.models` re-exports them (their entry points,
+``audit.tasks.segmentation.models:unet``, are unchanged).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Builders come from the torchvision registry (``get_model(name, weights=None,
 weights_backbone=None, num_classes=...)``); weights are a torchvision enum
 or a local checkpoint loaded with ``weights_only=True`` (see
-:mod:`audit.models`). Images are fed as ``[0, 1]`` tensors: torchvision
+:mod:`audit.core.models`). Images are fed as ``[0, 1]`` tensors: torchvision
 detectors resize and normalise inside the model. Outputs are moved off the
 device at once and converted to COCO results: ``[x, y, w, h]`` boxes,
 ``score``, the data's ``category_id`` (by class name, or the first category
@@ -18,21 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_many
-from ..errors import DataError, ModelError
+from ..._io import atomic_write_many
+from ...errors import DataError, ModelError
 
 __all__ = ["build_detector", "category_mapping", "load_cached_results", "run_detector", "save_results"]
 
 
 def _torchvision_detector(card, state=None):
-    from ..models import build_torchvision
+    from ...core.models import build_torchvision
 
     return build_torchvision(card, without_weights={"weights_backbone": None})
 
 
 def build_detector(card):
     """The detector of a detection model card, in eval mode on the CPU. Raises ModelError."""
-    from ..models import build_from_card
+    from ...core.models import build_from_card
 
     return build_from_card(card, build_architecture=_torchvision_detector)
 
@@ -45,7 +45,7 @@ def category_mapping(card, gt, *, class_agnostic: bool, detection_classes=None) 
     category); without one, by the label's own name. ``detection_classes``
     (data card) narrows the kept labels to those whose name or mapped name it lists.
     """
-    from ..model_spec import shown
+    from ...core.model_spec import shown
 
     by_name = {name: cid for cid, name in sorted(gt.categories.items())}
     first = min(gt.categories) if gt.categories else 1
@@ -82,7 +82,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
     from PIL import Image
     from pycocotools import mask as mask_utils
     from torchvision.transforms.functional import pil_to_tensor
-    from .._progress import progress_class
+    from ..._progress import progress_class
 
     tqdm = progress_class()
 

@@ -9,8 +9,8 @@ Cache
 -----
 :func:`save_cache` writes ``predictions.parquet`` and ``predictions.json``
 (metadata) into the output directory. The metadata records the SHA-256 of the
-model (:func:`audit.models.fingerprint_model`) and of the data
-(:func:`audit.data.fingerprint_split`); :func:`load_cache` returns the cached
+model (:func:`audit.core.models.fingerprint_model`) and of the data
+(:func:`audit.core.data.fingerprint_split`); :func:`load_cache` returns the cached
 table only when both hashes, the class list and the sample ids match.
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_many
-from .errors import CardError, DataError, PredictionError
+from .._io import atomic_write_many
+from ..errors import CardError, DataError, PredictionError
 from .model_spec import shown
 
 __all__ = [
@@ -103,7 +103,7 @@ def run_inference(
     model : torch.nn.Module
         The classifier (moved to ``device``).
     frame : DataFrame
-        The split (:func:`audit.data.load_split`).
+        The split (:func:`audit.core.data.load_split`).
     transform : callable
         PIL image -> tensor.
     classes : list of str
@@ -119,7 +119,7 @@ def run_inference(
     source : str
         Name of the split's file, for error messages.
     class_map : dict of int to str, optional
-        Model output index -> data class (:mod:`audit.model_spec`): probabilities are summed per data
+        Model output index -> data class (:mod:`audit.core.model_spec`): probabilities are summed per data
         class over the outputs mapped to it and renormalised; unmapped outputs are dropped.
 
     Returns
@@ -136,10 +136,10 @@ def run_inference(
     """
     import torch
     from torch.utils.data import DataLoader
-    from ._progress import progress_class
+    from .._progress import progress_class
 
     from .data import ImageDataset
-    from .errors import ModelError
+    from ..errors import ModelError
     from .model_spec import class_matrix, map_probabilities
 
     tqdm = progress_class()

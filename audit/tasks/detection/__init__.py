@@ -1,12 +1,12 @@
 """The detection task (card ``task: detection`` or ``instance_segmentation``): people found per group.
 
-Registers :class:`DetectionTask`; the task's code is :mod:`audit.detection` (its card: :mod:`audit.detection.cards`,
-its pipeline: :func:`audit.detection.pipeline.evaluate_detection`).
+Registers :class:`DetectionTask`; the task's code is this package (its card: :mod:`audit.tasks.detection.cards`,
+its pipeline: :func:`audit.tasks.detection.pipeline.evaluate_detection`).
 """
 
 from __future__ import annotations
 
-from ..core.registry import register_task
+from ...core.registry import register_task
 
 __all__ = ["DetectionTask"]
 
@@ -25,20 +25,20 @@ class DetectionTask:
         return isinstance(split, dict) and "coco" in split  # COCO ground truth
 
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
-        from ..core.cards import settled
-        from ..detection.cards import DetectionDataCard, load_detection_data_card
+        from ...core.cards import settled
+        from .cards import DetectionDataCard, load_detection_data_card
 
         card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
         return settled(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
 
     def load_model_card(self, path, front_matter, body):
-        from ..detection.cards import load_detection_model_card
+        from .cards import load_detection_model_card
 
         return load_detection_model_card(path, front_matter, body)
 
     def evaluate(self, card, *, model, predictions, out_dir, context, n_perm=None, bootstrap=None, verify_images=None,
                  **options):
-        from ..detection.pipeline import evaluate_detection
+        from .pipeline import evaluate_detection
 
         return evaluate_detection(data=card, model=model, predictions=predictions, out_dir=out_dir, context=context,
                                   correction=card.options.get("correction", "fdr_bh"),

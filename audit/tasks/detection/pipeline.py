@@ -1,7 +1,7 @@
 """Detection and instance-segmentation audits: cards -> COCO data -> detections -> matching -> engine -> report.
 
 What is measured (IoU thresholds 0.50:0.05:0.95, at most 100 detections per
-image, COCO's greedy matching; see :mod:`audit.detection.cocoeval`):
+image, COCO's greedy matching; see :mod:`audit.tasks.detection.cocoeval`):
 
 * **Overall COCO AP/AR** (``bbox_*``, ``segm_*``): the 12 numbers of
   ``COCOeval.summarize``, identical to pycocotools (tested bit for bit).
@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..distributed import context_from_env, discard_chunks, predict_in_chunks
+from ...core.distributed import context_from_env, discard_chunks, predict_in_chunks
 
-from ..errors import AuditError
+from ...errors import AuditError
 from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, Boxes, Matches, accumulate, match, summarize
 
 __all__ = ["RECALL_EXPLANATION", "audit_detections", "evaluate_detection", "person_statistics", "person_table",
@@ -95,7 +95,7 @@ def recall_metrics(prefix: str = "") -> dict[str, list[tuple[str, str]]]:
 
 def _membership(groups: pd.DataFrame, attributes, intersections):
     """Per grouping: labels and a (n_people, n_groups) membership matrix (groups may overlap)."""
-    from ..stats import build_groups
+    from ...stats import build_groups
 
     structure, _ = build_groups(groups.reset_index(drop=True), attributes, intersections)
     out = []
@@ -165,7 +165,7 @@ def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, 
 def _audit_detections(*, gt, dt, groups, attributes, intersections, reference_groups, class_agnostic, masks,
                       per_group_ap, n_boot, seed, interval, alpha, correction, min_group_size, categories):
     """:func:`audit_detections`, also returning the matchings (``{"bbox": Matches, "segm": Matches}``)."""
-    from ..stats import audit_ratio_metrics
+    from ...stats import audit_ratio_metrics
 
     crowd = gt.iscrowd if gt.iscrowd is not None else np.zeros(len(gt), bool)
     people = np.flatnonzero(~crowd)
@@ -244,7 +244,7 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
         ``group:<attribute>`` per single attribute: the binned label, or for a multi-valued attribute the list
         of every group the person is in.
     """
-    from ..stats import build_groups
+    from ...stats import build_groups
 
     crowd = gt.iscrowd if gt.iscrowd is not None else np.zeros(len(gt), bool)
     people = np.flatnonzero(~crowd)
@@ -310,10 +310,10 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     """The detection counterpart of :func:`audit.pipeline.evaluate`; returns an ``AuditRun``."""
     import torch
 
-    from .._version import __version__
-    from ..cards import ModelCard, load_model_card
-    from ..core.run import AuditRun, _created, _model_provenance
-    from ..stats import Attribute
+    from ..._version import __version__
+    from ...core.card_loaders import ModelCard, load_model_card
+    from ...core.run import AuditRun, _created, _model_provenance
+    from ...stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
     from .data import card_people, fingerprint_files, load_ground_truth, load_results
     from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
@@ -329,7 +329,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     masks = task == "instance_segmentation"
     net = None
     if model_card is not None and predictions is None:  # built and checked before the data: a bad model fails fast
-        from ..models import guard_forward
+        from ...core.models import guard_forward
 
         net = guard_forward(build_detector(model_card), model_card)
     gt = load_ground_truth(card.coco, masks=card.masks, need_masks=masks, image_root=card.image_root,
@@ -337,7 +337,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     people, groups = card_people(card, gt)
     attributes = [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order,
                             multi=(a.votes == "any")) for a in card.attributes]
-    from ..core.run import check_reference_groups
+    from ...core.run import check_reference_groups
 
     check_reference_groups(card.path, groups, attributes, card.intersections, card.reference_groups)
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
@@ -345,11 +345,11 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
 
     model_sha = None
     if model_card is not None:
-        from ..models import fingerprint_model
+        from ...core.models import fingerprint_model
 
         model_sha = fingerprint_model(model_card)
     if predictions is not None:
-        from ..inference import file_sha256
+        from ...core.inference import file_sha256
 
         results_path = Path(predictions)
         pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
@@ -362,7 +362,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
             discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cache %s (model and data hashes match)", results_path)
         else:
-            from ..models import select_device
+            from ...core.models import select_device
 
             torch_device = select_device(device)
             mapping = category_mapping(model_card, gt, class_agnostic=card.class_agnostic,
@@ -395,7 +395,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     dt = load_results(results_path, gt, need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
-    from ..errors import StatsInputError
+    from ...errors import StatsInputError
 
     try:  # the engine's message names the argument; say which card declared it
         result, matches = _audit_detections(

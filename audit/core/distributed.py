@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._io import atomic_write_with
+from .._io import atomic_write_with
 
 __all__ = ["CHUNK_DIR", "DistContext", "context_from_env", "predict_in_chunks"]
 

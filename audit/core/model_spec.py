@@ -37,7 +37,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .core.cards import weights_categories  # noqa: F401 - where it lived
+from .cards import weights_categories  # noqa: F401 - where it lived
 
 __all__ = ["SHOWN", "builder_arguments", "check_builder", "class_matrix", "map_probabilities", "model_source_text",
            "parse_class_map", "shown", "weights_categories", "weights_meta"]
@@ -60,7 +60,7 @@ def shown(items, k: int = SHOWN) -> str:
 def parse_class_map(v, raw, label_map: list[str]) -> dict[int, str] | None:
     """Validate a card's ``class_map`` into ``model output index -> split class`` (dropped outputs left out).
 
-    ``v`` is the card's validator (:class:`audit.cards._Validator`). A key must
+    ``v`` is the card's validator (:class:`audit.core.card_loaders._Validator`). A key must
     name a model class, an output index or an index range; a value is a split
     class name or null.
     """
@@ -114,7 +114,7 @@ def class_matrix(*, label_map, classes, class_map=None, model_card_path=None) ->
     name (a permutation). Raises :class:`~audit.errors.CardError` naming the
     card field otherwise.
     """
-    from .errors import CardError
+    from ..errors import CardError
 
     where = f"{model_card_path}: " if model_card_path else ""
     index = {c: k for k, c in enumerate(classes)}
@@ -222,7 +222,7 @@ def check_builder(v, raw, architecture: str | None) -> dict:
         if key not in allowed:
             import difflib
 
-            from .errors import CardError
+            from ..errors import CardError
 
             close = difflib.get_close_matches(str(key), allowed, n=3)
             allowed = close + [a for a in allowed if a not in close]  # the likeliest first
@@ -252,7 +252,7 @@ def model_source_text(card) -> str:
         from .unet import SEGMENTATION_ARCHITECTURES
 
         if src.architecture in SEGMENTATION_ARCHITECTURES:
-            return f"audit U-Net audit.segmentation.models:{src.architecture}"
+            return f"audit U-Net audit.tasks.segmentation.models:{src.architecture}"
         return f"torchvision {src.architecture}"
     if src.kind == "torchscript":
         return f"torchscript {src.torchscript}"

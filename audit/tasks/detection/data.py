@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, PredictionError
+from ...errors import DataError, PredictionError
 from .cocoeval import Boxes
 
 __all__ = [
@@ -164,7 +164,7 @@ def _is_int(value) -> bool:
 
 
 def _clip(value, limit: int = 60) -> str:
-    from .._paths import short_repr
+    from ..._paths import short_repr
 
     return short_repr(value, limit)
 
@@ -239,7 +239,7 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
                      "attributes": im.get("attributes") if isinstance(im.get("attributes"), dict) else {}})
     images = pd.DataFrame(rows, columns=["image_id", "file_name", "height", "width", "attributes"])
     if image_root is not None:
-        from .._paths import Root
+        from ..._paths import Root
 
         images["path"] = Root(image_root, allow_outside=allow_outside).check(
             images["file_name"].tolist(), where=lambda i: f"{path}: images[{i}]: field 'file_name'")
@@ -573,7 +573,7 @@ def fingerprint_files(*paths) -> str:
             continue
         digest.update(b"\0file\0" + str(Path(p).name).encode())
         if str(p).endswith(".md"):  # a card, without the sections `audit data-card` writes into it
-            from ..card_update import card_bytes
+            from ...card_update import card_bytes
 
             digest.update(card_bytes(p))
             continue

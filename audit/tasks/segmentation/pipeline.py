@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write_text, atomic_write_with
-from ..distributed import context_from_env, discard_chunks, predict_in_chunks
-from ..errors import AuditError, CardError, DataError, PredictionError
+from ..._io import atomic_write_text, atomic_write_with
+from ...core.distributed import context_from_env, discard_chunks, predict_in_chunks
+from ...errors import AuditError, CardError, DataError, PredictionError
 
 __all__ = ["evaluate_segmentation", "image_counts", "person_table", "run_segmenter"]
 
@@ -37,8 +37,8 @@ CACHE_META = "predicted_masks.json"
 def image_counts(label, pred, num_classes: int, *, ignore_index: int, sample_id: str, label_path, pred_path,
                  person_masks=(), person_class: int | None = None):
     """Counts of one image: (intersection, pred_area, label_area) per class, and per-person (I, U)."""
-    from ..stats import person_region_counts, segmentation_counts
-    from ..errors import StatsInputError
+    from ...stats import person_region_counts, segmentation_counts
+    from ...errors import StatsInputError
 
     if label.shape != pred.shape:
         raise PredictionError(f"{pred_path}: expected a predicted mask of the label mask's size {label.shape[::-1]} "
@@ -103,7 +103,7 @@ def person_table(people: pd.DataFrame, stats: pd.DataFrame, images: pd.DataFrame
     region), ``matched@0.50`` (that IoU reaches 0.50, as ``person_recall@0.50`` counts) and
     ``group:<attribute>``, binned by the engine's :func:`audit.stats.build_groups`.
     """
-    from ..stats import build_groups
+    from ...stats import build_groups
 
     image_of = dict(zip(images["sample_id"], images["image_path"]))
     union = stats["union"].to_numpy(dtype=float)
@@ -127,15 +127,15 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
 
     Logits are resized (bilinear) to the label mask's size, then arg-maxed;
     ``permutation[k]`` is the model output that predicts data class ``k``. A
-    2-D ``permutation`` is a class map's matrix (:func:`audit.model_spec.class_matrix`):
+    2-D ``permutation`` is a class map's matrix (:func:`audit.core.model_spec.class_matrix`):
     the softmax probabilities are summed into the data classes first.
     """
     import torch
     from PIL import Image
     from torch.utils.data import DataLoader
-    from .._progress import progress_class
+    from ..._progress import progress_class
 
-    from ..data import ImageDataset
+    from ...core.data import ImageDataset
     from .models import segmentation_logits
 
     tqdm = progress_class()
@@ -162,7 +162,7 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
                 if perm is not None:
                     logits = logits[:, perm]  # data-card class order
                 else:
-                    from ..model_spec import map_probabilities
+                    from ...core.model_spec import map_probabilities
 
                     logits = map_probabilities(torch.softmax(logits, dim=1), matrix)  # probabilities per data class
                 for k, (_, index) in enumerate(items):
@@ -211,10 +211,10 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     """
     import torch
 
-    from .._version import __version__
-    from ..inference import file_sha256
-    from ..core.run import AuditRun, _created, _model_provenance
-    from ..stats import Attribute, audit_segmentation
+    from ..._version import __version__
+    from ...core.inference import file_sha256
+    from ...core.run import AuditRun, _created, _model_provenance
+    from ...stats import Attribute, audit_segmentation
     from .data import fingerprint_segmentation_split, load_segmentation_split, predicted_mask_paths, read_mask
 
     data_card, model_card = data, model
@@ -230,8 +230,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         if data_card.split.image_column is None:
             raise DataError(f"{data_card.path}: field 'split.image_column': expected the manifest column of image "
                             "paths to run a model, found nothing (only --predictions work without it)")
-        from ..model_spec import class_matrix
-        from ..models import guard_forward
+        from ...core.model_spec import class_matrix
+        from ...core.models import guard_forward
         from .models import build_segmenter
 
         matrix = class_matrix(label_map=model_card.label_map, classes=classes, class_map=model_card.class_map,
@@ -240,7 +240,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     images, people = load_segmentation_split(data_card)
     log.info("data: %s (%d images, %d classes%s)", data_card.path, len(images), len(classes),
              f", {len(people)} people" if people is not None else "")
-    from ..core.run import check_reference_groups
+    from ...core.run import check_reference_groups
 
     def _attrs(specs):
         return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]
@@ -254,7 +254,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     data_sha = fingerprint_segmentation_split(data_card, images, people)
     model_sha = None
     if model_card is not None:
-        from ..models import fingerprint_model
+        from ...core.models import fingerprint_model
 
         model_sha = fingerprint_model(model_card)
 
@@ -277,7 +277,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         else:
             import tempfile
 
-            from ..models import build_transform, select_device
+            from ...core.models import build_transform, select_device
 
             torch_device = select_device(device)
             if out_dir is not None:  # masks about to be rewritten: the old meta must not vouch for them
@@ -344,7 +344,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         kwargs = dict(people=people_stats, person_groups=person_groups, person_attributes=attrs(spec.attributes),
                       person_intersections=[tuple(x) for x in spec.intersections],
                       person_reference_groups=dict(spec.reference_groups) or None)
-    from ..errors import StatsInputError
+    from ...errors import StatsInputError
 
     try:  # the engine's message names the argument; say which card declared it
         result = audit_segmentation(
@@ -385,7 +385,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     }
     people_out = images_out = None
     if people is None:  # no person masks: the report's worst errors are the worst images, by per-image mIoU
-        from ..stats import build_groups
+        from ...stats import build_groups
 
         image_attrs = attrs(data_card.attributes)
         _, binned = build_groups(images[[a.name for a in data_card.attributes]].reset_index(drop=True), image_attrs,

@@ -7,7 +7,7 @@ Model sources (``model`` in the card):
     weights enum ``get_model(name, weights=Enum, **builder)`` (torchvision's
     own enum path), else ``get_model(name, weights=None, num_classes=...,
     **builder)``; ``builder`` is the card's checked builder arguments
-    (:mod:`audit.model_spec`).
+    (:mod:`audit.core.model_spec`).
 ``torchscript``
     A TorchScript file loaded with :func:`torch.jit.load`.
 ``entry_point``
@@ -46,9 +46,9 @@ from pathlib import Path
 
 import torch
 
-from .card_update import card_bytes
-from .core.cards import ModelCard
-from .errors import ModelError
+from ..card_update import card_bytes
+from .cards import ModelCard
+from ..errors import ModelError
 
 __all__ = [
     "GuardedModel", "build_model", "build_torchvision", "build_transform", "fetch_weights_enum", "fingerprint_model",
@@ -396,7 +396,7 @@ def fingerprint_model(card: ModelCard) -> str:
     import uuid
     import warnings
 
-    from ._fingerprint import card_named_files, entry_point_identity
+    from .._fingerprint import card_named_files, entry_point_identity
 
     digest = hashlib.sha256()
     digest.update(card_bytes(card.path))  # without the sections `audit run --update-model-card` writes
