@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from audit.cli import main
-from audit.report import TaskInput, build_report, render_document, render_report, threshold_sweep, worst_errors
+from audit.report import TaskInput, build_report, render_document, render_report
+from audit.tasks.classification.report import threshold_sweep, worst_errors
 
 from report_helpers import CSS_EXTERNAL, EVIL, EXTERNAL, GOLDEN, classification, write_images
 
@@ -147,10 +148,10 @@ def test_three_tasks_in_one_page():
         det, seg = detection_example(n_images=40, n_boot=10), segmentation_example(n_images=40, n_boot=10)
     report = build_report([TaskInput(doc, preds, samples), TaskInput(det), TaskInput(seg)])
     html = render_report(report)
-    curve = report.tasks[1].recall_iou[0]
+    curve = report.tasks[1].charts("Recall against IoU threshold")[0]
     assert [s.label for s in curve.series] == ["overall", "g1", "g2"]
     assert all(len(s.points) == 10 for s in curve.series)  # recall at IoU 0.50, 0.55, ..., 0.95
-    assert [len(s.points) for s in report.tasks[1].recall_size[0].series] == [3, 3, 3]  # small, medium, large
+    assert [len(s.points) for s in report.tasks[1].charts("Recall by object size")[0].series] == [3, 3, 3]  # small, medium, large
     assert '<section id="recall">' in html
     assert "recall-iou-detection-1-group" in html and "recall-size-detection-1-group" in html
     assert "cannot be attributed to a demographic group" in html  # detection caveat

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from audit.cli import main
-from audit.report import TaskInput, build_report, load_output, render_report, worst_people
+from audit.core.people_report import worst_people
+from audit.report import TaskInput, build_report, load_output, render_report
 from detection_helpers import FACET_COLUMNS, square_rle, write_facet_card
 from report_helpers import EVIL
 
@@ -99,7 +100,7 @@ def test_detection_people_table_and_worst_errors(tmp_path):
 
     task = load_output(out)
     report = build_report(task)
-    worst = {(g.grouping, g.group): g for g in report.tasks[0].worst}
+    worst = {(g.grouping, g.group): g for g in report.tasks[0].examples}
     lighter = worst[("skin_tone", "lighter")]
     assert lighter.n_errors == 2 and [i.sample_id for i in lighter.items] == ["3", "2"]  # IoU 0 before 1/3
     assert worst[("skin_tone", "darker")].n_errors == 0 and not worst[("skin_tone", "darker")].items
@@ -204,7 +205,7 @@ def test_semantic_segmentation_worst_people_and_recall_by_size(tmp_path):
     assert people["matched@0.50"].iloc[:4].tolist() == [True, False, True, False]
 
     report = build_report(load_output(out))
-    worst = {(g.grouping, g.group): g for g in report.tasks[0].worst}
+    worst = {(g.grouping, g.group): g for g in report.tasks[0].examples}
     darker = worst[("skin_type", "darker")]
     assert darker.n_errors == 2 and [i.sample_id for i in darker.items] == ["2", "4"]  # IoU 0 before 0.25
     assert worst[("skin_type", "lighter")].n_errors == 0
@@ -223,7 +224,7 @@ def test_semantic_segmentation_worst_people_and_recall_by_size(tmp_path):
     rows = pd.DataFrame(document["results"]["metrics"]).query("metric == 'person_recall@0.50_lower_third'")
     assert rows.set_index("group")["value"].to_dict() == pytest.approx({"all": 14 / 16, "lighter": 1.0,
                                                                          "darker": 6 / 8})
-    chart = report.tasks[0].recall_size[0]
+    chart = report.tasks[0].charts("Recall by object size")[0]
     assert [len(s.points) for s in chart.series] == [1, 1, 1] and "person mask area (tertiles)" in html
     assert "area tertiles instead of COCO" in html
 
@@ -271,7 +272,7 @@ def test_semantic_segmentation_without_people_worst_images(tmp_path):
     images = pd.read_parquet(out / "images.parquet")
     assert images["image_id"].iloc[5] == "img05" and images["group:lighting"].iloc[5] == "dim"
     report = build_report(load_output(out))
-    worst = {(g.grouping, g.group): g for g in report.tasks[0].worst}
+    worst = {(g.grouping, g.group): g for g in report.tasks[0].examples}
     dim = worst[("lighting", "dim")]
     assert dim.n_errors == 8 and dim.items[0].sample_id == "img05" and len(dim.items) == 4
     html = (out / "index.html").read_text(encoding="utf-8")

@@ -122,12 +122,12 @@ def test_sentence_names_keep_their_capitals():
 
 def test_crowded_charts_highlight_reference_and_worst():
     """Past three groups a chart draws the reference and the worst group in colour, the others in grey."""
-    from audit.report._data import GREY
+    from audit.core.sections import GREY
 
     doc = json.loads((GOLDEN / "report_small.results.json").read_text(encoding="utf-8"))
     report = build_report(TaskInput(doc), thumbnails=False)
     task = report.tasks[0]
-    chart = [c for c in task.calibration if c.title == "gender × skin_type"][0]
+    chart = [c for c in task.charts("Calibration curves per group") if c.title == "gender × skin_type"][0]
     coloured = {s.label for s in chart.series if s.colour not in (GREY, "#999999")}
     errors = {m["group"]: m["value"] for m in doc["results"]["metrics"]
               if m["grouping"] == "gender × skin_type" and m["metric"] == "error_rate" and m["class"] == ""}
@@ -140,7 +140,7 @@ def test_crowded_charts_highlight_reference_and_worst():
     assert legend.count("other groups") == 1 and f"{ref} (best)" in legend and f"{worst} (worst)" in legend
     assert "drawn in colour, the others in grey" in chart.note
     # two groups: every group keeps its own colour
-    few = [c for c in task.calibration if c.title == "skin_type"][0]
+    few = [c for c in task.charts("Calibration curves per group") if c.title == "skin_type"][0]
     assert GREY not in {s.colour for s in few.series} and not few.note
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import AuditError
-from ._data import SHADE_LEGEND, Report, TaskInput, build_report, fmt, threshold_sweep, worst_errors, worst_people
+from ._data import SHADE_LEGEND, Report, TaskInput, build_report, fmt
 
 __all__ = [
     "COMMAND_FILE",
@@ -32,9 +32,6 @@ __all__ = [
     "render_html",
     "render_report",
     "run_audit",
-    "threshold_sweep",
-    "worst_errors",
-    "worst_people",
     "write_outputs",
     "write_report",
 ]

@@ -7,6 +7,7 @@ image folder with ``label_column`` and ``classes``: :func:`audit.core.card_loade
 from __future__ import annotations
 
 from ...core.registry import register_task
+from . import report
 
 __all__ = ["ClassificationTask"]
 
@@ -34,6 +35,9 @@ class ClassificationTask:
 
         return evaluate_classification(card, model=model, predictions=predictions, out_dir=out_dir, context=context,
                                        **options)
+
+    report_spec = staticmethod(report.report_spec)
+    report_sections = staticmethod(report.report_sections)
 
 
 register_task(ClassificationTask())

@@ -7,6 +7,7 @@ its pipeline: :func:`audit.tasks.detection.pipeline.evaluate_detection`).
 from __future__ import annotations
 
 from ...core.registry import register_task
+from . import report
 
 __all__ = ["DetectionTask"]
 
@@ -43,6 +44,9 @@ class DetectionTask:
         return evaluate_detection(data=card, model=model, predictions=predictions, out_dir=out_dir, context=context,
                                   correction=card.options.get("correction", "fdr_bh"),
                                   interval=card.options.get("interval", "wilson"), **options)
+
+    report_spec = staticmethod(report.report_spec)
+    report_sections = staticmethod(report.report_sections)
 
 
 register_task(DetectionTask())

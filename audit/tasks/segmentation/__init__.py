@@ -7,6 +7,7 @@ Registers :class:`SegmentationTask`; the task's code is this package (its card s
 from __future__ import annotations
 
 from ...core.registry import register_task
+from . import report
 
 from .cards import PeopleSpec, SegmentationSpec
 
@@ -43,6 +44,9 @@ class SegmentationTask:
         model_card = model if model is None or isinstance(model, ModelCard) else load_model_card(model)
         return evaluate_segmentation(data=card, model=model_card, predictions=predictions, out_dir=out_dir,
                                      context=context, correction=card.options.get("correction", "fdr_bh"), **options)
+
+    report_spec = staticmethod(report.report_spec)
+    report_sections = staticmethod(report.report_sections)
 
 
 register_task(SegmentationTask())
