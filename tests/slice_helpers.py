@@ -87,10 +87,10 @@ def make_split(root: Path, *, n: int = 48, seed: int = 0, card_extra: str = "") 
 
 
 def make_model(root: Path, *, seed: int = 0, name: str = "tiny", trust: bool = False, weights: str | None = None) -> Path:
-    """Save a seeded ``audit.demo.model.tiny_cnn`` state dict and write ``models/NAME.md``."""
+    """Save a seeded ``tiny_model.tiny_cnn`` state dict and write ``models/NAME.md``."""
     import torch
 
-    from audit.demo.model import tiny_cnn
+    from tiny_model import tiny_cnn
 
     torch.manual_seed(seed)
     model_dir = root / "models"
@@ -105,7 +105,7 @@ def make_model(root: Path, *, seed: int = 0, name: str = "tiny", trust: bool = F
             ---
             task: classification
             model:
-              entry_point: "audit.demo.model:tiny_cnn"
+              entry_point: "tiny_model:tiny_cnn"
             weights:
               path: {weights}
             trust_checkpoint: {"true" if trust else "false"}

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from audit.demo.model import TinyCNN
+from tiny_model import TinyCNN
 
 
 class SlowTinyCNN(TinyCNN):

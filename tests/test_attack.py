@@ -182,7 +182,7 @@ def test_full_disk_leaves_the_previous_output_untouched_other_tasks(task, task_p
 def test_second_concurrent_run_is_refused_in_one_line(tmp_path):
     split = make_split(tmp_path, n=32)
     card = make_model(tmp_path)
-    card.write_text(card.read_text().replace("audit.demo.model:tiny_cnn", "slow_model:slow_tiny_cnn"))
+    card.write_text(card.read_text().replace("tiny_model:tiny_cnn", "slow_model:slow_tiny_cnn"))
     project = {**split, "model": card}
     out = tmp_path / "out"
     release = tmp_path / "release"  # the first run's model waits for this file after its first batch
@@ -211,7 +211,7 @@ def test_second_concurrent_run_is_refused_in_one_line(tmp_path):
 def test_changed_weights_behind_an_entry_point_rerun_the_model(tmp_path, monkeypatch, capsys):
     import torch
 
-    from audit.demo.model import tiny_cnn
+    from tiny_model import tiny_cnn
 
     package = tmp_path / "site" / "third_party_net"
     package.mkdir(parents=True)
@@ -220,7 +220,7 @@ def test_changed_weights_behind_an_entry_point_rerun_the_model(tmp_path, monkeyp
 
         import torch
 
-        from audit.demo.model import tiny_cnn
+        from tiny_model import tiny_cnn
 
 
         def build(num_classes=2):
@@ -233,7 +233,7 @@ def test_changed_weights_behind_an_entry_point_rerun_the_model(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     split = make_split(tmp_path, n=16)
     card = make_model(tmp_path)
-    text = card.read_text().replace("audit.demo.model:tiny_cnn", "third_party_net:build")
+    text = card.read_text().replace("tiny_model:tiny_cnn", "third_party_net:build")
     card.write_text(text.replace("weights:\n  path: tiny.pth\n", ""))
     args = ["run", "--model", str(card), "--data", str(split["card"]), "--out", str(tmp_path / "out"),
             "--n-boot", "10", "--n-perm", "10"]
@@ -282,7 +282,7 @@ def test_compare_max_drop_keeps_the_documented_default_for_other_metrics(project
 def test_ctrl_c_prints_one_line_exits_130_and_resumes(tmp_path):
     split = make_split(tmp_path, n=32)
     card = make_model(tmp_path)
-    card.write_text(card.read_text().replace("audit.demo.model:tiny_cnn", "slow_model:slow_tiny_cnn"))
+    card.write_text(card.read_text().replace("tiny_model:tiny_cnn", "slow_model:slow_tiny_cnn"))
     project = {**split, "model": card}
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "audit", *_args(project, out)], env=_env(),
@@ -366,4 +366,4 @@ def test_one_containment_check():
     assert own == []
     users = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "Root(" in p.read_text(encoding="utf-8")
                    and p.name != "_paths.py")
-    assert users == ["data.py", "detection/data.py", "report/_data.py", "segmentation/data.py"]
+    assert users == ["core/data.py", "core/thumbnails.py", "tasks/detection/data.py", "tasks/segmentation/data.py"]

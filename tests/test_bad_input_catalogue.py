@@ -156,13 +156,13 @@ def image_unreadable(tmp):
 
 def model_unknown_architecture(tmp):
     p = _classification(tmp)
-    _edit(p["model"], 'entry_point: "audit.demo.model:tiny_cnn"', "architecture: resnet999")
+    _edit(p["model"], 'entry_point: "tiny_model:tiny_cnn"', "architecture: resnet999")
     return _run_args(p), p["out"], {"model": p["model"]}
 
 
 def model_entry_point_missing(tmp):
     p = _classification(tmp)
-    _edit(p["model"], "audit.demo.model:tiny_cnn", "audit.demo.nowhere:tiny_cnn")
+    _edit(p["model"], "tiny_model:tiny_cnn", "audit.demo.nowhere:tiny_cnn")
     return _run_args(p), p["out"], {"model": p["model"]}
 
 

@@ -296,7 +296,7 @@ model_name: Tiny model
 license: Apache-2.0
 task: classification
 model:
-  entry_point: "audit.demo.model:tiny_cnn"
+  entry_point: "tiny_model:tiny_cnn"
 num_classes: 2
 label_map: {0: circle, 1: square}
 preprocessing: {resize: [8, 8], mean: [0.5], std: [0.5]}

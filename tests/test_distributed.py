@@ -69,7 +69,7 @@ def _audit_cmd(model, card, out):
 def slow_project(tmp_path):
     split = make_split(tmp_path, n=64)
     card = make_model(tmp_path)
-    text = card.read_text().replace("audit.demo.model:tiny_cnn", "slow_model:slow_tiny_cnn")
+    text = card.read_text().replace("tiny_model:tiny_cnn", "slow_model:slow_tiny_cnn")
     card.write_text(text)
     return {**split, "model": card}
 

@@ -37,7 +37,7 @@ SUB_FIELDS = ["manifest", "imagefolder", "attributes", "id_column", "image_colum
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.floats(allow_nan=True, allow_infinity=True),
                     st.text(max_size=12), st.sampled_from(["cat", "dog", "fitzpatrick", "monk", "../x", "/etc/passwd",
-                                                           "a.csv", "audit.demo.model:tiny_cnn", "I", "VI"]))
+                                                           "a.csv", "tiny_model:tiny_cnn", "I", "VI"]))
 
 
 def _values(keys):

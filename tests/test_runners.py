@@ -200,7 +200,7 @@ def test_weights_enum_uses_torchvision_and_reports_no_network(tmp_path, monkeypa
 
 
 def test_torchscript_and_entry_point_errors(tmp_path):
-    from audit.demo.model import tiny_cnn
+    from tiny_model import tiny_cnn
 
     (tmp_path / "models").mkdir()
     torch.jit.script(tiny_cnn(num_classes=2)).save(str(tmp_path / "models" / "m.pt"))
@@ -216,7 +216,7 @@ def test_torchscript_and_entry_point_errors(tmp_path):
     card = load_model_card(model_card(tmp_path, "{entry_point: 'no_such_module_xyz:f'}"))
     with pytest.raises(ModelError, match=r"field 'model\.entry_point': cannot import 'no_such_module_xyz'"):
         build_model(card)
-    card = load_model_card(model_card(tmp_path, "{entry_point: 'audit.demo.model:tiny_cnn'}", "{path: nope.pth}"))
+    card = load_model_card(model_card(tmp_path, "{entry_point: 'tiny_model:tiny_cnn'}", "{path: nope.pth}"))
     with pytest.raises(ModelError) as info:
         build_model(card)
     assert str(info.value) == f"{card.path}: field 'weights.path': weights file not found: {tmp_path / 'models' / 'nope.pth'}"

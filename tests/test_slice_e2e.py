@@ -124,7 +124,8 @@ def test_results_match_engine_called_directly(project):
 def test_console_script_subprocess(project, tmp_path):
     exe = shutil.which("audit")
     command = [exe] if exe else [sys.executable, "-m", "audit.cli"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    here = Path(__file__).resolve()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here.parents[1])])}  # tiny_model
     done = subprocess.run(
         [*command, "run", "--model", str(project["model"]), "--data", str(project["card"]),
          "--out", str(tmp_path / "sub"), *FAST],
@@ -205,7 +206,7 @@ def case_duplicate_id(project):
 
 def case_unknown_architecture(project):
     card = project["model"]
-    card.write_text(card.read_text().replace('entry_point: "audit.demo.model:tiny_cnn"', "architecture: resnet999"))
+    card.write_text(card.read_text().replace('entry_point: "tiny_model:tiny_cnn"', "architecture: resnet999"))
     return (f"{card}: field 'model.architecture': expected a torchvision model name "
             "(see torchvision.models.list_models()), found 'resnet999'")
 

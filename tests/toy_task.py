@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.core.cards import _Validator, read_front_matter, settled
+from audit.core.card_fields import settled
+from audit.core.cards import _Validator, read_front_matter
 from audit.core.registry import register_task
 from audit.core.run import AuditRun, _created, _model_provenance
 from audit.errors import AuditError

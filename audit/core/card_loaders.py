@@ -11,45 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .cards import (  # noqa: F401 - re-exported: the card API callers and tests know
-    AttributeSpec,
-    CORRECTIONS,
-    DataCard,
-    FITZPATRICK_DEFAULT_BINS,
-    INTERVALS,
-    MAX_YAML_NODES,
-    ModelCard,
-    ModelSource,
-    Preprocessing,
-    SCALES,
-    SplitSpec,
-    WeightsSpec,
-    YamlTooLarge,
-    _DATA_FIELDS,
-    _FRONT_MATTER,
-    _MISSING,
-    _PATH_VARIABLE,
-    _ROMAN,
-    _SCALE_RANGE,
-    _Validator,
-    _field_of,
-    _normalise_level,
-    _one_line,
-    _parse_bins,
-    _show,
-    apply_settings,
-    expand_path_variables,
-    parse_attribute_specs,
-    parse_audit_options,
-    parse_intersections,
-    parse_label_map,
-    parse_reference_groups,
-    parse_weights,
-    read_front_matter,
-    safe_yaml_load,
-    settled,
-    weights_categories,
-)
+from .card_fields import _DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, parse_weights
+from .cards import AttributeSpec, DataCard, ModelCard, ModelSource, Preprocessing, SplitSpec, WeightsSpec, _MISSING, _Validator, read_front_matter
 
 __all__ = [
     "AttributeSpec",

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .cards import weights_categories  # noqa: F401 - where it lived
+from .card_fields import weights_categories  # noqa: F401 - where it lived
 
 __all__ = ["SHOWN", "builder_arguments", "check_builder", "class_matrix", "map_probabilities", "model_source_text",
            "parse_class_map", "shown", "weights_categories", "weights_meta"]

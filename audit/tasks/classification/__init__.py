@@ -25,7 +25,7 @@ class ClassificationTask:
 
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
         from ...core.card_loaders import DataCard, load_data_card
-        from ...core.cards import settled
+        from ...core.card_fields import settled
 
         card = data if isinstance(data, DataCard) else load_data_card(data)
         return settled(card, pos_label=pos_label, min_group_size=min_group_size, **settings)

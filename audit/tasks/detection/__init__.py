@@ -26,7 +26,7 @@ class DetectionTask:
         return isinstance(split, dict) and "coco" in split  # COCO ground truth
 
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
-        from ...core.cards import settled
+        from ...core.card_fields import settled
         from .cards import DetectionDataCard, load_detection_data_card
 
         card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)

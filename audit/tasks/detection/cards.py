@@ -45,9 +45,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.cards import _DATA_FIELDS, SCALES, AttributeSpec, ModelCard, ModelSource, _parse_bins, _Validator, \
-    _normalise_level, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, \
-    parse_weights, read_front_matter
+from ...core.card_fields import (_DATA_FIELDS, _normalise_level, _parse_bins, parse_audit_options, parse_intersections,
+                                 parse_label_map, parse_reference_groups, parse_weights)
+from ...core.cards import SCALES, AttributeSpec, ModelCard, ModelSource, _Validator, read_front_matter
 from ...errors import CardError
 from .data import VOTE_MODES
 

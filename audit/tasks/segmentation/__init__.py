@@ -27,7 +27,7 @@ class SegmentationTask:
 
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
         from ...core.card_loaders import DataCard, load_data_card
-        from ...core.cards import settled
+        from ...core.card_fields import settled
         from ...errors import AuditError
         from .cards import parse_segmentation
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.cards import parse_intersections, parse_reference_groups
+from ...core.card_fields import parse_intersections, parse_reference_groups
 
 __all__ = ["PeopleSpec", "SegmentationSpec", "parse_segmentation"]
 
@@ -55,7 +55,7 @@ class SegmentationSpec:
 
 def _attributes(v, raw, prefix):
     """Attribute specs in the data card's own format (see :func:`audit.core.card_loaders.load_data_card`)."""
-    from ...core.cards import parse_attribute_specs
+    from ...core.card_fields import parse_attribute_specs
 
     raw = v.mapping({"attributes": raw}, "attributes", prefix, required=False,
                     expected="a mapping of attribute name to its spec") if raw is not None else None
