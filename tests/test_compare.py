@@ -70,7 +70,7 @@ def test_planted_worsening_fails(base):
     assert gap["status"] == "regression" and gap["worsening"] > 0.1
     # lighter skin did not change at all
     assert _row(comparison, metric="error_rate", grouping="skin_type", group="lighter")["status"] == "ok"
-    assert "error_rate skin_type=darker" in comparison.summary(limit=100)
+    assert "error rate (error_rate) skin_type=darker" in comparison.summary(limit=100)
     assert "  metric regressions (" in comparison.summary()  # named, even when the disparities fill the lines
     # the disparity regressions come first, then the metric regressions
     lines = comparison.summary(limit=100).splitlines()

@@ -401,11 +401,16 @@ def regression_sections(regressions: pd.DataFrame) -> list[tuple[str, pd.DataFra
 
 
 def row_label(r) -> str:
+    """What a row is: the metric by its short display name with its code, the class, the group or the comparison."""
+    from ._names import short_name
+
     cls = f"[{r['class']}]" if r["class"] else ""
+    name = short_name(r["metric"])
+    metric = f"{name} ({r['metric']}){cls}" if name != r["metric"] else f"{r['metric']}{cls}"
     if r["item"] == "metric":
-        return f"{r['metric']}{cls} {r['grouping']}={r['group']}"
+        return f"{metric} {r['grouping']}={r['group']}"
     where = f" {r['group']}" if r["group"] else ""
-    return f"disparity {r['kind']} {r['metric']}{cls} over {r['grouping']}{where}"
+    return f"disparity {r['kind']} {metric} over {r['grouping']}{where}"
 
 
 def _num(value, digits=4) -> str:
