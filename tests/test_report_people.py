@@ -203,11 +203,17 @@ def test_semantic_segmentation_worst_people_and_recall_by_size(tmp_path):
     assert people["area"].iloc[3] == 32
     assert people["best_iou"].iloc[:4].tolist() == pytest.approx([1.0, 0.0, 1.0, 8 / 32])
     assert people["matched@0.50"].iloc[:4].tolist() == [True, False, True, False]
+    # the predicted person pixels on each person: img03 keeps its last 2 of 8 mask rows (x, y + 6, 4 wide, 2 high);
+    # img01 has none left
+    assert people[["best_x", "best_y", "best_w", "best_h"]].iloc[3].tolist() == [xs.min(), ys.min() + 6, 4.0, 2.0]
+    assert people[["best_x", "best_y", "best_w", "best_h"]].iloc[1].isna().all()
 
     report = build_report(load_output(out))
     worst = {(g.grouping, g.group): g for g in report.tasks[0].examples}
     darker = worst[("skin_type", "darker")]
     assert darker.n_errors == 2 and [i.sample_id for i in darker.items] == ["2", "4"]  # IoU 0 before 0.25
+    assert darker.items[1].lines[1:] == ["orange: ground truth", "blue: predicted person pixels on them, mask IoU 0.250"]
+    assert darker.items[0].lines[1:] == ["mask IoU 0.000"]  # nothing predicted on them: one box
     assert worst[("skin_type", "lighter")].n_errors == 0
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "mask IoU with the predicted person region is below 0.50" in _worst_section(html)

@@ -116,19 +116,20 @@ def worst_people(people: pd.DataFrame, *, matched: str = "matched@0.50", score: 
 
 # what decides a miss, per task: (matched column, IoU column, what the IoU is, caption)
 PERSON_ERRORS = {
-    "detection": ("matched@0.50", "best_iou", "best box IoU",
+    "detection": ("matched@0.50", "best_iou", "best box IoU", "best detection",
                   "Missed people per group: ground truth no detection matched at box IoU 0.50 (COCO matching), the "
                   "lowest best IoU with any detection first; where a detection overlaps, the crop outlines the "
                   "ground truth in orange and the best-overlapping detection in blue."),
-    "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "best mask IoU",
+    "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "best mask IoU", "best detection",
                               "Missed people per group: ground truth no detection matched at mask IoU 0.50 (COCO "
                               "matching on masks, as mask recall decides), the lowest best mask IoU first; the crop "
                               "outlines the person's box in orange and the box of the detection whose mask overlaps "
                               "best in blue."),
-    "semantic_segmentation": ("matched@0.50", "best_iou", "mask IoU",
+    "semantic_segmentation": ("matched@0.50", "best_iou", "mask IoU", "predicted person pixels on them",
                               "Missed people per group: people whose mask IoU with the predicted person region is "
                               "below 0.50 (as person recall at 0.50 counts them), the lowest IoU first; the crop "
-                              "outlines the bounding box of the person's mask."),
+                              "outlines the bounding box of the person's mask in orange and the box of the pixels "
+                              "predicted as person on that mask in blue."),
 }
 
 
@@ -173,9 +174,9 @@ def worst_people_section(task_in, results: dict, task: str, thumbnails: bool) ->
         return [], ("Not available: the worst errors need the per-person table people.parquet (or, for semantic "
                     "segmentation without person masks, images.parquet) in the output directory, as audit run "
                     "writes them.")
-    matched, score, what, caption = PERSON_ERRORS[task]
+    matched, score, what, predicted, caption = PERSON_ERRORS[task]
     if matched not in people.columns:  # instance segmentation without mask columns: boxes decide
-        matched, score, what, caption = PERSON_ERRORS["detection"]
+        matched, score, what, predicted, caption = PERSON_ERRORS["detection"]
     missing = [c for c in (matched, score, "image_id", "file_name", "x", "y", "w", "h") if c not in people.columns]
     if missing:
         return [], f"Not available: people.parquet has no column {', '.join(missing)} (written by another version?)."
@@ -195,9 +196,9 @@ def worst_people_section(task_in, results: dict, task: str, thumbnails: bool) ->
             value = fmt(num(r[score]))
             lines = [f"image {r.get('file_name') or r['image_id']}", f"{what} {value}"]
             if best is not None:
-                lines = [lines[0], "orange: ground truth", f"blue: best detection, {what.replace('best ', '')} {value}"]
+                lines = [lines[0], "orange: ground truth", f"blue: {predicted}, {what.replace('best ', '')} {value}"]
             items.append(Thumb(sample_id=ident, truth="", predicted="", confidence=value, src=src, lines=lines,
-                               alt=f"person {ident}" + (f": ground truth box (orange) and the best detection "
+                               alt=f"person {ident}" + (f": ground truth box (orange) and the {predicted} "
                                                         f"(blue), IoU {value}" if best is not None else "")))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="person missed" if g["n_errors"] == 1 else "people missed"))

@@ -85,6 +85,14 @@ def _mask_box(mask) -> dict:
             "h": float(ys.max() - ys.min() + 1)}
 
 
+def _predicted_box(mask, pred, person_class) -> dict:
+    """The box (``best_x``, ``best_y``, ``best_w``, ``best_h``) of the predicted person pixels that overlap the
+    person's mask (NaN when none do), drawn beside the person's own box on the report's crops."""
+    if person_class is None:
+        return {f"best_{k}": np.nan for k in "xywh"}
+    return {f"best_{k}": v for k, v in _mask_box(mask & (pred == person_class)).items()}
+
+
 def _relative(path, root) -> str:
     """``path`` relative to ``root`` when it lies under it, else as given."""
     try:
@@ -100,7 +108,8 @@ def person_table(people: pd.DataFrame, stats: pd.DataFrame, images: pd.DataFrame
     Columns: ``annotation_id`` (the row of the people table, 1-based), ``image_id`` (sample id),
     ``file_name`` (the image, relative to ``image_root``), ``x``, ``y``, ``w``, ``h`` (the bounding box of the
     person's mask), ``area`` (mask pixels), ``best_iou`` (the person's mask IoU with the predicted person
-    region), ``matched@0.50`` (that IoU reaches 0.50, as ``person_recall@0.50`` counts) and
+    region), ``matched@0.50`` (that IoU reaches 0.50, as ``person_recall@0.50`` counts), ``best_x`` ...
+    ``best_h`` (the box of the predicted person pixels on the person's mask) and
     ``group:<attribute>``, binned by the engine's :func:`audit.stats.build_groups`.
     """
     from ...stats import build_groups
@@ -115,6 +124,9 @@ def person_table(people: pd.DataFrame, stats: pd.DataFrame, images: pd.DataFrame
         "x": stats["x"], "y": stats["y"], "w": stats["w"], "h": stats["h"], "area": stats["area"],
         "matched@0.50": iou >= 0.5 - 1e-12, "best_iou": iou,
     })
+    for k in "xywh":  # the predicted person pixels on the person (tables of older runs lack them)
+        if f"best_{k}" in stats.columns:
+            table[f"best_{k}"] = stats[f"best_{k}"].to_numpy(dtype=float)
     _, binned = build_groups(people[[a.name for a in attributes]].reset_index(drop=True), attributes, intersections)
     for a in attributes:
         table[f"group:{a.name}"] = np.asarray(binned[a.name].astype(str), dtype=object)
@@ -328,7 +340,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         if rows is not None:
             for (_, row), (mask, _), pi, pu in zip(rows.iterrows(), masks, *counts):
                 person_rows.append({"index": row.name, "image_id": sid, "intersection": int(pi), "union": int(pu),
-                                    "area": int(mask.sum()), **_mask_box(mask)})
+                                    "area": int(mask.sum()), **_mask_box(mask),
+                                    **_predicted_box(mask, pred, person_class)})
 
     def attrs(specs):
         return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in specs]
@@ -337,7 +350,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     kwargs = {}
     if people is not None:
         people_stats = pd.DataFrame(person_rows, columns=["index", "image_id", "intersection", "union", "area",
-                                                          "x", "y", "w", "h"])
+                                                          "x", "y", "w", "h", "best_x", "best_y", "best_w", "best_h"])
         people_stats = people_stats.set_index("index").loc[people.index].reset_index(drop=True)
         spec = seg.people
         person_groups = people[[a.name for a in spec.attributes]].reset_index(drop=True)
