@@ -517,7 +517,8 @@ def _groups_of(other, names: list[str], card) -> pd.DataFrame:
 
 def _detection_people(card):
     """People (non-crowd ground truth) of a detection data card: attributes, category labels, boxes."""
-    from .tasks.detection.data import card_people, load_ground_truth
+    from .tasks.detection.data import load_ground_truth
+    from .tasks.detection.people import card_people
 
     gt = load_ground_truth(card.coco, image_root=card.image_root, allow_outside=card.allow_paths_outside_root)
     people, groups = card_people(card, gt)

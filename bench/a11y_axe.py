@@ -1,6 +1,7 @@
 """Accessibility run with axe-core on a three-task report (classification, detection, segmentation).
 
-Renders the report from synthetic audits (audit.report._examples), opens it in the system Chromium through
+Given a path (``python bench/a11y_axe.py reports/demo/index.html``, the page ``audit demo`` writes), checks
+that page; otherwise renders the report from synthetic audits (audit.report._examples). Opens it in the system Chromium through
 chromedriver with the axe CLI (npm ``@axe-core/cli``), WCAG 2.0/2.1/2.2 A and AA rules plus best practices,
 and prints every violation. Exit 1 when a ``color-contrast`` or ``target-size`` violation is found (the
 issue's two Lighthouse failures), 0 otherwise; skipped with the reason when the tools are missing.
@@ -36,12 +37,7 @@ def _axe() -> str | None:
     return None
 
 
-def main() -> int:
-    axe, driver = _axe(), shutil.which("chromedriver")
-    if axe is None or driver is None:
-        missing = "the axe CLI (npm @axe-core/cli)" if axe is None else "chromedriver (apt chromium-driver)"
-        print(f"skipped: {missing} is not installed; see the setup in this script's docstring")
-        return 0
+def _synthetic_report() -> str:
     from audit.report import TaskInput, build_report, render_report
     from audit.report._examples import classification_example, detection_example, segmentation_example
 
@@ -50,10 +46,22 @@ def main() -> int:
         cls, preds, samples = classification_example(n=600, n_boot=50)
         det = detection_example(n_images=120, n_boot=20)
         seg = segmentation_example(n_images=120, n_boot=20)
+    return render_report(build_report([TaskInput(cls, preds, samples), TaskInput(det), TaskInput(seg)],
+                                      thumbnails=False))
+
+
+def main() -> int:
+    axe, driver = _axe(), shutil.which("chromedriver")
+    if axe is None or driver is None:
+        missing = "the axe CLI (npm @axe-core/cli)" if axe is None else "chromedriver (apt chromium-driver)"
+        print(f"skipped: {missing} is not installed; see the setup in this script's docstring")
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="axe-"))
-    page = tmp / "index.html"
-    page.write_text(render_report(build_report([TaskInput(cls, preds, samples), TaskInput(det), TaskInput(seg)],
-                                               thumbnails=False)), encoding="utf-8")
+    if len(sys.argv) > 1:
+        page, what = Path(sys.argv[1]).resolve(), sys.argv[1]
+    else:
+        page, what = tmp / "index.html", "a synthetic three-task report"
+        page.write_text(_synthetic_report(), encoding="utf-8")
     proc = subprocess.run([axe, page.as_uri(), "--chromedriver-path", driver,
                            "--chrome-options=headless=new,no-sandbox,disable-gpu",
                            "--tags", "wcag2a,wcag2aa,wcag21a,wcag21aa,wcag22aa,best-practice",
@@ -64,7 +72,7 @@ def main() -> int:
         return 1
     result = json.loads(out.read_text(encoding="utf-8"))
     result = result[0] if isinstance(result, list) else result
-    print(f"axe-core {result.get('testEngine', {}).get('version', '?')} on a three-task report "
+    print(f"axe-core {result.get('testEngine', {}).get('version', '?')} on {what} "
           f"({page.stat().st_size:,} bytes): {len(result['passes'])} rules pass, "
           f"{len(result['violations'])} rules violated, {len(result['incomplete'])} need review")
     for v in result["violations"]:

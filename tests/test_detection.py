@@ -15,7 +15,7 @@ from pycocotools.cocoeval import COCOeval
 
 from audit.cli import main
 from audit.tasks.detection.cocoeval import Boxes, accumulate, box_iou, match, summarize
-from audit.tasks.detection.data import vote_groups
+from audit.tasks.detection.people import vote_groups
 from audit.tasks.detection.pipeline import audit_detections
 from audit.stats import Attribute
 from detection_helpers import make_facet_split, write_facet_card

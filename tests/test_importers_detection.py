@@ -16,7 +16,8 @@ import pytest
 
 from audit.cli import main
 from audit.tasks.detection.cards import load_detection_data_card
-from audit.tasks.detection.data import card_people, load_ground_truth
+from audit.tasks.detection.data import load_ground_truth
+from audit.tasks.detection.people import card_people
 
 from importer_helpers import FACET_CLASSES, MIAP_IMAGES, MIAP_TEST, facet, miap
 

@@ -139,7 +139,8 @@ def group_counts(card_path: Path) -> tuple[int, dict[str, dict[str, int]]]:
 
     if is_detection_data_card(card_path):
         from ..tasks.detection.cards import load_detection_data_card
-        from ..tasks.detection.data import card_people, load_ground_truth
+        from ..tasks.detection.data import load_ground_truth
+        from ..tasks.detection.people import card_people
 
         card = load_detection_data_card(card_path)
         masks = card.front_matter.get("task") == "instance_segmentation"

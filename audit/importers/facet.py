@@ -222,7 +222,7 @@ def _locate(root: Path, names: list[str], where: Path) -> tuple[str | None, dict
 
 
 def _votes_to_values(table: pd.DataFrame) -> pd.DataFrame:
-    from ..tasks.detection.data import vote_groups
+    from ..tasks.detection.people import vote_groups
 
     out = {}
     for prefix, levels in VOTES.items():

@@ -315,7 +315,8 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from ...core.run import AuditRun, _created, _model_provenance
     from ...stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
-    from .data import card_people, fingerprint_files, load_ground_truth, load_results
+    from .data import fingerprint_files, load_ground_truth, load_results
+    from .people import card_people
     from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
 
     card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
