@@ -68,9 +68,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resize", type=_positive, nargs=2, metavar=("H", "W"),
                    help="classification: train and evaluate at H x W (default: the images' size)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and source pretraining")
-    from .train.backbone import NETWORKS
+    from .train import BACKBONE_NETWORKS
 
-    p.add_argument("--backbone", choices=list(NETWORKS), default="resnet18",
+    p.add_argument("--backbone", choices=list(BACKBONE_NETWORKS), default="resnet18",
                    help="torchvision network whose trunk is transferred (default resnet18)")
     p.add_argument("--trunk", choices=("stride8", "full"), default="stride8",
                    help="stride8: the stages to stride 8 (default; ResNet conv1..layer2, fast on small images); "

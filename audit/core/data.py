@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch.utils.data import Dataset
 
 from ..card_update import card_bytes
 from .cards import DataCard
@@ -41,7 +39,7 @@ from .._paths import Root
 from ..errors import DataError
 from .model_spec import shown
 
-__all__ = ["ImageDataset", "IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]
+__all__ = ["IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -288,44 +286,3 @@ def fingerprint_split(card: DataCard, frame: pd.DataFrame, *, include_images: bo
         rel = os.path.relpath(os.path.abspath(img), root)
         digest.update(f"{sid}\0{rel}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
-
-
-class ImageDataset(Dataset):
-    """A map-style :class:`torch.utils.data.Dataset` over a split's images.
-
-    Items are ``(tensor, index, error)``: ``error`` is ``""`` when the image
-    loaded and otherwise the one-line reason (the tensor is then zeros), so
-    the main process can raise a clean :class:`~audit.errors.DataError` even
-    when loading happens in worker processes.
-
-    Parameters
-    ----------
-    paths : sequence of str
-        Image files.
-    transform : callable
-        Maps an RGB :class:`PIL.Image.Image` to a tensor.
-    """
-
-    def __init__(self, paths, transform: Callable):
-        self.paths = [str(p) for p in paths]
-        self.transform = transform
-        self._shape = None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        import torch
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(self.paths[index]) as image:
-                tensor = self.transform(image.convert("RGB"))
-            self._shape = tuple(tensor.shape)
-            return tensor, index, ""
-        except Exception as exc:  # noqa: BLE001 - reported as DataError by the caller
-            if isinstance(exc, UnidentifiedImageError):
-                reason = "not a recognised image format"
-            else:
-                reason = " ".join(str(exc).split()) or type(exc).__name__
-            return torch.zeros(self._shape or (3, 1, 1)), index, reason

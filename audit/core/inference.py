@@ -138,7 +138,7 @@ def run_inference(
     from torch.utils.data import DataLoader
     from .._progress import progress_class
 
-    from .data import ImageDataset
+    from .images import ImageDataset
     from ..errors import ModelError
     from .model_spec import class_matrix, map_probabilities
 

@@ -17,12 +17,20 @@ import shlex
 from pathlib import Path
 
 from ..errors import AuditError
-from ._common import ImportResult, DataLocation, parse_root, render_card
 
 __all__ = ["COMMITTED", "SOURCES", "ImportResult", "import_dataset", "template_card", "write_committed_cards"]
 
 # source name -> module (imported on use)
 SOURCES = {"facet": "facet", "miap": "miap", "fairface": "fairface", "utkface": "utkface", "celeba": "celeba"}
+
+
+def __getattr__(name):
+    # Lazy: the CLI lists SOURCES for `audit --help` without importing pandas.
+    if name == "ImportResult":
+        from ._common import ImportResult
+
+        return ImportResult
+    raise AttributeError(f"module 'audit.importers' has no attribute {name!r}")
 
 
 def _module(source: str):
@@ -40,7 +48,7 @@ def _split(module, source: str, split: str | None) -> str:
     return split
 
 
-def import_dataset(source: str, root: str, out: str | Path, *, split: str | None = None) -> ImportResult:
+def import_dataset(source: str, root: str, out: str | Path, *, split: str | None = None):
     """Import one split of a data set; returns what was written and the group counts.
 
     Raises
@@ -49,6 +57,8 @@ def import_dataset(source: str, root: str, out: str | Path, *, split: str | None
         Unknown source or split; DataError for anything wrong with the data
         (one line naming the file, row or field, expected vs found).
     """
+    from ._common import parse_root
+
     module = _module(source)
     split = _split(module, source, split)
     parsed = parse_root(root, module.VARIABLE)
@@ -61,6 +71,8 @@ def import_dataset(source: str, root: str, out: str | Path, *, split: str | None
 
 def template_card(source: str, split: str | None = None) -> str:
     """The card as committed in ``data_cards/``: root ``${VAR}``, no counts (they need the data)."""
+    from ._common import DataLocation, render_card
+
     module = _module(source)
     split = _split(module, source, split)
     root = DataLocation(text="${" + module.VARIABLE + "}", path=Path("."))

@@ -11,7 +11,11 @@ import inspect
 
 from ..errors import AuditError
 
-__all__ = ["TRAINERS", "get_trainer"]
+__all__ = ["BACKBONE_NETWORKS", "TRAINERS", "get_trainer"]
+
+# What `audit train --backbone` offers (audit.train.backbone.NETWORKS, named here so that `audit --help` needs no torch).
+BACKBONE_NETWORKS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v3_large",
+                     "mobilenet_v3_small")
 
 TRAINERS = {
     "classification": "audit.train.classification:train_classifier",

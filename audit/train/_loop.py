@@ -46,7 +46,7 @@ def image_size(path) -> tuple[int, int]:
 def load_images(paths, resize: tuple[int, int]) -> torch.Tensor:
     """Every image resized and normalised (the model card's preprocessing) as one ``(N, 3, H, W)`` tensor."""
     from ..core.card_loaders import Preprocessing
-    from ..core.data import ImageDataset
+    from ..core.images import ImageDataset
     from ..core.models import preprocessing_transform
 
     transform = preprocessing_transform(Preprocessing(resize=tuple(resize), mean=MEAN, std=STD))

@@ -147,7 +147,7 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     from torch.utils.data import DataLoader
     from ..._progress import progress_class
 
-    from ...core.data import ImageDataset
+    from ...core.images import ImageDataset
     from .models import segmentation_logits
 
     tqdm = progress_class()
