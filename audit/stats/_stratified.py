@@ -31,16 +31,16 @@ from ..errors import StatsInputError
 from ._adjusted import COV_STRUCTS, REGRESSION_MODELS, marginal_risk_difference
 from ._bootstrap import cluster_weights, multinomial_bootstrap
 from ._clustered import effective_size
-from ._groups import SEPARATOR, UNKNOWN, Attribute, bin_attribute
+from ._covariates import builtin_values, prepare_columns
+from ._groups import SEPARATOR, UNKNOWN
 from ._intervals import percentile_interval, proportion_interval
 from ._mantel import design_effect, linearised_contributions, mh_risk_difference, mh_summary
 from ._results import UndefinedMetricWarning
 from ._significance import two_proportion_test
 
 __all__ = ["AdjustedGap", "StratifiedAnalysis", "SimpsonWarning", "OverlapWarning", "stratified_disparity",
-           "quantile_bins", "explanation_sentence", "prepare_columns", "newcombe_interval", "MAX_LEVELS"]
+           "explanation_sentence", "newcombe_interval"]
 
-MAX_LEVELS = 30  # a covariate with more distinct values must be binned first (quantile_bins)
 NO_GAP = 1e-9  # a raw gap this close to 0 has no share to explain
 
 
@@ -50,16 +50,6 @@ class SimpsonWarning(UserWarning):
 
 class OverlapWarning(UserWarning):
     """Some stratum holds only one of the two compared groups and is left out of the adjusted figures."""
-
-
-def _builtin(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_builtin(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _builtin(v) for k, v in value.items()}
-    return value
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,7 @@ class AdjustedGap:
 
     def to_dict(self) -> dict:
         """Builtin types (NaN kept as float)."""
-        return _builtin(asdict(self))
+        return builtin_values(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -141,65 +131,7 @@ class StratifiedAnalysis:
 
     def to_dict(self) -> dict:
         return {"gaps": [g.to_dict() for g in self.gaps],
-                "strata": _builtin(self.strata.to_dict(orient="records")), "config": _builtin(self.config)}
-
-
-def quantile_bins(values, *, n_bins: int = 4, digits: int = 3) -> pd.Categorical:
-    """Bin a continuous covariate (brightness, box area, ...) into quantile bins with readable labels.
-
-    Labels give each bin's range, e.g. ``"≤ 0.31"``, ``"0.31–0.52"``, ``"> 0.78"``
-    (``digits`` significant digits); a bin holds values above its lower edge up
-    to its upper edge. Tied values never straddle an edge, so heavy ties give
-    fewer bins. Missing values become ``"unknown"``, as in :func:`bin_attribute`.
-    """
-    if n_bins < 1:
-        raise StatsInputError(f"expected n_bins >= 1, found {n_bins}")
-    x = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce").to_numpy(dtype=float)
-    known = np.isfinite(x)
-    edges = np.unique(np.quantile(x[known], np.linspace(0, 1, n_bins + 1)[1:-1])) if known.any() else np.array([])
-    edges = edges[edges < x[known].max()] if known.any() else edges
-    fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
-    if edges.size == 0:
-        labels = [f"{fmt(x[known].min())}–{fmt(x[known].max())}"] if known.any() else []
-    else:
-        labels = ([f"≤ {fmt(edges[0])}"] + [f"{fmt(lo)}–{fmt(hi)}" for lo, hi in zip(edges[:-1], edges[1:])]
-                  + [f"> {fmt(edges[-1])}"])
-    codes = np.searchsorted(edges, x, side="left")
-    if not known.all():
-        labels.append(UNKNOWN)
-        codes = np.where(known, codes, len(labels) - 1)
-    return pd.Categorical.from_codes(codes.astype(np.int64), categories=labels)
-
-
-def prepare_columns(data: pd.DataFrame, *, outcome: str, columns: Sequence[str], cluster: str | None):
-    """Validate the outcome, bin each nominal column with :func:`bin_attribute`, code the clusters.
-
-    Returns ``y`` (int 0/1), a frame of string-labelled categoricals, and the
-    cluster codes (``None`` without a cluster column).
-    """
-    if not isinstance(data, pd.DataFrame):
-        raise StatsInputError(f"expected a pandas DataFrame, found {type(data).__name__}")
-    missing = [c for c in [outcome, *columns, *([cluster] if cluster else [])] if c not in data.columns]
-    if missing:
-        raise StatsInputError(f"expected columns {missing} in the data, found columns {list(data.columns)}")
-    raw = pd.to_numeric(data[outcome], errors="coerce").to_numpy(dtype=float)
-    if not np.isin(raw, (0.0, 1.0)).all():
-        bad = data[outcome][~np.isin(raw, (0.0, 1.0))].iloc[0]
-        raise StatsInputError(f"expected outcome column '{outcome}' to hold only 0 and 1, found {bad!r}")
-    binned = {}
-    for name in columns:
-        labels = bin_attribute(data[name].reset_index(drop=True), Attribute(name))
-        if len(labels.categories) > MAX_LEVELS:
-            raise StatsInputError(
-                f"expected column '{name}' to have at most {MAX_LEVELS} levels, found {len(labels.categories)}: "
-                f"bin a continuous covariate first with quantile_bins")
-        binned[name] = labels
-    codes = None
-    if cluster:
-        if data[cluster].isna().any():
-            raise StatsInputError(f"expected a cluster id in every row of column '{cluster}', found missing values")
-        codes = pd.factorize(data[cluster])[0].astype(np.int64)
-    return raw.astype(np.int64), pd.DataFrame(binned), codes
+                "strata": builtin_values(self.strata.to_dict(orient="records")), "config": builtin_values(self.config)}
 
 
 def newcombe_interval(p1, l1, u1, p2, l2, u2):
