@@ -27,18 +27,21 @@ def quantile_bins(values, *, n_bins: int = 4, digits: int = 3) -> pd.Categorical
 
     Labels give each bin's range, e.g. ``"≤ 0.31"``, ``"0.31–0.52"``, ``"> 0.78"``
     (``digits`` significant digits); a bin holds values above its lower edge up
-    to its upper edge. Tied values never straddle an edge, so heavy ties give
-    fewer bins. Missing values become ``"unknown"``, as in :func:`bin_attribute`.
+    to its upper edge. Edges are observed values (the inverse of the empirical
+    distribution), so no bin is empty and tied values never straddle an edge:
+    heavy ties give fewer bins. Missing values become ``"unknown"``, as in :func:`bin_attribute`.
     """
     if n_bins < 1:
         raise StatsInputError(f"expected n_bins >= 1, found {n_bins}")
     x = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce").to_numpy(dtype=float)
     known = np.isfinite(x)
-    edges = np.unique(np.quantile(x[known], np.linspace(0, 1, n_bins + 1)[1:-1])) if known.any() else np.array([])
+    edges = (np.unique(np.quantile(x[known], np.linspace(0, 1, n_bins + 1)[1:-1], method="inverted_cdf"))
+             if known.any() else np.array([]))
     edges = edges[edges < x[known].max()] if known.any() else edges
     fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
     if edges.size == 0:
-        labels = [f"{fmt(x[known].min())}–{fmt(x[known].max())}"] if known.any() else []
+        low, high = (fmt(x[known].min()), fmt(x[known].max())) if known.any() else ("", "")
+        labels = [] if not known.any() else [low] if low == high else [f"{low}–{high}"]
     else:
         labels = ([f"≤ {fmt(edges[0])}"] + [f"{fmt(lo)}–{fmt(hi)}" for lo, hi in zip(edges[:-1], edges[1:])]
                   + [f"> {fmt(edges[-1])}"])
@@ -63,6 +66,7 @@ def prepare_columns(data: pd.DataFrame, *, outcome: str, columns: Sequence[str],
     raw = pd.to_numeric(data[outcome], errors="coerce").to_numpy(dtype=float)
     if not np.isin(raw, (0.0, 1.0)).all():
         bad = data[outcome][~np.isin(raw, (0.0, 1.0))].iloc[0]
+        bad = bad.item() if isinstance(bad, np.generic) else bad
         raise StatsInputError(f"expected outcome column '{outcome}' to hold only 0 and 1, found {bad!r}")
     binned = {}
     for name in columns:
