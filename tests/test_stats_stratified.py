@@ -107,6 +107,40 @@ def test_mh_risk_difference_cross_checks():
     assert _sato_variance(tables, float(mh_risk_difference(tables))) == pytest.approx(large, rel=0.01)
 
 
+def test_breslow_day_at_a_pooled_odds_ratio_of_one_and_with_single_outcome_strata():
+    # both strata have odds ratio 1: statsmodels' quadratic divides by 1 - OR = 0 (NaN); the linear root gives 0
+    tables = np.array([[[10, 20], [5, 10]], [[3, 6], [9, 18]]])
+    gap = run(rows_from_tables(tables)).gaps[0]
+    assert gap.mh_odds_ratio == pytest.approx(1.0) and gap.breslow_day_statistic == pytest.approx(0.0, abs=1e-12)
+    assert gap.breslow_day_p == pytest.approx(1.0)
+    # a stratum where nobody errs adds nothing to the odds-ratio sums, and would make Breslow-Day NaN
+    informative = np.array([[[10, 20], [5, 30]], [[3, 6], [2, 18]]])
+    with_empty = np.concatenate([informative, [[[0, 40], [0, 25]]]])
+    gap = run(rows_from_tables(with_empty)).gaps[0]
+    reference = StratifiedTable(np.moveaxis(with_empty.astype(float), 0, -1))
+    assert gap.mh_odds_ratio == pytest.approx(reference.oddsratio_pooled)
+    assert gap.cmh_statistic == pytest.approx(reference.test_null_odds().statistic)
+    bd = StratifiedTable(np.moveaxis(informative.astype(float), 0, -1)).test_equal_odds()
+    assert (gap.breslow_day_statistic, gap.breslow_day_p) == pytest.approx((bd.statistic, bd.pvalue))
+    # ... while the risk difference keeps its weight: w = 40*25/65
+    w = np.array([30 * 35 / 65, 9 * 20 / 29, 40 * 25 / 65])
+    rd = np.array([10 / 30 - 5 / 35, 3 / 9 - 2 / 20, 0.0])
+    assert gap.mh_gap == pytest.approx(np.sum(w * rd) / w.sum())
+
+
+def test_strata_are_combinations_of_several_covariates():
+    data = people(21)
+    data["brightness"] = quantile_bins(np.random.default_rng(0).random(len(data)), n_bins=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = stratified_disparity(data, outcome="error", attribute="group", covariates=["lighting", "brightness"],
+                                        groups=("A", "B"), n_boot=50, regression="glm")
+    assert len(analysis.strata) == 9
+    assert sum(s.startswith("lighting=dim × brightness=≤ ") for s in analysis.strata["stratum"]) == 1
+    assert analysis.gaps[0].covariates == ("lighting", "brightness")
+    assert analysis.strata["weight"].sum() == pytest.approx(1.0)
+
+
 def test_cluster_design_effect_undoes_duplicated_people():
     # every person copied three times into one image: the design effect is about 3 and the tests stay put
     rng = np.random.default_rng(4)

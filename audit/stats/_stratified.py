@@ -29,7 +29,7 @@ from scipy import sparse
 
 from ..errors import StatsInputError
 from ._adjusted import COV_STRUCTS, REGRESSION_MODELS, marginal_risk_difference
-from ._bootstrap import cluster_weights, multinomial_bootstrap
+from ._bootstrap import multinomial_bootstrap
 from ._clustered import effective_size
 from ._covariates import builtin_values, prepare_columns
 from ._groups import SEPARATOR, UNKNOWN
@@ -380,13 +380,24 @@ def _bootstrap_gaps(y, in_group, stratum, cluster, n_strata, keep, *, n_boot, rn
         m = int(cluster.max()) + 1
         per_cluster = sparse.csr_matrix((np.ones(y.size), (cluster, cell)), shape=(m, n_cells))
         chunk = max(1, block // m)
-        reps = np.vstack([(per_cluster.T @ cluster_weights(m, n_boot=min(chunk, n_boot - s), seed=rng).T).T
+        reps = np.vstack([(per_cluster.T @ _resample_weights(m, min(chunk, n_boot - s), rng).T).T
                           for s in range(0, n_boot, chunk)])
     tables = reps.reshape(n_boot, n_strata, 2, 2)
     total = tables.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = total[:, :, 0] / total.sum(-1)
     return rates[:, 0] - rates[:, 1], mh_risk_difference(tables[:, keep])
+
+
+def _resample_weights(m: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of ``m`` clusters is drawn in ``n_boot`` resamples of ``m`` with replacement.
+
+    The same distribution as :func:`cluster_weights` (multinomial), drawn as
+    indices and counted: numpy's multinomial over 40,000 equal categories took
+    4.4 s for 1,000 replicates, this 1.4 s.
+    """
+    drawn = rng.integers(0, m, size=(n_boot, m)) + (np.arange(n_boot) * m)[:, None]
+    return np.bincount(drawn.ravel(), minlength=n_boot * m).reshape(n_boot, m).astype(float)
 
 
 def explanation_sentence(gap: AdjustedGap, *, group_name: str, reference_name: str, covariate_name: str,
