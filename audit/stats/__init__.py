@@ -36,6 +36,16 @@ from ._names import METRIC_DISPLAY, display_name, is_event, is_proportion, lower
 from ._results import GroupedMetrics, UndefinedMetricWarning
 from ._scores import calibration_bins, expected_calibration_error, roc_auc
 from ._significance import adjust_p_values, permutation_range_test, two_proportion_test
+from ._covariates import quantile_bins
+from ._slices import SliceSearch, find_slices
+from ._stratified import (
+    AdjustedGap,
+    OverlapWarning,
+    SimpsonWarning,
+    StratifiedAnalysis,
+    explanation_sentence,
+    stratified_disparity,
+)
 from ._summary import Finding, findings, method_line
 
 __all__ = [
@@ -98,4 +108,13 @@ __all__ = [
     "segmentation_statistics",
     "summarise_by_group",
     "two_proportion_test",
+    "AdjustedGap",
+    "OverlapWarning",
+    "SimpsonWarning",
+    "SliceSearch",
+    "StratifiedAnalysis",
+    "explanation_sentence",
+    "find_slices",
+    "quantile_bins",
+    "stratified_disparity",
 ]
