@@ -1,14 +1,15 @@
-"""The tasks: each one implements :class:`audit.core.registry.Task` and registers itself in one line.
+"""The tasks: each one is a package that implements :class:`audit.core.registry.Task` and registers itself in one
+line.
 
-======================  ==========================================  ========================================
-task (card ``task:``)   registration                                its code
-======================  ==========================================  ========================================
-classification          :mod:`audit.tasks.classification`           ``audit/tasks/classification/``,
-                                                                    ``audit/cards.py`` (its card)
-detection,              :mod:`audit.tasks.detection`                ``audit/detection/``
+======================  ==========================================
+task (card ``task:``)   package (card section, pipeline, report)
+======================  ==========================================
+classification          :mod:`audit.tasks.classification`
+detection,              :mod:`audit.tasks.detection`
 instance_segmentation
-semantic_segmentation   :mod:`audit.tasks.segmentation`             ``audit/segmentation/``
-======================  ==========================================  ========================================
+semantic_segmentation   :mod:`audit.tasks.segmentation`
+======================  ==========================================
 
-This package imports nothing: the registry imports each module by name on its first lookup. No task imports another.
+This package imports nothing: the registry imports each task package by name on its first lookup. No task
+imports another (an import-linter contract).
 """
