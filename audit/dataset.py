@@ -628,8 +628,11 @@ def report_section(data, *, images: bool = True) -> dict | None:
     if hasattr(data, "coco"):  # a COCO detection card: composition, co-occurrence and person boxes
         return audit_dataset(data).section()
     if not isinstance(data, DataCard):
+        from .core.registry import task_name
         from .detection.cards import is_detection_data_card
 
+        if task_name(data) not in ("classification", "detection", "semantic_segmentation"):
+            return None  # a task registered later (panoptic, ...) has no dataset section yet
         if is_detection_data_card(data):
             return audit_dataset(_load_any_card(data)).section()
     card = data if isinstance(data, DataCard) else load_data_card(data)

@@ -177,7 +177,7 @@ def write_panoptic_json(path: Path, folder: Path, maps: dict, segments: dict, *,
         for s in segments[image_id]:
             ys, xs = np.nonzero(id_map == s["id"])
             infos.append({**s, "area": int(ys.size),
-                          "bbox": [int(xs.min()), int(ys.min()), int(xs.ptp() + 1), int(ys.ptp() + 1)]})
+                          "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]})
         annotations.append({"image_id": image_id, "file_name": name, "segments_info": infos})
         h, w = id_map.shape
         images.append({"id": image_id, "file_name": f"{image_id:04d}.jpg", "height": h, "width": w})
