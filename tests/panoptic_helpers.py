@@ -49,9 +49,9 @@ def random_panoptic(rng, *, h=40, w=48, void=True, crowd=False, pred_void=False)
     present = [int(s) for s in np.unique(gt) if s != 0]
     things_present = [s for s in present if CATEGORIES[cats[s]][1]]
     crowd_ids = set()
-    if crowd and things_present:
-        crowd_ids = set(int(s) for s in rng.choice(things_present, size=min(len(things_present), int(rng.integers(1, 3))),
-                                                 replace=False))
+    if crowd and things_present:  # at most one crowd region per category, as in COCO
+        picked = rng.choice(things_present, size=min(len(things_present), int(rng.integers(1, 3))), replace=False)
+        crowd_ids = set({cats[int(s)]: int(s) for s in picked}.values())
     gt_segments = [{"id": s, "category_id": cats[s], "iscrowd": int(s in crowd_ids)} for s in present]
 
     pred = np.zeros((h, w), np.int64)
