@@ -346,3 +346,29 @@ def test_audit_run_with_a_model_entry_point(tmp_path, entry, merge):
     assert values[["pq", "sq", "rq", "person_recall", "person_pq_owned"]].tolist() == pytest.approx([1.0] * 5)
     assert document["provenance"]["predictions"]["source"] == "model"
     assert (p["out"] / "panoptic_predictions.json").is_file()
+
+
+def test_benchmark_scenes_as_panoptic_ground_truth(tmp_path):
+    from audit.benchmark import write_benchmark
+    from audit.benchmark.panoptic import write_panoptic_benchmark
+    from audit.tasks.panoptic.pipeline import evaluate_panoptic
+    from PIL import Image
+
+    paths = write_benchmark(tmp_path, seed=3, n_portraits=(2, 2), n_scenes=(3, 8))
+    cards = write_panoptic_benchmark(paths)
+    scenes = tmp_path / "scenes" / "test"
+    doc = json.loads((scenes / "panoptic.json").read_text())
+    people = pd.read_csv(scenes / "people.csv")
+    assert sum(s["category_id"] == 1 for a in doc["annotations"] for s in a["segments_info"]) == len(people)
+    for a in doc["annotations"]:  # every pixel's category agrees with the semantic mask (0 background, 1, 2)
+        ids = rgb_to_id(np.asarray(Image.open(scenes / "panoptic" / a["file_name"])))
+        semantic = np.asarray(Image.open(scenes / "masks" / a["file_name"]))
+        category = np.zeros(ids.shape, int)
+        for s in a["segments_info"]:
+            category[ids == s["id"]] = s["category_id"]
+        assert (category == np.choose(semantic, [3, 1, 2])).all()
+    # the ground truth audited as its own prediction: everything found
+    run = evaluate_panoptic(data=cards["test"], predictions=scenes / "panoptic.json", n_boot=20)
+    m = run.result.metrics.query("grouping == 'overall' and `class` == ''").set_index("metric")["value"]
+    assert m[["pq", "sq", "rq", "person_recall", "person_pq_owned"]].tolist() == pytest.approx([1.0] * 5)
+    assert {"monk", "monk × lighting", "lighting"} <= set(run.result.metrics["grouping"])
