@@ -4,7 +4,6 @@ hand, the Panoptic FPN merge by hand, and `audit run` end to end (predictions ma
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -372,3 +371,43 @@ def test_benchmark_scenes_as_panoptic_ground_truth(tmp_path):
     m = run.result.metrics.query("grouping == 'overall' and `class` == ''").set_index("metric")["value"]
     assert m[["pq", "sq", "rq", "person_recall", "person_pq_owned"]].tolist() == pytest.approx([1.0] * 5)
     assert {"monk", "monk × lighting", "lighting"} <= set(run.result.metrics["grouping"])
+
+
+def test_attributes_inline_in_segments_and_images(tmp_path):
+    # no side tables: a person's skin in its segments_info entry, the lighting in images[].attributes
+    from audit.tasks.panoptic.pipeline import evaluate_panoptic
+
+    p = write_dataset(tmp_path, n_images=6, people_table=False, lighting=False)
+    doc = json.loads(p["gt"].read_text())
+    skins = []
+    for k, a in enumerate(doc["annotations"]):
+        for s in a["segments_info"]:
+            if s["category_id"] == 1 and not s["iscrowd"]:
+                s["attributes"] = {"skin": ["lighter", "darker"][len(skins) % 2]}
+                skins.append(s["attributes"]["skin"])
+        doc["images"][k]["attributes"] = {"lighting": ["dim", "bright"][k % 2]}
+    p["gt"].write_text(json.dumps(doc))
+    p["card"].write_text(p["card"].read_text().replace(
+        "min_group_size", "image_groups:\n  attributes: {lighting: {column: lighting}}\nmin_group_size"))
+    run = evaluate_panoptic(data=p["card"], predictions=p["preds"], n_boot=10)
+    groups = run.result.groups
+    people = groups.query("grouping == 'skin'").set_index("group")["n"]
+    assert people.to_dict() == {"darker": skins.count("darker"), "lighter": skins.count("lighter")}
+    assert groups.query("grouping == 'lighting'").set_index("group")["n"].to_dict() == {"bright": 3, "dim": 3}
+    assert run.predictions["skin"].tolist() == skins
+
+
+def test_model_card_merge_thresholds_are_checked(tmp_path):
+    from audit.errors import CardError
+    from audit.tasks.panoptic.pipeline import _load_model_card
+
+    card = tmp_path / "m.md"
+    card.write_text("---\ntask: panoptic_segmentation\nmodel: {entry_point: 'panoptic_model:oracle'}\nnum_classes: 1\n"
+                    "label_map: [person]\nmerge: {overlap_threshold: 1.5}\n---\n")
+    with pytest.raises(CardError, match=r"m.md: field 'merge.overlap_threshold': expected a number in \[0, 1\], "
+                                        r"found 1.5$"):
+        _load_model_card(card)
+    card.write_text(card.read_text().replace("overlap_threshold: 1.5", "score_threshold: 0.3"))
+    loaded = _load_model_card(card)
+    assert loaded.front_matter["merge"] == {"score_threshold": 0.3, "overlap_threshold": 0.5,
+                                            "stuff_area_threshold": 4096}

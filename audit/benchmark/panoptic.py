@@ -64,8 +64,8 @@ def _panoptic_image(semantic: np.ndarray, instances: np.ndarray):
     info = []
     for sid, cat in segments:
         ys, xs = np.nonzero(ids == sid)
-        info.append({"id": sid, "category_id": cat, "iscrowd": 0, "area": int(ys.size),
-                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]})
+        box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+        info.append({"id": sid, "category_id": cat, "iscrowd": 0, "area": int(ys.size), "bbox": box})
     return ids, info
 
 

@@ -87,7 +87,8 @@ def _keyed_image_table(card, gt, image_ids):
     return table.set_index(key).reindex(_image_keys(card, gt, image_ids)).reset_index(drop=True)
 
 
-def _fallback(values: list, column: str):
+def _fallback(values: list):
+    """``values`` as a Series when any is given, else None (the attribute is not there)."""
     return pd.Series(values, dtype=object) if any(v is not None for v in values) else None
 
 
@@ -99,7 +100,7 @@ def image_attribute_values(card, gt) -> pd.DataFrame:
     out = {}
     for spec in card.image_group_attributes:
         values = table[spec.column] if table is not None and spec.column in table.columns else \
-            _fallback([d.get(spec.column) for d in inline], spec.column)
+            _fallback([d.get(spec.column) for d in inline])
         if values is None:
             raise DataError(f"{card.path}: field 'image_groups.attributes.{spec.name}.column': expected "
                             f"'{spec.column}' in the image table or the images' 'attributes', found it nowhere")
@@ -147,9 +148,9 @@ def person_attribute_values(card, gt, people: pd.DataFrame) -> pd.DataFrame:
                 break
         if values is None:
             values = _fallback([gt.annotations[a].attributes[s].get(col)
-                                for a, s in zip(people["ann"], people["seg"])], col)
+                                for a, s in zip(people["ann"], people["seg"])])
         if values is None:
-            values = _fallback([by_image.get(i, {}).get(col) for i in people["image_id"]], col)
+            values = _fallback([by_image.get(i, {}).get(col) for i in people["image_id"]])
         if values is None:
             raise DataError(f"{card.path}: field 'attributes.{spec.name}.column': expected '{col}' in the person "
                             "table, the image table, the segments' or the images' 'attributes', found it nowhere")

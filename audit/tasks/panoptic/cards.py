@@ -59,7 +59,6 @@ from pathlib import Path
 from ...core.cards import _DATA_FIELDS, AttributeSpec, ModelCard, ModelSource, _Validator, parse_attribute_specs, \
     parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, parse_weights, \
     read_front_matter
-from ...errors import CardError
 
 __all__ = ["MERGE_DEFAULTS", "PANOPTIC_TASK", "PanopticDataCard", "load_panoptic_data_card",
            "load_panoptic_model_card"]
@@ -208,9 +207,3 @@ def is_panoptic_card(front_matter: dict) -> bool:
     split = front_matter.get("split")
     return isinstance(split, dict) and "panoptic" in split
 
-
-def check_card(card) -> PanopticDataCard:
-    """``card`` when it is a panoptic data card, else a CardError (a card of another task passed by mistake)."""
-    if isinstance(card, PanopticDataCard):
-        return card
-    raise CardError(f"{getattr(card, 'path', card)}: expected a panoptic data card, found {type(card).__name__}")

@@ -141,7 +141,8 @@ def load_panoptic(path, folder, *, categories: tuple | None = None, allow_outsid
         raise error(f"{path}: expected a COCO panoptic object with annotations{'' if prediction else ' and categories'}"
                     f", found {type(data).__name__}")
     if not isinstance(data.get("annotations"), list):
-        raise error(f"{path}: field 'annotations': expected a list, found {_clip(data.get('annotations', 'nothing'), 40)}")
+        found = _clip(data.get("annotations", "nothing"), 40)
+        raise error(f"{path}: field 'annotations': expected a list, found {found}")
     cat_ids, names, isthing = categories if categories is not None else _categories(path, data.get("categories"), error)
     images = {}
     listed = [] if prediction else data.get("images", [])
@@ -150,7 +151,8 @@ def load_panoptic(path, folder, *, categories: tuple | None = None, allow_outsid
     for i, im in enumerate(listed):
         where = f"{path}: images[{i}]"
         if not isinstance(im, dict) or not _is_int(im.get("id")):
-            raise error(f"{where}: field 'id': expected an integer, found {_clip(im.get('id') if isinstance(im, dict) else im)}")
+            found = _clip(im.get("id") if isinstance(im, dict) else im)
+            raise error(f"{where}: field 'id': expected an integer, found {found}")
         for key in ("height", "width"):
             if key in im and not (_is_int(im[key]) and 0 < im[key] <= 1_000_000):
                 raise error(f"{where}: field '{key}': expected a positive integer (at most 1,000,000), "

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..._io import atomic_write_bytes, atomic_write_text
+from ..._paths import short_repr
 from ...errors import CardError, DataError, ModelError
 
 __all__ = ["CACHE_JSON", "category_mapping", "load_cached", "predict_panoptic"]
@@ -66,7 +67,8 @@ def _panoptic_of(output, *, mapping, stuff_labels, merge, where: str, shape):
         segments = []
         for s in infos:
             if not isinstance(s, dict) or "id" not in s or "category_id" not in s:
-                raise ModelError(f"{where}: expected segments_info entries with 'id' and 'category_id', found {s!r}"[:300])
+                raise ModelError(f"{where}: expected segments_info entries with 'id' and 'category_id', found "
+                                 f"{short_repr(s, 60)}")
             segments.append((int(s["id"]), int(s["category_id"])))
     elif "instances" in output and "sem_seg" in output:
         inst = output["instances"]

@@ -244,7 +244,8 @@ def audit_panoptic(
         n_people = len(p_stats)
         person_result = audit_ratio_metrics(
             statistics=p_stats, metrics=p_metrics, groups=person_groups.reset_index(drop=True),
-            clusters=people["image_id"].to_numpy(), attributes=None if person_attributes is None else list(person_attributes),
+            clusters=people["image_id"].to_numpy(),
+            attributes=None if person_attributes is None else list(person_attributes),
             intersections=person_intersections, reference_groups=person_reference_groups,
             disparity_metrics=[m for m in wanted if m in p_metrics], size_column="people", interval=interval,
             seed=seed + 1, **common)
