@@ -411,3 +411,27 @@ def test_model_card_merge_thresholds_are_checked(tmp_path):
     loaded = _load_model_card(card)
     assert loaded.front_matter["merge"] == {"score_threshold": 0.3, "overlap_threshold": 0.5,
                                             "stuff_area_threshold": 4096}
+
+
+def test_one_crowd_region_per_category_as_panopticapi():
+    # two crowd regions of people, K1 then K2 in segments_info; panopticapi keeps the last one per category (K2), so
+    # a person prediction on K2 is excused and one on K1 is a false positive. COCO has at most one per category.
+    gt = np.array([[1, 1, 1, 2, 2, 2]])
+    pred = np.array([[7, 7, 7, 8, 8, 8]])
+    gs = [{"id": 1, "category_id": 1, "iscrowd": 1}, {"id": 2, "category_id": 1, "iscrowd": 1}]
+    ps = [{"id": 7, "category_id": 1, "iscrowd": 0}, {"id": 8, "category_id": 1, "iscrowd": 0}]
+    m = _match(gt, gs, pred, ps)
+    assert m.pred_fp.tolist() == [True, False]
+    stat = panopticapi_single_image(gt, gs, pred, ps)
+    assert stat[1][2] == 1  # panopticapi: one false positive too
+
+
+def test_the_registry_finds_the_task(tmp_path):
+    from audit.core.registry import Task, get_task, task_name
+
+    task = get_task("panoptic_segmentation")
+    assert isinstance(task, Task) and task.name == "panoptic_segmentation"
+    assert {"pq", "sq", "rq", "person_recall", "person_pq_owned"} <= set(task.metrics)
+    card = tmp_path / "c.md"
+    card.write_text("---\nsplit: {panoptic: p.json}\n---\n")  # names no task: recognised by its split
+    assert task_name(card) == "panoptic_segmentation"

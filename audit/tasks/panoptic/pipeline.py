@@ -117,10 +117,30 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
                       batch_size: int = 4, device: str | None = None, seed: int = 0, n_boot: int = 1000,
                       alpha: float = 0.05, progress: bool | None = None, chunk_size: int = 1024, context=None,
                       **_ignored):
-    """Audit panoptic predictions (a file) or a model on a panoptic data card; returns an ``AuditRun``.
+    """Audit panoptic predictions (a file) or a model on a panoptic data card.
 
-    ``_ignored`` takes the driver's options that do not apply (``n_perm``, ``bootstrap``, ``num_workers``,
-    ``verify_images``).
+    Parameters
+    ----------
+    data : str, Path or PanopticDataCard
+        The data card.
+    model : str, Path or ModelCard, optional
+        A ``task: panoptic_segmentation`` model card; used when ``predictions`` is None.
+    predictions : str or Path, optional
+        A COCO panoptic predictions JSON; its PNGs are in the folder of the same name without ``.json``.
+    out_dir : str or Path, optional
+        Where a model's predictions are chunked and cached (a temporary folder when None).
+    n_boot, seed, alpha : int, int, float
+        Bootstrap resamples, their seed, the significance level.
+    _ignored
+        The driver's options that do not apply here (``n_perm``, ``bootstrap``, ``num_workers``,
+        ``verify_images``).
+
+    Returns
+    -------
+    AuditRun or None
+        None on a ``torchrun`` rank other than 0. ``predictions`` holds one row per person segment
+        (``image_id``, ``segment_id``, ``matched``, ``iou``, ``owned_fp`` and the raw attributes), ``images`` one
+        row per image with its own PQ.
     """
     from ..._version import __version__
     from ...core.run import AuditRun, _created, _model_provenance, check_reference_groups
