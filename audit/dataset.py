@@ -629,6 +629,8 @@ def report_section(data, *, images: bool = True) -> dict | None:
     card = data if isinstance(data, DataCard) else _load_any_card(data)
     if hasattr(card, "coco"):
         return audit_dataset(card).section()
+    if not isinstance(card, DataCard):
+        return None  # a task whose card this audit does not read (panoptic): no dataset section yet
     if getattr(card, "segmentation", None) is not None:
         return None
     frame = load_split(card, verify_images=False, **({"require_images": False} if _accepts_require_images() else {}))

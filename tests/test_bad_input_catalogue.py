@@ -906,3 +906,156 @@ def test_bad_input(name, tmp_path, capsys):
     # the output directory holds exactly what it held before (no results, no temporary or staging files)
     after = {k: v for k, v in _snapshot(out).items() if k != ".audit.lock"}
     assert after == {k: v for k, v in before.items() if k != ".audit.lock"}
+
+
+# --- panoptic segmentation (issue #20): a separate block, run by its own test below ------------------------------
+
+def _panoptic(tmp, edit=None, *, preds=False):
+    """The tiny panoptic split of tests/panoptic_helpers.py, with ``edit(doc)`` applied to its ground truth (or, with
+    ``preds``, its predictions) JSON; the CLI arguments of an audit of its predictions."""
+    from panoptic_helpers import write_dataset
+
+    p = write_dataset(tmp, n_images=6)
+    target = p["preds"] if preds else p["gt"]
+    if edit is not None:
+        doc = json.loads(target.read_text())
+        edit(doc, p)
+        target.write_text(json.dumps(doc))
+    args = ["run", "--data", str(p["card"]), "--predictions", str(p["preds"]), "--out", str(p["out"]), *FAST]
+    return args, p
+
+
+def panoptic_png_id_not_in_segments_info(tmp):
+    found = {}
+
+    def drop_stuff(doc, p):
+        infos = doc["annotations"][2]["segments_info"]
+        gone = next(s for s in infos if s["id"] >= 1000)  # a stuff segment (no person row refers to it)
+        infos.remove(gone)
+        found.update(sid=gone["id"], rgb=f"{gone['id'] % 256}, {gone['id'] // 256 % 256}, {gone['id'] // 65536}")
+
+    args, p = _panoptic(tmp, drop_stuff)
+    return args, p["out"], {"gt": p["gt"], "png": p["gt_dir"] / "0003.png", **found}
+
+
+def panoptic_duplicate_segment(tmp):
+    def repeat(doc, p):
+        infos = doc["annotations"][1]["segments_info"]
+        infos.append(dict(infos[0]))
+
+    args, p = _panoptic(tmp, repeat)
+    infos = json.loads(p["gt"].read_text())["annotations"][1]["segments_info"]
+    return args, p["out"], {"gt": p["gt"], "j": len(infos) - 1, "sid": infos[0]["id"]}
+
+
+def panoptic_prediction_duplicate_segment(tmp):
+    def repeat(doc, p):
+        infos = doc["annotations"][0]["segments_info"]
+        infos.insert(2, dict(infos[1]))
+
+    args, p = _panoptic(tmp, repeat, preds=True)
+    sid = json.loads(p["preds"].read_text())["annotations"][0]["segments_info"][1]["id"]
+    return args, p["out"], {"preds": p["preds"], "sid": sid}
+
+
+def panoptic_prediction_png_wrong_size(tmp):
+    from panoptic_helpers import save_png
+
+    args, p = _panoptic(tmp)
+    save_png(p["preds_dir"] / "0003.png", np.zeros((10, 20), np.int64))
+    return args, p["out"], {"png": p["preds_dir"] / "0003.png"}
+
+
+def panoptic_png_wrong_size(tmp):
+    from panoptic_helpers import save_png
+
+    args, p = _panoptic(tmp)
+    save_png(p["gt_dir"] / "0002.png", np.zeros((10, 20), np.int64))
+    return args, p["out"], {"png": p["gt_dir"] / "0002.png"}
+
+
+def panoptic_unknown_category(tmp):
+    args, p = _panoptic(tmp, lambda doc, p: doc["annotations"][0]["segments_info"][1].__setitem__("category_id", 99))
+    return args, p["out"], {"gt": p["gt"]}
+
+
+def panoptic_prediction_unknown_category(tmp):
+    args, p = _panoptic(tmp, lambda doc, p: doc["annotations"][4]["segments_info"][0].__setitem__("category_id", 77),
+                        preds=True)
+    return args, p["out"], {"preds": p["preds"]}
+
+
+def panoptic_file_name_escapes_root(tmp):
+    args, p = _panoptic(tmp, lambda doc, p: doc["annotations"][1].__setitem__("file_name", "../../secret.png"))
+    return args, p["out"], {"gt": p["gt"], "root": p["gt_dir"]}
+
+
+def panoptic_prediction_file_name_absolute(tmp):
+    args, p = _panoptic(tmp, lambda doc, p: doc["annotations"][3].__setitem__("file_name", "/etc/hostname"),
+                        preds=True)
+    return args, p["out"], {"preds": p["preds"], "root": p["preds_dir"]}
+
+
+def panoptic_side_table_unknown_segment(tmp):
+    args, p = _panoptic(tmp)
+    table = pd.read_csv(p["people"])
+    table.loc[1, "segment_id"] = 999
+    table.to_csv(p["people"], index=False)
+    return args, p["out"], {"people": p["people"], "gt": p["gt"], "image": int(table.loc[1, "image_id"])}
+
+
+PANOPTIC_CASES = {
+    "panoptic_png_id_not_in_segments_info": (
+        panoptic_png_id_not_in_segments_info,
+        "{gt}: annotations[2] (image id 3): field 'segments_info': expected every segment id of {png} listed, found "
+        "id {sid} (RGB {rgb}) in the PNG but not listed"),
+    "panoptic_duplicate_segment": (
+        panoptic_duplicate_segment,
+        "{gt}: annotations[1].segments_info[{j}] (image id 2): field 'id': expected a segment id not listed before in "
+        "this image, found {sid} again (segments_info[0])"),
+    "panoptic_prediction_duplicate_segment": (
+        panoptic_prediction_duplicate_segment,
+        "{preds}: annotations[0].segments_info[2] (image id 1): field 'id': expected a segment id not listed before "
+        "in this image, found {sid} again (segments_info[1])"),
+    "panoptic_prediction_png_wrong_size": (
+        panoptic_prediction_png_wrong_size,
+        "{png}: expected a predicted panoptic PNG of the ground truth's size (48, 40) (width, height) for image id 3, "
+        "found (20, 10)"),
+    "panoptic_png_wrong_size": (
+        panoptic_png_wrong_size,
+        "{png}: expected a panoptic PNG of the image's size (48, 40) (width, height) for image id 2, found (20, 10)"),
+    "panoptic_unknown_category": (
+        panoptic_unknown_category,
+        "{gt}: annotations[0].segments_info[1] (image id 1): field 'category_id': expected a category listed in "
+        "'categories' of {gt}, found 99"),
+    "panoptic_prediction_unknown_category": (
+        panoptic_prediction_unknown_category,
+        "{preds}: annotations[4].segments_info[0] (image id 5): field 'category_id': expected a category listed in "
+        "'categories' of the ground truth, found 77"),
+    "panoptic_file_name_escapes_root": (
+        panoptic_file_name_escapes_root,
+        "{gt}: annotations[1]: field 'file_name': panoptic PNG path '../../secret.png' is outside the image root "
+        "{root}; set 'allow_paths_outside_root: true' in the data card to allow it"),
+    "panoptic_prediction_file_name_absolute": (
+        panoptic_prediction_file_name_absolute,
+        "{preds}: annotations[3]: field 'file_name': panoptic PNG path '/etc/hostname' is outside the image root "
+        "{root}; set 'allow_paths_outside_root: true' in the data card to allow it"),
+    "panoptic_side_table_unknown_segment": (
+        panoptic_side_table_unknown_segment,
+        "{people}: row 3: columns 'image_id', 'segment_id': expected a non-crowd person segment of {gt}, found image "
+        "{image}, segment 999"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PANOPTIC_CASES))
+def test_bad_panoptic_input(name, tmp_path, capsys):
+    build, expected = PANOPTIC_CASES[name]
+    args, out, paths = build(tmp_path)
+    before = _snapshot(out)
+    capsys.readouterr()
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    assert captured.err.splitlines() == ["error: " + expected.format(**paths)]
+    after = {k: v for k, v in _snapshot(out).items() if k != ".audit.lock"}
+    assert after == {k: v for k, v in before.items() if k != ".audit.lock"}

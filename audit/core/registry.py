@@ -29,7 +29,8 @@ from ..errors import AuditError
 __all__ = ["BUILTIN_TASK_MODULES", "DEFAULT_TASK", "Task", "get_task", "list_tasks", "load_any_data_card",
            "model_card_loader", "register_task", "task_name"]
 
-BUILTIN_TASK_MODULES = ("audit.tasks.classification", "audit.tasks.detection", "audit.tasks.segmentation")
+BUILTIN_TASK_MODULES = ("audit.tasks.classification", "audit.tasks.detection", "audit.tasks.segmentation",
+                        "audit.tasks.panoptic")
 """Imported on the first lookup."""
 
 DEFAULT_TASK = "classification"
