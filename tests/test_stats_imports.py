@@ -22,7 +22,8 @@ def _modules_after(code: str) -> list[str]:
 
 
 def _heavy(modules: list[str]) -> list[str]:
-    return [m for m in modules if m.split(".")[0] == "statsmodels" or m == "scipy.stats" or m.startswith("scipy.stats.")]
+    return [m for m in modules
+            if m.split(".")[0] == "statsmodels" or m == "scipy.stats" or m.startswith("scipy.stats.")]
 
 
 def test_import_audit_stats_loads_no_scipy_stats_or_statsmodels():

@@ -42,7 +42,8 @@ def _per_group_reference(y_true, scores, confidence, correct, *, n_boot, rng, po
     cell = np.searchsorted(edges[1:-1], confidence) * 2 + correct.astype(np.int64)
     count = np.bincount(cell, minlength=2 * n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.where(count > 0, np.bincount(cell, weights=confidence, minlength=2 * n_bins) / np.maximum(count, 1), 0.0)
+        mean_conf = np.where(count > 0, np.bincount(cell, weights=confidence, minlength=2 * n_bins)
+                             / np.maximum(count, 1), 0.0)
     draws = rng.multinomial(m, count / m, size=n_boot)
     gap = (draws * (np.tile([0.0, 1.0], n_bins) - mean_conf)).reshape(n_boot, n_bins, 2).sum(-1)
     out["ece"] = np.abs(gap).sum(1) / m
@@ -148,7 +149,8 @@ def test_ece_replicate_by_hand():
     rng = _Recorder(0)
     ours = bootstrap_group_scores(columns, codes=np.zeros(3, dtype=int), n_groups=1, n_boot=20, rng=rng)
     cells = rng.draws[0]  # (20, 4): (bin 0, wrong), (bin 0, right), (bin 1, wrong), (bin 1, right)
-    expected = (np.abs(cells[:, 1] - 0.3 * cells[:, 1] - 0.4 * cells[:, 0]) + np.abs(cells[:, 3] - 0.9 * cells[:, 3])) / 3
+    expected = (np.abs(cells[:, 1] - 0.3 * cells[:, 1] - 0.4 * cells[:, 0])
+                + np.abs(cells[:, 3] - 0.9 * cells[:, 3])) / 3
     np.testing.assert_allclose(ours["ece"][:, 0], expected, atol=1e-12)
 
 

@@ -374,8 +374,8 @@ def _score_inputs(scores, y_true, y_pred, n_classes, *, pos_label, n_bins) -> _S
     confidence = np.where(processed, np.nan_to_num(scores.max(1)), 0.0)
     correct = y_pred == y_true
     rows = np.flatnonzero(processed)
-    columns = score_columns(y_true=y_true[rows], scores=scores[rows], confidence=confidence[rows], correct=correct[rows],
-                            pos_label=pos_label, n_bins=n_bins)
+    columns = score_columns(y_true=y_true[rows], scores=scores[rows], confidence=confidence[rows],
+                            correct=correct[rows], pos_label=pos_label, n_bins=n_bins)
     return _ScoreInputs(y_true, scores, processed, confidence, correct, rows, columns)
 
 

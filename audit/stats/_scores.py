@@ -265,8 +265,10 @@ def group_scores(columns: ScoreColumns, *, codes, n_groups: int) -> dict[str, np
     size = n_groups * n_bins
     count = np.bincount(flat, minlength=size).reshape(n_groups, n_bins).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_confidence = np.bincount(flat, weights=columns.confidence, minlength=size).reshape(n_groups, n_bins) / count
-        accuracy = np.bincount(flat, weights=columns.correct.astype(float), minlength=size).reshape(n_groups, n_bins) / count
+        confidence_sum = np.bincount(flat, weights=columns.confidence, minlength=size)
+        correct_sum = np.bincount(flat, weights=columns.correct.astype(float), minlength=size)
+        mean_confidence = confidence_sum.reshape(n_groups, n_bins) / count
+        accuracy = correct_sum.reshape(n_groups, n_bins) / count
         gap = np.where(count > 0, count / n[:, None] * np.abs(accuracy - mean_confidence), 0.0)
     ece = np.where(n > 0, gap.sum(1), np.nan)
     return {"n": n, "roc_auc": auc, "ece": ece, "bin_count": count, "bin_confidence": mean_confidence,
