@@ -111,19 +111,20 @@ class Root:
     def contain_all(self, names: Iterable, *, where: Callable[[int], str], what: str = "image") -> list[str]:
         """:meth:`check` for many names at once: the same paths, the same refusals, the same first error.
 
-        :meth:`check` joins, normalises and ``lstat``-s every name. Here a name
-        that cannot leave the root by its text (relative, no ``.``, ``..`` or
-        empty component, no leading ``~``) is only joined; the names are
-        grouped by their directory, which is resolved once (``realpath``,
-        cached as in :meth:`check`) and listed once (``os.scandir``) to tell
-        which of its entries are symlinks. A symlink entry is resolved like
-        :meth:`check` resolves it; a name the listing does not show (a missing
-        file, or a directory that cannot be listed) gets :meth:`check`'s own
-        ``lstat``. Every other name (absolute, ``..``, ``~``, ``.``, empty
-        components) goes through :meth:`inside` as in :meth:`check`. A listing
-        stops after ``4 x (names in the directory) + 256`` entries, so a huge
-        directory that few names point into costs no more than their own
-        ``lstat`` calls would.
+        :meth:`check` normalises, joins and ``lstat``-s every name. Here a name
+        that cannot leave the root by its text (relative; no ``.``, ``..`` or
+        empty component; no leading ``~``) is only joined, and such names are
+        grouped by directory. Each directory is resolved once (``realpath``,
+        cached as in :meth:`check`) and listed once (``os.scandir``): when it
+        is inside the root and holds no symlink, every name in it is inside.
+        Otherwise each of its names is decided as :meth:`check` decides it,
+        whether it is a symlink read from the listing (a name the listing does
+        not show gets its own ``lstat``). A directory that cannot be listed, or
+        holds more than ``4 x (its names) + 256`` entries, is not listed: its
+        names get their own ``lstat``, so a huge directory that few names
+        point into costs what :meth:`check` costs. Every other name (absolute,
+        ``..``, ``~``, ``.``, empty components) goes through :meth:`inside`,
+        as in :meth:`check`.
 
         Parameters
         ----------
@@ -163,8 +164,7 @@ class Root:
         first = len(paths)
         if not all(plain):
             first = next((i for i, fast in enumerate(plain) if not fast and not self.inside(paths[i])), first)
-        rows = range(len(texts)) if first == len(texts) and all(plain) else [
-            i for i in range(first) if plain[i]]
+        rows = range(len(texts)) if all(plain) else [i for i in range(first) if plain[i]]
         directory_of = [texts[i].rpartition("/")[0] for i in rows]
         prefix = self.root if self.root.endswith(os.sep) else self.root + os.sep
         unclear: dict[str, tuple] = {}  # directory -> (real parent, inside?, listing or None)

@@ -79,12 +79,15 @@ def main(argv=None):
     parser.add_argument("--per-dir", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
         names = make_tree(root, args.rows, args.per_dir)
         results = [("no symlink", compare(root, names, args.repeats))]
         linked = add_links(root, names, every=10)
         results.append(("a symlink in every 10th directory", compare(root, linked, args.repeats)))
+    print(f"machine: {os.cpu_count()} cores, load average {load_at_start:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (other work shares the cores)")
     print(f"rows={args.rows:,}  directories={(args.rows + args.per_dir - 1) // args.per_dir}  "
           f"repeats={args.repeats} (median, min-max)")
     print()

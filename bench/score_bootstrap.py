@@ -7,7 +7,7 @@ groups in all, as ``audit_classification`` reports them.
 - ours: the engine's score step (``audit.stats._engine._score_inputs`` and
   ``_score_series`` per grouping: one layout, one sort and a few
   ``bincount`` passes per grouping, then the draws).
-- reference: the same step before issue #19, kept below verbatim
+- reference: the same step before issue #19 (commit ab6370d), kept below
   (per group: select its rows, ``rankdata`` for AUC, bins for ECE, and the
   count bootstrap with its own ``searchsorted`` and histograms).
 
@@ -22,6 +22,7 @@ themselves (the ``(B, cells)`` multinomial of each group: ECE cells, then
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -182,6 +183,7 @@ def main(argv=None):
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()[0]
     kw = {"pos_label": 1, "n_bins": 10, "n_boot": args.n_boot}
     lines = []
     for rows in args.rows:
@@ -208,6 +210,8 @@ def main(argv=None):
             assert worst < 1e-12, worst
         ratio = statistics.median(ours_t) / statistics.median(ref_t)
         lines.append(f"| {rows:,} | {n_groups} | {spread(ours_t)} | {spread(ref_t)} | {ratio:.2f}x | {spread(draws_t)} |")
+    print(f"machine: {os.cpu_count()} cores, load average {load_at_start:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (other work shares the cores)")
     print(f"binary, continuous scores, {args.n_boot} resamples, groupings overall + gender + type + gender x type; "
           f"{args.repeats} repeats (median, min-max)")
     print()

@@ -24,6 +24,7 @@ with the range (min-max) beside it; the ratio is ours / reference.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
@@ -118,6 +119,7 @@ def main(argv=None):
     parser.add_argument("--fairlearn-boot", type=int, default=3, help="fairlearn replicates timed one by one")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each of our timings")
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()[0]
     y_true, y_pred, groups = make_data(args.rows)
 
     ours_points, ours_boot, ours_per_1000 = [], [], []
@@ -144,6 +146,8 @@ def main(argv=None):
 
     n_groups = int((result.groups.grouping == "gender × skin").sum())
     mid = statistics.median
+    print(f"machine: {os.cpu_count()} cores, load average {load_at_start:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (other work shares the cores)")
     print(f"rows={args.rows:,}  intersectional groups={n_groups}  metrics={len(METRICS)}  resamples={args.n_boot}")
     print(f"median (min-max): ours over {args.repeats} runs, fairlearn's point estimates over {len(theirs_points)} "
           f"runs, fairlearn's replicates over {len(per_replicate)} replicates")

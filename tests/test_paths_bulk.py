@@ -169,7 +169,7 @@ def test_bulk_nul_before_an_outside_row_is_reported_first(tree):
 
 
 def test_a_long_directory_listing_falls_back_to_lstat(tree):
-    # 2,000 entries and one name: the listing stops after 4 x 1 + 256 entries, and the file's own lstat decides
+    # 2,001 entries and 2 names, more than 4 x 2 + 256: the directory is not listed, each name's own lstat decides
     root, outside = tree
     big = root / "big"
     big.mkdir()

@@ -33,7 +33,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 def _per_group_reference(y_true, scores, confidence, correct, *, n_boot, rng, pos_label, n_bins, levels):
-    """``bootstrap_score_metrics`` as it was before #19 (commit ab6370d), verbatim: one group per call."""
+    """``bootstrap_score_metrics`` as it was before #19 (commit ab6370d), but for line breaks: one group per call."""
     m = len(y_true)
     out = {"roc_auc": np.full(n_boot, np.nan), "ece": np.full(n_boot, np.nan)}
     if m == 0 or n_boot == 0:
