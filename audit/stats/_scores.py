@@ -4,8 +4,11 @@ AUC depends on a ranking and ECE on binned confidences, so unlike rate
 metrics they are computed from the per-sample scores. The engine lays the
 samples out once (:func:`score_columns`); every grouping then costs a few
 ``bincount`` passes for its point values (:func:`group_scores`) and its
-bootstrap histograms (:func:`bootstrap_group_scores`), with no loop over rows
-and none over groups except the random draws themselves.
+bootstrap histograms (:func:`bootstrap_group_scores`), with no loop over rows.
+Only the random draws (and the arithmetic on each group's ``(B, cells)``
+draws) go group by group: they are most of the cost, about 0.1 microsecond
+per resample, group and cell (ECE cells, then ~2,050 (score level, label)
+cells per class scored).
 """
 
 from __future__ import annotations
