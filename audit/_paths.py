@@ -152,21 +152,21 @@ class Root:
         prefix = self.root if self.root.endswith(os.sep) else self.root + os.sep
         plain = _plain_all(texts[:first_nul])
         paths = [prefix + text if fast else self.join(text) for text, fast in zip(texts, plain)]
-        first_out = first_nul if self.allow_outside else self._first_outside(texts[:first_nul], paths, plain)
+        first_out = first_nul if self.allow_outside else self._first_outside(texts[:first_nul], paths, plain, prefix)
         if first_out < first_nul:
             raise self._outside_error(where(first_out), what, texts[first_out])
         if first_nul < len(texts):
             raise _nul_error(where(first_nul), what)
         return paths
 
-    def _first_outside(self, texts: list[str], paths: list[str], plain: list[bool]) -> int:
-        """Index of the first path :meth:`inside` refuses, or ``len(paths)``."""
+    def _first_outside(self, texts: list[str], paths: list[str], plain: list[bool], prefix: str) -> int:
+        """Index of the first path :meth:`inside` refuses, or ``len(paths)``; plain names are ``prefix + name``."""
         first = len(paths)
+        rows = range(len(texts))
         if not all(plain):
             first = next((i for i, fast in enumerate(plain) if not fast and not self.inside(paths[i])), first)
-        rows = range(len(texts)) if all(plain) else [i for i in range(first) if plain[i]]
+            rows = [i for i in range(first) if plain[i]]
         directory_of = [texts[i].rpartition("/")[0] for i in rows]
-        prefix = self.root if self.root.endswith(os.sep) else self.root + os.sep
         unclear: dict[str, tuple] = {}  # directory -> (real parent, inside?, listing or None)
         for directory, count in collections.Counter(directory_of).items():
             parent = prefix + directory if directory else os.path.split(prefix + "x")[0]

@@ -93,11 +93,20 @@ def calibration_bins(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int
     """
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bin_of = np.searchsorted(edges[1:-1], confidence)
-    count = np.bincount(bin_of, minlength=n_bins).astype(float)
+    count, mean_confidence, accuracy = _group_bins(bin_of, confidence, correct, np.zeros(bin_of.size, dtype=np.int64),
+                                                   n_groups=1, n_bins=n_bins)
+    return edges, count[0], mean_confidence[0], accuracy[0]
+
+
+def _group_bins(bin_of, confidence, correct, codes, *, n_groups: int, n_bins: int):
+    """Count, mean confidence and accuracy per (group, bin), each ``(n_groups, n_bins)``; NaN for an empty bin."""
+    flat = codes * n_bins + bin_of
+    size = n_groups * n_bins
+    count = np.bincount(flat, minlength=size).reshape(n_groups, n_bins).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_confidence = np.bincount(bin_of, weights=confidence, minlength=n_bins) / count
-        accuracy = np.bincount(bin_of, weights=correct.astype(float), minlength=n_bins) / count
-    return edges, count, mean_confidence, accuracy
+        mean_confidence = np.bincount(flat, weights=confidence, minlength=size).reshape(n_groups, n_bins) / count
+        accuracy = np.bincount(flat, weights=correct.astype(float), minlength=size).reshape(n_groups, n_bins) / count
+    return count, mean_confidence, accuracy
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int) -> float:
@@ -264,14 +273,9 @@ def group_scores(columns: ScoreColumns, *, codes, n_groups: int) -> dict[str, np
     defined = np.isfinite(per_class)
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = np.where(defined.any(0), np.where(defined, per_class, 0.0).sum(0) / defined.sum(0), np.nan)
-    flat = codes * n_bins + columns.calibration_bin
-    size = n_groups * n_bins
-    count = np.bincount(flat, minlength=size).reshape(n_groups, n_bins).astype(float)
+    count, mean_confidence, accuracy = _group_bins(columns.calibration_bin, columns.confidence, columns.correct, codes,
+                                                   n_groups=n_groups, n_bins=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        confidence_sum = np.bincount(flat, weights=columns.confidence, minlength=size)
-        correct_sum = np.bincount(flat, weights=columns.correct.astype(float), minlength=size)
-        mean_confidence = confidence_sum.reshape(n_groups, n_bins) / count
-        accuracy = correct_sum.reshape(n_groups, n_bins) / count
         gap = np.where(count > 0, count / n[:, None] * np.abs(accuracy - mean_confidence), 0.0)
     ece = np.where(n > 0, gap.sum(1), np.nan)
     return {"n": n, "roc_auc": auc, "ece": ece, "bin_count": count, "bin_confidence": mean_confidence,
