@@ -3,6 +3,11 @@
 Pure numpy, pandas and scipy/statsmodels: no torch, no files. Every task
 reduces its predictions to per-sample sufficient statistics; this package does
 all grouping, resampling and testing on them.
+
+``scipy`` and ``statsmodels`` are imported inside the functions that use them
+(``# lazy (see audit.stats)``), not at module level: ``import audit.stats``
+loads numpy and pandas only, and a command that computes no interval or test
+never pays for ``scipy.stats`` (``tests/test_stats_imports.py``).
 """
 
 from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstrap

@@ -31,8 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
-from scipy.stats import t as student_t
 
 __all__ = ["EffectiveSize", "effective_size", "floor_variance"]
 
@@ -69,6 +67,8 @@ def effective_size(successes, trials, cluster, member, *, n_clusters: int, confi
     -------
     EffectiveSize
     """
+    from scipy.stats import norm  # lazy (see audit.stats)
+    from scipy.stats import t as student_t
     successes = np.asarray(successes, dtype=float)
     trials = np.asarray(trials, dtype=float)
     member = np.asarray(member, dtype=bool)
@@ -114,6 +114,7 @@ def floor_variance(value, units, *, confidence: float = 0.95):
     bound ``p (1 - p) / n`` of a mean of [0, 1] values, with ``z^2 / 2``
     pseudo-successes and pseudo-failures so that it is positive at 0 and 1.
     """
+    from scipy.stats import norm  # lazy (see audit.stats)
     z2 = norm.ppf(0.5 + confidence / 2) ** 2
     value = np.clip(np.nan_to_num(np.asarray(value, dtype=float)), 0.0, 1.0)
     units = np.asarray(units, dtype=float)

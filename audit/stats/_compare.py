@@ -39,8 +39,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.stats import norm
 
 from ..errors import StatsInputError
 from ._clustered import floor_variance
@@ -434,6 +432,7 @@ def _num_int(value) -> str:
 
 def _floored_p(worsening: float, r: dict) -> float:
     """One-sided p-value of a worsening seen with no variance, on the largest variance a [0, 1] metric can have."""
+    from scipy.stats import norm  # lazy (see audit.stats)
     values = (r["baseline"], r["candidate"])
     sizes = (r["n_baseline"], r["n_candidate"])
     if not all(np.isfinite(values)) or not all(0 <= v <= 1 for v in values) or not all(
@@ -629,6 +628,7 @@ def _count_replicates(b: SampleStats, c: SampleStats, groupings: list[str], base
 
     Returns ``{(side, grouping): (labels, {(metric, class): (point (G,), boot (B, G))})}``.
     """
+    from scipy import sparse  # lazy (see audit.stats)
     sides = {"baseline": (b, base), "candidate": (c, cand)}
     # group codes per side and grouping, in the order the results list the groups
     codes: dict = {}
@@ -734,6 +734,7 @@ def _row_replicates(r, replicates: dict, side: str, reference: dict) -> tuple[fl
 
 
 def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: dict, cand: dict, mode: str) -> pd.DataFrame:
+    from scipy.stats import norm  # lazy (see audit.stats)
     z = norm.ppf(0.5 + policy.confidence / 2)
     listed = {}
     for side, doc in (("baseline", base), ("candidate", cand)):

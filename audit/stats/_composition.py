@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from ..errors import StatsInputError
 from ._groups import SEPARATOR, UNKNOWN, Attribute, build_groups
@@ -169,6 +168,7 @@ def reference_fit(
         ``grouping, n, statistic, dof, p_value, p_adjusted, significant, min_expected``.
         ``min_expected`` below 5 makes the chi-square approximation doubtful.
     """
+    from scipy import stats as sps  # lazy (see audit.stats)
     group_rows, test_rows = [], []
     for name, weights in reference.items():
         part = comp[comp["grouping"] == name]
@@ -248,6 +248,7 @@ def cooccurrence(
         grouping: ``grouping, n, statistic, dof, p_value, p_adjusted,
         significant, cramers_v, min_expected``.
     """
+    from scipy import stats as sps  # lazy (see audit.stats)
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(table):
         raise StatsInputError(f"expected one label per row of the table ({len(table)}), found {len(labels)}")
@@ -325,6 +326,7 @@ def summarise_by_group(
         of each grouping, per statistic: ``grouping, statistic, n_groups,
         h_statistic, p_value, p_adjusted, significant``.
     """
+    from scipy import stats as sps  # lazy (see audit.stats)
     if len(values) != len(table):
         raise StatsInputError(f"expected one row of values per row of the table ({len(table)}), found {len(values)}")
     statistics = list(values.columns if statistics is None else statistics)
@@ -420,6 +422,7 @@ def compare_composition(
         shares in both splits: ``grouping, n, statistic, dof, p_value,
         p_adjusted, significant, min_expected``.
     """
+    from scipy import stats as sps  # lazy (see audit.stats)
     a, b = names
     ca = composition(first, attributes, intersections)
     cb = composition(second, attributes, intersections)

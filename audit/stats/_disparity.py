@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from ._clustered import floor_variance
 from ._groups import ALL, Grouping
@@ -188,6 +187,7 @@ def disparity_rows(s: MetricSeries, grouping: Grouping, *, reference: str | None
     test that :func:`assemble` reruns with more permutations when its p-value
     sits at the permutation floor and the family is large.
     """
+    from scipy.stats import norm  # lazy (see audit.stats)
     labels, n, boot = grouping.labels, s.n, s.boot
     value = s.value if s.not_applicable is None else np.where(s.not_applicable, np.nan, s.value)
     small = n < min_group_size

@@ -18,11 +18,12 @@ from ._intervals import PROPORTION_METHODS
 from ._rates import CLASS_METRICS, OVERALL_METRICS, confusion_cells, macro, rate_components, ratio
 from ._results import GroupedMetrics
 from ._scores import (
-    bootstrap_score_metrics,
-    calibration_bins,
+    ScoreColumns,
+    bootstrap_group_scores,
     expected_calibration_error,
+    group_scores,
     roc_auc,
-    score_levels,
+    score_columns,
 )
 from ._significance import (
     CORRECTIONS,
@@ -171,7 +172,8 @@ def audit_classification(
     overall_parts = rate_components(overall_conf)
     overall_boot_parts = rate_components(boot_flat.sum(1).reshape((-1,) + shape)) if boot_flat is not None else None
     overall_processed = float(overall_conf.sum() - overall_conf[:, -1].sum())
-    score_data = _score_inputs(scores, y_true, y_pred, n_classes) if scores is not None else None
+    score_data = (_score_inputs(scores, y_true, y_pred, n_classes, pos_label=pos_label, n_bins=n_bins)
+                  if scores is not None else None)
     overall_scores: dict[str, MetricSeries] = {}
 
     for grouping in structure.groupings:
@@ -358,10 +360,11 @@ class _ScoreInputs:
     processed: np.ndarray  # bool: the sample has a prediction (abstentions carry no score)
     confidence: np.ndarray
     correct: np.ndarray
-    levels: list  # per class: score level edges for the count-based bootstrap
+    rows: np.ndarray  # indices of the processed samples
+    columns: ScoreColumns  # the processed samples laid out for every grouping
 
 
-def _score_inputs(scores, y_true, y_pred, n_classes) -> _ScoreInputs:
+def _score_inputs(scores, y_true, y_pred, n_classes, *, pos_label, n_bins) -> _ScoreInputs:
     scores = np.asarray(scores, dtype=float)
     if scores.shape != (len(y_true), n_classes):
         raise StatsInputError(f"expected scores of shape ({len(y_true)}, {n_classes}), found {scores.shape}")
@@ -369,8 +372,11 @@ def _score_inputs(scores, y_true, y_pred, n_classes) -> _ScoreInputs:
     if not np.isfinite(scores[processed]).all():
         raise StatsInputError("expected finite scores for every sample with a prediction, found NaN or inf")
     confidence = np.where(processed, np.nan_to_num(scores.max(1)), 0.0)
-    levels = [score_levels(scores[processed, k]) for k in range(n_classes)]
-    return _ScoreInputs(y_true, scores, processed, confidence, y_pred == y_true, levels)
+    correct = y_pred == y_true
+    rows = np.flatnonzero(processed)
+    columns = score_columns(y_true=y_true[rows], scores=scores[rows], confidence=confidence[rows],
+                            correct=correct[rows], pos_label=pos_label, n_bins=n_bins)
+    return _ScoreInputs(y_true, scores, processed, confidence, correct, rows, columns)
 
 
 def _score_values(data: _ScoreInputs, members: np.ndarray, *, pos_label, n_bins) -> dict[str, float]:
@@ -383,33 +389,24 @@ def _score_values(data: _ScoreInputs, members: np.ndarray, *, pos_label, n_bins)
 
 def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_label, n_bins, n_boot, rng, n_perm,
                   overall: dict):
-    """AUC and ECE per group with row-bootstrap replicates, and their reliability bins."""
+    """AUC and ECE per group with count-bootstrap replicates, and their reliability bins."""
     codes = grouping.cell_to_group[structure.cell_of_sample]
     n_groups = len(grouping.labels)
-    values = {m: np.full(n_groups, np.nan) for m in SCORE_METRICS}
-    boots = {m: np.full((n_boot, n_groups), np.nan) for m in SCORE_METRICS}
-    counts = np.zeros(n_groups)
-    bins = []
-    for g in range(n_groups):
-        members = np.flatnonzero((codes == g) & data.processed)
-        counts[g] = members.size
-        for metric, v in _score_values(data, members, pos_label=pos_label, n_bins=n_bins).items():
-            values[metric][g] = v
-        if members.size and n_boot:
-            # resampled within the group, on counts per score level and calibration cell
-            replicates = bootstrap_score_metrics(
-                data.y_true[members], data.scores[members], data.confidence[members],
-                data.correct[members].astype(float), n_boot=n_boot, rng=rng, pos_label=pos_label, n_bins=n_bins,
-                levels=data.levels,
-            )
-            for metric in SCORE_METRICS:
-                boots[metric][:, g] = replicates[metric]
-        edges, count, mean_conf, acc = calibration_bins(data.confidence[members], data.correct[members], n_bins=n_bins)
-        for b in range(n_bins):
-            bins.append({
-                "grouping": grouping.name, "group": grouping.labels[g], "bin": b, "bin_lower": edges[b],
-                "bin_upper": edges[b + 1], "count": int(count[b]), "mean_confidence": mean_conf[b], "accuracy": acc[b],
-            })
+    processed_codes = codes[data.rows]
+    points = group_scores(data.columns, codes=processed_codes, n_groups=n_groups)
+    values = {m: points[m] for m in SCORE_METRICS}
+    counts = points["n"].astype(float)
+    # resampled within each group, on counts per score level and calibration cell
+    boots = bootstrap_group_scores(data.columns, codes=processed_codes, n_groups=n_groups, n_boot=n_boot, rng=rng)
+    edges = points["bin_edges"]
+    bins = [
+        {
+            "grouping": grouping.name, "group": grouping.labels[g], "bin": b, "bin_lower": edges[b],
+            "bin_upper": edges[b + 1], "count": int(points["bin_count"][g, b]),
+            "mean_confidence": points["bin_confidence"][g, b], "accuracy": points["bin_accuracy"][g, b],
+        }
+        for g in range(n_groups) for b in range(n_bins)
+    ]
     series = []
     for metric in SCORE_METRICS:
         ref = overall.get(metric)

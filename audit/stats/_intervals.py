@@ -5,8 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import chi2
-from statsmodels.stats.proportion import proportion_confint
 
 from ..errors import StatsInputError
 
@@ -35,6 +33,8 @@ def proportion_interval(successes, trials, *, method: str = "wilson", confidence
     confidence : float
         Coverage level, e.g. 0.95.
     """
+    from scipy.stats import chi2  # lazy (see audit.stats)
+    from statsmodels.stats.proportion import proportion_confint
     if method not in PROPORTION_METHODS:
         raise StatsInputError(
             f"expected interval method in {sorted(PROPORTION_METHODS)}, found '{method}'"

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from ..errors import StatsInputError
 from ._bootstrap import cluster_weights
@@ -48,6 +47,7 @@ def _wald_p(difference: float, replicates: np.ndarray, floor: float = 0.0) -> fl
     whose resamples were all equal, which the bootstrap cannot see. A zero
     variance never gives p = 0.
     """
+    from scipy.stats import norm  # lazy (see audit.stats)
     replicates = replicates[np.isfinite(replicates)]
     if not np.isfinite(difference) or replicates.size < 2:
         return float("nan")

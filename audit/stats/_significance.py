@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import fisher_exact
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportions_ztest
 
 from ..errors import StatsInputError
 
@@ -36,6 +33,8 @@ def two_proportion_test(k1: float, n1: float, k2: float, n2: float) -> tuple[flo
     variance is 0 only when both samples are all successes or all failures,
     and then the p-value is 1, never 0.
     """
+    from scipy.stats import fisher_exact  # lazy (see audit.stats)
+    from statsmodels.stats.proportion import proportions_ztest
     if not (n1 > 0 and n2 > 0):
         return float("nan"), "none"
     total = n1 + n2
@@ -183,6 +182,7 @@ def adjust_p_values(p_values, *, method: str, alpha: float) -> tuple[np.ndarray,
 
     Returns adjusted p-values and rejection flags (False where the p-value is NaN).
     """
+    from statsmodels.stats.multitest import multipletests  # lazy (see audit.stats)
     if method not in CORRECTIONS:
         raise StatsInputError(f"expected correction in {sorted(CORRECTIONS)}, found '{method}'")
     p_values = np.asarray(p_values, dtype=float)
