@@ -212,7 +212,7 @@ def _manifest_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class_in
         paths = [""] * len(ids)  # "" is no file (os.path.isfile("") is False)
     else:
         root = Root(card.image_root, allow_outside=card.allow_paths_outside_root)
-        paths = root.check([str(img) for img in images],
+        paths = root.contain_all([str(img) for img in images],
                            where=lambda i: f"{split.table}: row {i + 1} (id '{ids[i]}'): field '{split.image_column}'")
     return pd.DataFrame({"sample_id": ids, "image_path": paths, "label": np.asarray(labels, dtype=np.int64)})
 
@@ -232,7 +232,7 @@ def _imagefolder_rows(card: DataCard, table: pd.DataFrame, ids: list[str], class
             if file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS:
                 rows.append((file.relative_to(folder).as_posix(), str(file), class_index[class_dir.name]))
     root = Root(folder, allow_outside=card.allow_paths_outside_root)
-    root.check([sid for sid, _, _ in rows], where=lambda i: f"{folder}: image '{rows[i][0]}'")
+    root.contain_all([sid for sid, _, _ in rows], where=lambda i: f"{folder}: image '{rows[i][0]}'")
     on_disk = {sid for sid, _, _ in rows}
     for i, sid in enumerate(ids, start=1):
         if sid not in on_disk:

@@ -28,14 +28,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.special import expit
-from scipy.stats import norm
 
 __all__ = ["REGRESSION_MODELS", "COV_STRUCTS", "design_matrix", "marginal_risk_difference"]
 
 REGRESSION_MODELS = ("auto", "glm", "gee", "none")
-COV_STRUCTS = {"exchangeable": sm.cov_struct.Exchangeable, "independence": sm.cov_struct.Independence}
+# our name -> the statsmodels.cov_struct class (looked up when a model is fitted: statsmodels is imported lazily)
+COV_STRUCTS = {"exchangeable": "Exchangeable", "independence": "Independence"}
 # |log odds ratio| of the group beyond which the group separates the outcome and the delta method is meaningless
 SEPARATION_LOGIT = 15.0
 
@@ -55,9 +54,12 @@ def design_matrix(in_group, covariates: pd.DataFrame) -> pd.DataFrame:
 
 def fit_model(y, design: pd.DataFrame, *, model: str, cluster=None, cov_struct: str = "exchangeable"):
     """Fit the logistic GLM or GEE; returns statsmodels' results (``params``, ``cov_params()``)."""
+    import statsmodels.api as sm  # lazy (see audit.stats)
+
     family = sm.families.Binomial()
     if model == "gee":
-        return sm.GEE(y, design, groups=cluster, family=family, cov_struct=COV_STRUCTS[cov_struct]()).fit()
+        structure = getattr(sm.cov_struct, COV_STRUCTS[cov_struct])()
+        return sm.GEE(y, design, groups=cluster, family=family, cov_struct=structure).fit()
     if cluster is not None:
         return sm.GLM(y, design, family=family).fit(cov_type="cluster", cov_kwds={"groups": cluster})
     return sm.GLM(y, design, family=family).fit()
@@ -87,6 +89,7 @@ def marginal_risk_difference(y, in_group, covariates: pd.DataFrame, *, cluster=N
         ``risk_reference`` (standardised risks), ``model`` and ``notes``
         (why a figure is NaN or doubtful).
     """
+    from scipy.stats import norm  # lazy (see audit.stats)
     nan = float("nan")
     out = {"gap": nan, "se": nan, "lower": nan, "upper": nan, "p_value": nan, "risk_group": nan,
            "risk_reference": nan, "model": model, "notes": []}

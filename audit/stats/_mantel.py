@@ -43,10 +43,12 @@ floored at 1 (a first-order Rao-Scott correction): see :func:`design_effect`.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import chi2, norm
-from statsmodels.stats.contingency_tables import StratifiedTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from statsmodels.stats.contingency_tables import StratifiedTable
 
 __all__ = ["mh_risk_difference", "mh_risk_ratio", "mh_summary", "design_effect", "linearised_contributions"]
 
@@ -94,6 +96,7 @@ def _log_rr_variance(tables) -> float:
 
 def _breslow_day(table: StratifiedTable):
     """statsmodels' Breslow-Day test; at a pooled odds ratio of exactly 1 its quadratic is linear."""
+    from scipy.stats import chi2  # lazy (see audit.stats)
     if table.oddsratio_pooled != 1.0:
         result = table.test_equal_odds(adjust=False)
         return float(result.statistic), float(result.pvalue)
@@ -126,6 +129,9 @@ def mh_summary(tables, *, confidence: float = 0.95, deff: float = 1.0, deff_null
         ``breslow_day_strata``. NaN where undefined, never a p-value of 0 from
         a zero variance.
     """
+    from scipy.stats import chi2  # lazy (see audit.stats)
+    from scipy.stats import norm
+    from statsmodels.stats.contingency_tables import StratifiedTable
     tables = np.asarray(tables, dtype=float).reshape(-1, 2, 2)
     nan = float("nan")
     out = dict.fromkeys(("rd", "rd_se", "rr", "rr_lower", "rr_upper", "odds_ratio", "odds_ratio_lower",

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import fisher_exact
 
 from ..errors import StatsInputError
 from ._clustered import effective_size
@@ -87,6 +86,7 @@ def one_sided_proportion_test(k1: float, n1: float, k2: float, n2: float) -> flo
     rejects too often (5.7-6.0% of null slices at 5%, in the simulations of
     ``tests/test_stats_slices.py``; Fisher's test 3.1-4.5%).
     """
+    from scipy.stats import fisher_exact  # lazy (see audit.stats)
     rows = np.rint([n1, n2]).astype(np.int64)
     if not (n1 > 0 and n2 > 0) or rows.min() <= 0:
         return float("nan")

@@ -25,8 +25,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.stats import norm
 
 from ..errors import StatsInputError
 from ._adjusted import COV_STRUCTS, REGRESSION_MODELS, marginal_risk_difference
@@ -370,6 +368,7 @@ def _mh_interval(mh, rate, lower, upper, tables, keep, confidence):
     rates 0.002-0.13 its coverage was 0.935-0.958, MOVER's 0.954-0.989 with
     intervals up to 1.7 times as wide.
     """
+    from scipy.stats import norm  # lazy (see audit.stats)
     if not np.isfinite(mh["rd"]):
         return float("nan"), float("nan")
     if np.isfinite(mh["rd_se"]):
@@ -391,6 +390,7 @@ def _bootstrap_gaps(y, in_group, stratum, cluster, n_strata, keep, *, n_boot, rn
     cells; a replicate's tables are the weights-by-counts product. Without
     clusters the resample of people is a multinomial draw over the cells.
     """
+    from scipy import sparse  # lazy (see audit.stats)
     cell = stratum * 4 + (~in_group) * 2 + (1 - y)  # table layout: [group, outcome 1 first]
     n_cells = 4 * n_strata
     if cluster is None:

@@ -240,7 +240,7 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
     if image_root is not None:
         from ..._paths import Root
 
-        images["path"] = Root(image_root, allow_outside=allow_outside).check(
+        images["path"] = Root(image_root, allow_outside=allow_outside).contain_all(
             images["file_name"].tolist(), where=lambda i: f"{path}: images[{i}]: field 'file_name'")
     categories = {}
     for i, c in enumerate(data["categories"]):

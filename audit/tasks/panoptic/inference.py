@@ -100,7 +100,7 @@ def predict_panoptic(net, gt, model_card, *, image_root, allow_outside, device, 
     if (gt.images["file_name"] == "").any():
         raise DataError(f"{gt.path}: field 'images': expected every annotated image listed with its file_name to run "
                         "a model, found some missing")
-    paths = Root(image_root, allow_outside=allow_outside).check(
+    paths = Root(image_root, allow_outside=allow_outside).contain_all(
         gt.images["file_name"].tolist(), where=lambda i: f"{gt.path}: images (image id "
                                                          f"{gt.images['image_id'].iloc[i]}): field 'file_name'")
     mapping = category_mapping(model_card, gt)

@@ -111,7 +111,7 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
             if _empty(value):
                 raise DataError(f"{split.table}: row {i} (id '{ids[i - 1]}'): field '{column}': expected a path, "
                                 "found an empty value")
-        columns[column] = root.check([str(v) for v in values], what="image" if column == split.image_column
+        columns[column] = root.contain_all([str(v) for v in values], what="image" if column == split.image_column
                                      else "label mask",
                                      where=lambda i, c=column: f"{split.table}: row {i + 1} (id '{ids[i]}'): "
                                                                f"field '{c}'")
