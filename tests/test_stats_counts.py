@@ -93,3 +93,19 @@ def test_counts_checked():
     for extra, message in cases:
         with pytest.raises(StatsInputError, match=message):
             _audit(y_true=t, y_pred=p, groups=cells, n_boot=0, n_perm=0, **extra)
+
+
+def test_dataset_statistics_from_counts_equal_rows():
+    """Composition, missing rates and label co-occurrence: a distinct row weighted by its count equals its samples."""
+    from audit.stats import composition, cooccurrence, missing_rates
+
+    groups, y_true, y_pred, _ = _rows(n=5_000)
+    cells, t, _, counts, _ = _cells(groups, y_true, y_pred)
+    pd.testing.assert_frame_equal(composition(groups, ATTRIBUTES, INTERSECTIONS),
+                                  composition(cells, ATTRIBUTES, INTERSECTIONS, weights=counts))
+    pd.testing.assert_frame_equal(missing_rates(groups, ATTRIBUTES), missing_rates(cells, ATTRIBUTES, weights=counts))
+    for one, two in zip(cooccurrence(y_true, CLASSES, groups, ATTRIBUTES, INTERSECTIONS),
+                        cooccurrence(t, CLASSES, cells, ATTRIBUTES, INTERSECTIONS, weights=counts)):
+        pd.testing.assert_frame_equal(one, two)
+    with pytest.raises(StatsInputError, match="expected weights to be"):
+        composition(cells, ATTRIBUTES, weights=counts[:-1])
