@@ -47,6 +47,10 @@ class AuditRun:
         Per-image outcomes of a semantic segmentation audit without person masks (``image_id``,
         ``file_name``, ``miou`` and the binned image groups), written as ``images.parquet``: the report's
         worst images.
+    split : object, optional
+        The split as the task loaded it (classification: the :func:`audit.data.load_split` frame, or
+        per-cell counts for predictions made elsewhere), handed to the dataset section and the report so
+        that neither loads it again.
     """
 
     result: object
@@ -56,6 +60,7 @@ class AuditRun:
     samples: pd.DataFrame | None = None
     people: pd.DataFrame | None = None
     images: pd.DataFrame | None = None
+    split: object = field(default=None, repr=False)
 
     def _describe(self) -> str:
         prov = self.provenance or {}
