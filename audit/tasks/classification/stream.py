@@ -4,19 +4,20 @@ A rate metric depends on the samples only through the counts per (attribute valu
 class), so an audit of a predictions file need not hold a table of strings per sample. :func:`read_split`
 reads the data card's manifest in record batches (pyarrow: a Parquet file, or a CSV file through pyarrow's
 streaming CSV reader), dictionary-encodes each attribute and the label batch by batch into value dictionaries
-that grow across batches, and keeps per sample only the code of its (attributes, label) combination, its id
-and a 64-bit hash of the id. :func:`read_predictions` then reads the predictions file (a CSV or Parquet file,
-or a directory of Parquet files: a dataset) in record batches, joins each batch to the split on the id hash
-(the ids themselves compared, so a hash collision cannot join the wrong sample), and keeps per sample only its
-predicted class (one or two bytes) and, when the file has them, its class scores (score metrics need every
-sample's scores). The result, :class:`SplitCounts`, is what :func:`audit.stats.audit_classification` takes:
-the distinct cells with their counts, and each scored sample's cell.
+that grow across batches, and keeps per sample only the code of its (attributes, label) combination and two
+independent 64-bit hashes of its id. :func:`read_predictions` then reads the predictions file (a CSV or
+Parquet file, or a directory of Parquet files: a dataset) in record batches, joins each batch to the split
+on the id hashes (two different ids share both with probability 2**-128), and keeps per sample only its
+predicted class (one byte) and, when the file has them, its class scores (score metrics need every sample's
+scores). The result, :class:`SplitCounts`, is what :func:`audit.stats.audit_classification` takes: the
+distinct cells with their counts, and each scored sample's cell.
 
-Memory: per sample the id (its UTF-8 bytes and a 4-byte offset), 8 bytes of hash, 4 of sort order, 4 of
-cell code, 4 for the first predictions row that named it and 1-2 of prediction, whatever the file's other
-columns; plus the scores when there are any. Up to :data:`SAMPLE_DETAIL_LIMIT` samples the per-sample tables
-the report and ``audit compare`` read (``samples.parquet``, the worst errors, the threshold sweep,
-thumbnails) are kept too; above it they are left out, and the log says so.
+Memory: about 33 bytes per sample (16 of hashes, 4 of sort order, about 4 of bucket table, 4 of cell code,
+4 for the predictions row that named it, 1 of prediction), whatever the files' other columns; plus the scores
+when there are any. Up to :data:`SAMPLE_DETAIL_LIMIT` samples the per-sample tables the report and ``audit
+compare`` read (``samples.parquet``, the worst errors, the threshold sweep, thumbnails) are kept too, with
+the ids and image paths they need; above it they are left out, and the log says so. Messages that name a
+sample read its id again from the file.
 
 Validation is the row-by-row loaders' (:func:`audit.data.load_split`,
 :func:`audit.inference.load_predictions_file`), message for message and in the same order: when a file has
@@ -66,15 +67,16 @@ class ManifestCodes:
         values, None where missing) and ``label`` (class index).
     code : ndarray of int32, shape (n,)
         Each sample's row of ``combos``.
-    ids : pyarrow.ChunkedArray of string
-        Each sample's id.
+    ids : _IdReader
+        Each sample's id by row (``ids.id_at(row)``): held in memory with the per-sample tables, else
+        read again from the manifest for a message.
     image_paths : list of str, optional
         Each sample's image path (joined to the image root; ``""`` without an image column), kept only
-        when per-sample tables are (``n`` at most :data:`SAMPLE_DETAIL_LIMIT`).
+        with the per-sample tables (``n`` at most :data:`SAMPLE_DETAIL_LIMIT`).
     source : str
         The manifest, for messages.
     index : _HashIndex
-        The ids' 64-bit hashes: the join's index.
+        The ids' two 64-bit hashes: the join's index.
     """
 
     n: int
@@ -168,6 +170,7 @@ class _Table:
         self.directory = path.is_dir()
         self.csv = not self.directory and path.suffix.lower() != ".parquet"
         self.csv_nulls = csv_nulls
+        self.rows = None  # known up front for a Parquet file
         try:
             if self.directory:
                 import pyarrow.dataset as ds
@@ -186,6 +189,7 @@ class _Table:
             else:
                 self._file = pq.ParquetFile(str(path))
                 self.schema = self._file.schema_arrow
+                self.rows = self._file.metadata.num_rows
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for files it cannot read
             if self.directory:
                 raise PredictionError(f"{path}: cannot read predictions: {' '.join(str(exc).split())}") from None
@@ -309,15 +313,6 @@ def _blank(strings) -> np.ndarray:
     return np.asarray(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _hash(strings) -> np.ndarray:
-    """64-bit hashes of strings (pandas' SipHash; nulls hash as None)."""
-    return pd.util.hash_array(strings.to_numpy(zero_copy_only=False), categorize=False)
-
-
-def _concat(chunks: list, empty):
-    return np.concatenate(chunks) if chunks else empty
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The manifest
 # ---------------------------------------------------------------------------------------------------------
@@ -331,7 +326,7 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
     card : DataCard
         A validated data card with a manifest split.
     keep_samples_up_to : int
-        Keep each sample's image path when the split has at most this many samples.
+        Keep each sample's id and image path when the split has at most this many samples.
 
     Returns
     -------
@@ -373,35 +368,38 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
 
     values: dict[str, dict] = {c: {} for c in attr_columns}  # column -> raw value -> global code
     combos: dict[tuple, int] = {}  # (attribute codes..., label) -> combination code
-    ids, hashes, codes = [], [], []
-    paths: list | None = []  # the joined image paths, per batch, while per-sample tables are kept
-    first_blank_id = None  # row
-    first_row_problem = None  # (row, message): an empty image path or an unknown label
+    first_hashes, second_hashes, codes = _Growing(np.uint64, table.rows), _Growing(np.uint64, table.rows), \
+        _Growing(np.int32, table.rows)
+    ids: list | None = []  # each batch's ids, while per-sample tables are kept
+    paths: list | None = []  # each batch's joined image paths, likewise
+    blank_rows = []  # rows (from 0) whose id is blank
+    first_row_problem = None  # message: an empty image path or an unknown label
     outside = None  # message of the first image path outside the root
-    bad_value: dict[str, tuple[int, str]] = {}  # attribute -> (row, message)
-    root = None
-    if split.image_column is not None:
-        root = Root(card.image_root, allow_outside=card.allow_paths_outside_root)
+    bad_value: dict[str, str] = {}  # attribute -> message
+    root = Root(card.image_root, allow_outside=card.allow_paths_outside_root) if split.image_column else None
     offset = 0
     for batch in table.batches(columns):
         size = batch.num_rows
         if not size:
             continue
         col = dict(zip(batch.schema.names, batch.columns))
-        sid = _strings(col[split.id_column], as_float=as_float[split.id_column])
+        sid = _strings(col[split.id_column], as_float=as_float[split.id_column]).cast(pa.string())
         blank = _blank(sid)
-        if blank.any() and first_blank_id is None:
-            first_blank_id = offset + int(np.argmax(blank)) + 1
-        ids.append(sid.cast(pa.string()))
-        hashes.append(np.where(blank, np.uint64(0), _hash(sid)))
+        if blank.any():
+            blank_rows.append(offset + np.flatnonzero(blank))
+        first, second = _hashes(sid)
+        first_hashes.append(first)
+        second_hashes.append(second)
+        del first, second
+        keep = offset + size <= keep_samples_up_to
+        ids = ids + [sid] if keep and ids is not None else None
 
         def where(i, sid=sid, offset=offset):
             return f"{path}: row {offset + i + 1} (id '{sid[i].as_py()}')"
 
         label_codes, label_values = _encode(col[card.label_column], as_float=as_float[card.label_column])
-        label_of_value = np.array([class_index.get(None if v is None else str(v), -1) for v in label_values],
-                                  dtype=np.int64)
-        label = label_of_value[label_codes] if len(label_values) else np.zeros(size, np.int64)
+        label = np.array([class_index.get(None if v is None else str(v), -1) for v in label_values],
+                         dtype=np.int64)[label_codes]
         problem_rows = label < 0
         image_blank = None
         if split.image_column is not None:
@@ -411,38 +409,34 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
         if problem_rows.any() and first_row_problem is None:
             i = int(np.argmax(problem_rows))
             if image_blank is not None and image_blank[i]:
-                message = f"{where(i)}: field '{split.image_column}': expected an image path, found an empty value"
+                first_row_problem = (f"{where(i)}: field '{split.image_column}': expected an image path, found an "
+                                     "empty value")
             else:
                 found = label_values[label_codes[i]]
                 found = "an empty value" if found is None else repr(str(found))
-                message = (f"{where(i)}: field '{card.label_column}': unknown label {found}; "
-                           f"expected one of: {shown(card.classes)}")
-            first_row_problem = (offset + i + 1, message)
+                first_row_problem = (f"{where(i)}: field '{card.label_column}': unknown label {found}; "
+                                     f"expected one of: {shown(card.classes)}")
         if split.image_column is not None and outside is None:
             try:
                 joined = root.check(image.to_pylist(), where=lambda i, where=where: (
                     f"{where(i)}: field '{split.image_column}'"))
             except DataError as exc:
                 outside, joined = str(exc), None
-            if paths is not None and joined is not None and offset + size <= keep_samples_up_to:
-                paths.append(joined)
-            else:
-                paths = None  # past the detail limit (or refused): the joined paths are not kept
+            paths = paths + [joined] if keep and paths is not None and joined is not None else None
 
         parts = []
         for column in attr_columns:
             row_codes, row_values = _encode(col[column], as_float=as_float[column])
             known = values[column]
             fresh = list(dict.fromkeys(v for v in row_values if v not in known))
-            for attr in card.attributes:
+            for attr in card.attributes:  # bin each value when first seen, so a bad one is named with its row
                 if attr.column != column or attr.name in bad_value or not fresh:
                     continue
                 try:
                     bin_attribute(pd.Series(fresh, dtype=object), engine_attrs[attr.name])
                 except AttributeValueError as exc:
-                    k = row_values.index(fresh[exc.row])
-                    i = int(np.argmax(row_codes == k))
-                    bad_value[attr.name] = (offset + i + 1, f"{where(i)}: field '{attr.column}': {exc.detail}")
+                    i = int(np.argmax(row_codes == row_values.index(fresh[exc.row])))
+                    bad_value[attr.name] = f"{where(i)}: field '{attr.column}': {exc.detail}"
             for v in fresh:
                 known[v] = len(known)
             parts.append(np.array([known[v] for v in row_values], dtype=np.int64)[row_codes])
@@ -451,26 +445,24 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
         offset += size
 
     n = offset
-    ids = pa.chunked_array(ids, type=pa.string()) if ids else pa.chunked_array([], pa.string())
-    hashes = _concat(hashes, np.zeros(0, np.uint64))
-    order = np.argsort(hashes, kind="stable")
-    hashes = hashes[order]  # sorted
-    duplicate = _first_duplicate(hashes, order, ids, skip=_blank(ids) if first_blank_id else None)
-    if first_blank_id is not None and (duplicate is None or first_blank_id < duplicate[0]):
-        raise DataError(f"{path}: row {first_blank_id}: field '{split.id_column}': expected a sample id, "
+    index = _HashIndex([first_hashes.done(), second_hashes.done()])
+    del first_hashes, second_hashes
+    blank_rows = _concat(blank_rows, np.zeros(0, np.int64))
+    reader = _IdReader(table, split.id_column, as_float[split.id_column],
+                       pa.chunked_array(ids, type=pa.string()) if ids is not None and n else None)
+    duplicate = index.first_duplicate(skip=blank_rows)
+    if blank_rows.size and (duplicate is None or blank_rows[0] < duplicate[0]):
+        raise DataError(f"{path}: row {int(blank_rows[0]) + 1}: field '{split.id_column}': expected a sample id, "
                         "found an empty value")
     if duplicate is not None:
-        row, first, sid = duplicate
-        raise DataError(f"{path}: row {row} (id '{sid}'): duplicate sample id (first seen in row {first})")
+        row, first = duplicate
+        raise DataError(f"{path}: row {row + 1} (id '{reader.id_at(row)}'): duplicate sample id (first seen in row "
+                        f"{first + 1})")
     if not n:
         raise DataError(f"{path}: expected at least one sample (a row below the header), found none")
-    if first_row_problem is not None:
-        raise DataError(first_row_problem[1])
-    if outside is not None:
-        raise DataError(outside)
-    for attr in card.attributes:
-        if attr.name in bad_value:
-            raise DataError(bad_value[attr.name][1])
+    for problem in (first_row_problem, outside, *[bad_value.get(a.name) for a in card.attributes]):
+        if problem is not None:
+            raise DataError(problem)
 
     # the combinations' raw values, per attribute (an attribute reads its column's dictionary)
     value_of = {c: list(values[c]) for c in attr_columns}
@@ -482,10 +474,11 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
     })
     frame["label"] = np.array([key[-1] for key in keys], dtype=np.int64)
     image_paths = None
-    if n <= keep_samples_up_to:
+    if reader.ids is not None:  # at most keep_samples_up_to samples: their ids and image paths are kept
         image_paths = [""] * n if split.image_column is None else [p for part in paths for p in part]
-    return ManifestCodes(n=n, combos=frame, code=_concat(codes, np.zeros(0, np.int32)), ids=ids,
-                         image_paths=image_paths, source=str(path), index=_HashIndex(hashes, order))
+    _release_arrow_memory()
+    return ManifestCodes(n=n, combos=frame, code=codes.done(), ids=reader, image_paths=image_paths,
+                         source=str(path), index=index)
 
 
 def _combine(parts: list[np.ndarray], combos: dict) -> np.ndarray:
@@ -505,69 +498,159 @@ def _combine(parts: list[np.ndarray], combos: dict) -> np.ndarray:
 
 
 class _HashIndex:
-    """Sorted 64-bit hashes with a bucket table on their top bits: each lookup reads about one bucket.
+    """The ids' two 64-bit hashes, sorted, with a bucket table on the first one's top bits.
 
-    A binary search over millions of hashes misses the cache at every step; the hashes' top ``bits`` bits
-    address a bucket directly (``bounds[b]:bounds[b + 1]`` of the sorted hashes, about one entry each).
+    Two ids match when both hashes do (two different ids share both with probability 2**-128). A binary
+    search over millions of hashes misses the cache at every step; the first hash's top ``bits`` bits address
+    a bucket directly (``bounds[b]:bounds[b + 1]`` of the sorted hashes, about one entry each).
     """
 
-    def __init__(self, sorted_hashes: np.ndarray, order: np.ndarray):
-        n = len(sorted_hashes)
-        self.hashes = sorted_hashes
-        self.order = order.astype(np.int32 if n < 2**31 else np.int64)
+    def __init__(self, hashes: list):
+        """``hashes``: ``[first, second]``, each sample's two hashes in row order (the list is emptied, so that
+        the unsorted arrays are freed as soon as they are sorted)."""
+        second = hashes.pop()
+        first = hashes.pop()
+        n = len(first)
+        order = np.argsort(first, kind="stable")
+        self.first = first[order]
+        del first
+        self.second = second[order]
+        del second
+        self.order = order.astype(np.int32 if n < 2**31 else np.int64)  # row of each sorted entry
+        del order
         self.bits = max(1, min(30, math.ceil(math.log2(max(n, 2)))))
         self.shift = np.uint64(64 - self.bits)
-        counts = np.bincount((sorted_hashes >> self.shift).astype(np.intp), minlength=1 << self.bits)
-        self.bounds = np.zeros((1 << self.bits) + 1, dtype=np.int32 if n < 2**31 else np.int64)
-        np.cumsum(counts, out=self.bounds[1:])
+        buckets = 1 << self.bits
+        self.bounds = np.empty(buckets + 1, dtype=np.int32 if n < 2**31 else np.int64)
+        for start in range(0, buckets, _CHUNK):  # where each bucket starts, a chunk of buckets at a time
+            lowest = np.arange(start, min(buckets, start + _CHUNK), dtype=np.uint64) << self.shift
+            self.bounds[start:start + lowest.size] = np.searchsorted(self.first, lowest)
+        self.bounds[buckets] = n
 
-    def find(self, hashes: np.ndarray) -> np.ndarray:
-        """The row (manifest order) of each hash, -1 where no sample has it."""
-        bucket = (hashes >> self.shift).astype(np.intp)
+    def find(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The row of each id given by its two hashes, -1 where no sample has it."""
+        bucket = (first >> self.shift).astype(np.intp)
         at = self.bounds[bucket].astype(np.intp)
         end = self.bounds[bucket + 1]
-        found = np.full(hashes.size, -1, dtype=np.intp)
+        found = np.full(first.size, -1, dtype=np.intp)
         active = np.flatnonzero(at < end)
         while active.size:  # a bucket is sorted: step through it until the hash or a larger one
             where = at[active]
-            value = self.hashes[where]
-            hit = value == hashes[active]
+            value = self.first[where]
+            hit = (value == first[active]) & (self.second[where] == second[active])
             found[active[hit]] = where[hit]
-            active = active[~hit & (value < hashes[active]) & (where + 1 < end[active])]
+            active = active[~hit & (value <= first[active]) & (where + 1 < end[active])]
             at[active] += 1
-        rows = np.full(hashes.size, -1, dtype=np.int64)
+        rows = np.full(first.size, -1, dtype=np.int64)
         rows[found >= 0] = self.order[found[found >= 0]]
         return rows
 
+    def first_duplicate(self, *, skip: np.ndarray) -> tuple[int, int] | None:
+        """``(row, first row)`` (from 0) of the first row whose id an earlier row has, or None; rows in
+        ``skip`` (blank ids) left out."""
+        return _first_repeat(self.first, self.second, self.order, skip=skip)
 
-def _first_duplicate(sorted_hashes, order, ids, *, skip=None):
-    """``(row, first row, id)`` of the first row whose id appeared before (rows from 1), or None.
 
-    ``order`` sorts the rows by hash (stably, so rows of one hash ascend); equal hashes are checked on the
-    ids themselves. Rows in ``skip`` (blank ids) are left out. Two different ids with one hash leave the join
-    ambiguous: :class:`NotStreamable`.
-    """
-    import pyarrow.compute as pc
-
-    same = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
+def _first_repeat(first, second, order, *, skip=None) -> tuple[int, int] | None:
+    """``(row, first row)`` of the first row whose pair of hashes an earlier row has (``first`` sorted,
+    ``order`` the row of each entry), or None."""
+    same = np.flatnonzero(first[1:] == first[:-1])
     if not same.size:
         return None
-    a, b = order[same].astype(np.int64), order[same + 1].astype(np.int64)
-    if skip is not None:
-        keep = ~(skip[a] | skip[b])
-        a, b = a[keep], b[keep]
-        if not a.size:
-            return None
-    equal = np.asarray(pc.equal(ids.take(a), ids.take(b)).to_numpy(zero_copy_only=False), dtype=bool)
-    if not equal.all():
-        raise NotStreamable("two different sample ids with the same 64-bit hash")
-    # a run of k equal ids gives k - 1 pairs (first, second), (second, third), ...: the first of a run is
-    # the row that first named the id
-    start = np.ones(len(a), dtype=bool)
-    start[1:] = a[1:] != b[:-1]
-    first_of_run = a[np.maximum.accumulate(np.where(start, np.arange(len(a)), 0))]
-    k = int(np.argmin(b))
-    return int(b[k]) + 1, int(first_of_run[k]) + 1, ids[int(b[k])].as_py()
+    member = np.unique(np.concatenate([same, same + 1]))  # entries whose first hash another entry shares
+    h1, h2, row = first[member], second[member], order[member].astype(np.int64)
+    if skip is not None and skip.size:
+        kept = ~np.isin(row, skip)
+        h1, h2, row = h1[kept], h2[kept], row[kept]
+    o = np.lexsort((row, h2, h1))
+    h1, h2, row = h1[o], h2[o], row[o]
+    again = np.flatnonzero((h1[1:] == h1[:-1]) & (h2[1:] == h2[:-1])) + 1  # a repeat of the entry before it
+    if not again.size:
+        return None
+    start = np.ones(len(row), dtype=bool)
+    start[again] = False
+    first_of_run = row[np.maximum.accumulate(np.where(start, np.arange(len(row)), 0))]
+    k = again[int(np.argmin(row[again]))]
+    return int(row[k]), int(first_of_run[k])
+
+
+class _IdReader:
+    """A table's ids by row: from memory when kept, else read again from the file (for messages only)."""
+
+    def __init__(self, table, column: str, as_float: bool, ids=None):
+        self.table, self.column, self.as_float, self.ids = table, column, as_float, ids
+
+    def _batches(self):
+        offset = 0
+        for batch in self.table.batches([self.column]):
+            yield offset, _strings(batch.column(0), as_float=self.as_float)
+            offset += batch.num_rows
+
+    def id_at(self, row: int) -> str:
+        """The id of one row (from 0)."""
+        if self.ids is not None:
+            return self.ids[int(row)].as_py()
+        for offset, sid in self._batches():
+            if offset <= row < offset + len(sid):
+                return sid[int(row) - offset].as_py()
+        raise IndexError(row)
+
+    def smallest(self, rows: np.ndarray, k: int) -> list[str]:
+        """The ``k`` smallest ids (code point order, as Python sorts) of ``rows`` (sorted, from 0)."""
+        import pyarrow as pa
+
+        if self.ids is not None:
+            return _smallest(self.ids.take(pa.array(rows)), k)
+        best: list[str] = []
+        for offset, sid in self._batches():
+            here = rows[(rows >= offset) & (rows < offset + len(sid))] - offset
+            if here.size:
+                best = sorted(set(best) | set(_smallest(sid.take(pa.array(here)), k)))[:k]
+        return best
+
+
+def _hashes(strings) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of each string (pandas' SipHash under two keys)."""
+    values = strings.to_numpy(zero_copy_only=False)
+    return (pd.util.hash_array(values, categorize=False),
+            pd.util.hash_array(values, hash_key="audit-id-hash-02", categorize=False))
+
+
+def _concat(chunks: list, empty):
+    return np.concatenate(chunks) if chunks else empty
+
+
+class _Growing:
+    """A 1-d array filled a batch at a time: preallocated when the row count is known (Parquet), else the
+    batches joined at the end (CSV)."""
+
+    def __init__(self, dtype, rows: int | None):
+        self.dtype, self.size = dtype, 0
+        self.array = np.empty(rows, dtype=dtype) if rows is not None else None
+        self.parts: list = []
+
+    def append(self, values: np.ndarray) -> None:
+        if self.array is not None and self.size + len(values) <= len(self.array):
+            self.array[self.size:self.size + len(values)] = values
+        else:
+            if self.array is not None:  # more rows than the metadata said: keep what is there as a part
+                self.parts, self.array = [self.array[:self.size]], None
+            self.parts.append(np.asarray(values, dtype=self.dtype))
+        self.size += len(values)
+
+    def done(self) -> np.ndarray:
+        """The array (handed over: this object no longer holds it)."""
+        array, parts, self.array, self.parts = self.array, self.parts, None, []
+        if array is not None:
+            return array if self.size == len(array) else array[:self.size].copy()
+        return _concat(parts, np.zeros(0, self.dtype))
+
+
+def _release_arrow_memory() -> None:
+    """Hand the memory pyarrow's allocator keeps for reuse back to the system (record batches are done)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -605,7 +688,7 @@ def read_predictions(path, manifest: ManifestCodes, *, classes, id_column: str =
     NotStreamable
         A file pyarrow does not read as pandas does.
     """
-    from ...inference import _sample, score_columns
+    from ...inference import score_columns
     from ...model_spec import shown
 
     path = Path(path)
@@ -630,15 +713,14 @@ def read_predictions(path, manifest: ManifestCodes, *, classes, id_column: str =
         schema_problem = (f"{path}: expected score_<class> columns ({shown(score_cols)}) or a 'pred' / "
                           f"'predicted_label' column; found columns: {shown(names)}")
     scored = bool(present) and schema_problem is None
-    value_cols = ([*score_cols] if scored else []) + ([pred_col] if pred_col and schema_problem is None else [])
-    columns = [column, *[c for c in value_cols if c != column]]
+    pred_col = pred_col if schema_problem is None else None
+    columns = [column, *(score_cols if scored else []), *([pred_col] if pred_col else [])]
     options = {"column": column, "classes": classes, "score_cols": score_cols, "scored": scored,
-               "pred_col": pred_col if schema_problem is None else None, "schema_problem": schema_problem,
-               "sample": _sample}
+               "pred_col": pred_col, "schema_problem": schema_problem}
     try:
-        return _join(path, table, manifest, columns, numbers_as_text=False, **options)
+        return _join(path, table, manifest, list(dict.fromkeys(columns)), numbers_as_text=False, **options)
     except _RetryAsText:  # a CSV score cell that is not a float: read the scores as text, as pandas does
-        return _join(path, table, manifest, columns, numbers_as_text=True, **options)
+        return _join(path, table, manifest, list(dict.fromkeys(columns)), numbers_as_text=True, **options)
 
 
 class _RetryAsText(Exception):
@@ -646,11 +728,11 @@ class _RetryAsText(Exception):
 
 
 def _join(path, table, manifest, columns, *, column, classes, score_cols, scored, pred_col, schema_problem,
-          numbers_as_text, sample) -> SplitCounts:
+          numbers_as_text) -> SplitCounts:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    from ...inference import PROBABILITY_TOLERANCE
+    from ...inference import PROBABILITY_TOLERANCE, _sample
+    from ...model_spec import shown
 
     n, n_classes = manifest.n, len(classes)
     id_as_float = table.pandas_float(column)
@@ -660,15 +742,14 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
                                         for c in score_cols):
         score_dtype = np.float32  # a float32 file stays float32 (exact as float64 later)
     scores = np.full((n, n_classes), np.nan, dtype=score_dtype) if scored else None
-    pred_dtype = np.int8 if n_classes < 127 else (np.int16 if n_classes < 32_767 else np.int32)
-    pred = np.full(n, -1, dtype=pred_dtype)
-    first_row = np.full(n, -1, dtype=np.int32 if n < 2**31 else np.int64)  # predictions row naming each sample
+    pred = np.full(n, -1, dtype=np.int8 if n_classes < 127 else np.int32)
+    first_row = np.full(n, -1, dtype=np.int32 if n < 2**31 else np.int64)  # the predictions row naming each sample
     class_index = {name: i for i, name in enumerate(classes)}
     pred_kind = _CsvKind() if table.csv and pred_col else None
 
     first_blank = None
     duplicate = None  # (row, first row, id) of a split id named twice
-    extra_hashes, extra_rows, extra_count, extra_smallest = [], [], 0, []
+    extra_first, extra_second, extra_rows, extra_count, extra_smallest = [], [], [], 0, []
     not_numbers: dict[int, tuple[int, str]] = {}  # score column -> (split position, text)
     bad_pred = None  # (split position, value)
     offset = 0
@@ -690,45 +771,38 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
         blank = _blank(sid)
         if blank.any() and first_blank is None:
             first_blank = offset + int(np.argmax(blank)) + 1
-        h = _hash(sid)
-        candidate = manifest.index.find(h)
+        first, second = _hashes(sid)
+        candidate = manifest.index.find(first, second)
         hit = ~blank & (candidate >= 0)
-        if hit.any():  # the ids themselves, so that a hash collision cannot join the wrong sample
-            k = np.flatnonzero(hit)
-            same = pc.equal(sid.take(pa.array(k)).cast(pa.string()), manifest.ids.take(pa.array(candidate[k])))
-            hit[k] = np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False), dtype=bool)
-        extra = ~blank & ~hit
-        if extra.any():
-            k = np.flatnonzero(extra)
-            extra_hashes.append(h[k])
-            extra_rows.append(offset + k)
-            extra_count += k.size
-            names = sid.take(pa.array(k))
-            extra_smallest = sorted(set(extra_smallest) | set(_smallest(names, 5)))[:5]
+        extra = np.flatnonzero(~blank & ~hit)
+        if extra.size:
+            extra_first.append(first[extra])
+            extra_second.append(second[extra])
+            extra_rows.append(offset + extra)
+            extra_count += extra.size
+            extra_smallest = sorted(set(extra_smallest) | set(_smallest(sid.take(pa.array(extra)), 5)))[:5]
         rows = np.flatnonzero(hit)
         positions = candidate[rows]
         # a split id named twice: before this batch, or twice within it
         seen_before = first_row[positions] >= 0
-        order_in_batch = np.argsort(positions, kind="stable")
+        by_position = np.argsort(positions, kind="stable")
         again = np.zeros(rows.size, dtype=bool)
-        again[order_in_batch[1:]] = positions[order_in_batch[1:]] == positions[order_in_batch[:-1]]
+        again[by_position[1:]] = positions[by_position[1:]] == positions[by_position[:-1]]
         twice = seen_before | again
         if twice.any() and duplicate is None:
             i = int(np.flatnonzero(twice)[0])
             p = int(positions[i])
-            first = int(first_row[p]) if seen_before[i] else offset + int(rows[np.flatnonzero(positions == p)[0]])
-            duplicate = (offset + int(rows[i]) + 1, first + 1, manifest.ids[p].as_py())
-        new = ~twice
-        rows, positions = rows[new], positions[new]
+            earlier = int(first_row[p]) if seen_before[i] else offset + int(rows[np.flatnonzero(positions == p)[0]])
+            duplicate = (offset + int(rows[i]), earlier, sid[int(rows[i])].as_py())
+        rows, positions = rows[~twice], positions[~twice]
         first_row[positions] = offset + rows
         if rows.size:
             take = pa.array(rows)
-            if scored:
-                for j, c in enumerate(score_cols):
-                    values, problem = _numbers(col[c].take(take), positions)
-                    scores[positions, j] = values
-                    if problem is not None and (j not in not_numbers or problem[0] < not_numbers[j][0]):
-                        not_numbers[j] = problem
+            for j, c in enumerate(score_cols if scored else ()):
+                values, problem = _numbers(col[c].take(take), positions)
+                scores[positions, j] = values
+                if problem is not None and (j not in not_numbers or problem[0] < not_numbers[j][0]):
+                    not_numbers[j] = problem
             if pred_col is not None:
                 codes, values = _encode(col[pred_col].take(take), as_float=table.pandas_float(pred_col))
                 if pred_kind is not None:
@@ -745,43 +819,47 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
     # the checks, in the order of the row-by-row loader
     if first_blank is not None:
         raise PredictionError(f"{path}: row {first_blank}: field '{column}': expected a sample id, found an empty value")
-    extra_duplicate = _extra_duplicate(table, column, id_as_float, extra_hashes, extra_rows)
-    if duplicate is None or (extra_duplicate is not None and extra_duplicate[0] < duplicate[0]):
-        duplicate = extra_duplicate
+    if extra_rows:  # an id not in the split, named twice
+        rows = np.concatenate(extra_rows)
+        order = np.argsort(np.concatenate(extra_first), kind="stable")
+        repeat = _first_repeat(np.concatenate(extra_first)[order], np.concatenate(extra_second)[order], rows[order])
+        if repeat is not None and (duplicate is None or repeat[0] < duplicate[0]):
+            reader = _IdReader(table, column, id_as_float)
+            duplicate = (repeat[0], repeat[1], reader.id_at(repeat[0]))
     if duplicate is not None:
-        row, first, sid = duplicate
-        raise PredictionError(f"{path}: row {row} (id '{sid}'): duplicate sample id (first seen in row {first})")
+        row, earlier, sid = duplicate
+        raise PredictionError(f"{path}: row {row + 1} (id '{sid}'): duplicate sample id (first seen in row "
+                              f"{earlier + 1})")
     missing = np.flatnonzero(first_row < 0)
     if missing.size or extra_count:
         parts = []
         if missing.size:
-            shown_missing = _smallest(manifest.ids.take(pa.array(missing)), 5)
-            parts.append(f"{missing.size} split ids missing ({_shown_sample(sample, shown_missing, missing.size)})")
+            shown_missing = manifest.ids.smallest(missing, 5)
+            parts.append(f"{missing.size} split ids missing ({_shown_sample(_sample, shown_missing, missing.size)})")
         if extra_count:
-            parts.append(f"{extra_count} ids not in the split ({_shown_sample(sample, extra_smallest, extra_count)})")
+            parts.append(f"{extra_count} ids not in the split ({_shown_sample(_sample, extra_smallest, extra_count)})")
         raise PredictionError(f"{path}: sample ids do not match the split: {'; '.join(parts)}")
     if schema_problem is not None:
         raise PredictionError(schema_problem)
     if not_numbers:
-        j = min(not_numbers)
-        position, text = not_numbers[j]
+        position, text = not_numbers[min(not_numbers)]
         raise PredictionError(f"{path}: score columns must be numbers: Unable to parse string '{text}' at position "
                               f"{position}")
     if scored:
-        _check_probabilities(scores, score_cols, manifest.ids, path, PROBABILITY_TOLERANCE)
+        _check_probabilities(scores, score_cols, manifest.ids.id_at, path, PROBABILITY_TOLERANCE)
     if bad_pred is not None:
         position, value = bad_pred
         shown_value = pred_kind.shown(value) if pred_kind is not None else repr(value)
-        from ...model_spec import shown
-
         raise PredictionError(
-            f"{path}: sample '{manifest.ids[position].as_py()}': field '{pred_col}': expected a class name "
+            f"{path}: sample '{manifest.ids.id_at(position)}': field '{pred_col}': expected a class name "
             f"({shown(classes)}) or index 0..{len(classes) - 1}, found {shown_value}")
     if pred_col is None:  # the argmax of complete scores; a sample without scores abstains
         for start in range(0, n, _CHUNK):
             part = scores[start:start + _CHUNK]
             complete = ~np.isnan(part).any(axis=1)
             pred[start:start + _CHUNK] = np.where(complete, np.argmax(np.where(complete[:, None], part, 0), axis=1), -1)
+    del first_row
+    _release_arrow_memory()
     return _counts(manifest, pred, scores, classes, score_cols, scored)
 
 
@@ -862,9 +940,10 @@ def _numbers(array, positions) -> tuple[np.ndarray, tuple[int, str] | None]:
     return values, (int(positions[i]), str(text[i]))
 
 
-def _check_probabilities(scores, columns, ids, path, tolerance) -> None:
+def _check_probabilities(scores, columns, id_at, path, tolerance) -> None:
     """:func:`audit.inference._check_probabilities` over the whole split, a chunk at a time: the first
-    offending sample in split order, an empty or out-of-range value before a bad sum."""
+    offending sample in split order, an empty or out-of-range value before a bad sum (``id_at(row)`` names
+    it)."""
     bad_sum = None
     for start in range(0, len(scores), _CHUNK):
         part = np.asarray(scores[start:start + _CHUNK], dtype=float)
@@ -874,7 +953,7 @@ def _check_probabilities(scores, columns, ids, path, tolerance) -> None:
         rows = np.flatnonzero(partial | bad_value.any(axis=1))
         if rows.size:
             r = int(rows[0])
-            sid = ids[start + r].as_py()
+            sid = id_at(start + r)
             if partial[r]:
                 col = columns[int(np.flatnonzero(missing[r])[0])]
                 raise PredictionError(f"{path}: sample '{sid}': field '{col}': expected a probability in 0..1 for "
@@ -890,7 +969,7 @@ def _check_probabilities(scores, columns, ids, path, tolerance) -> None:
                 bad_sum = (start + int(complete[off[0]]), float(sums[off[0]]))
     if bad_sum is not None:
         r, total = bad_sum
-        raise PredictionError(f"{path}: sample '{ids[r].as_py()}': expected class scores summing to 1 "
+        raise PredictionError(f"{path}: sample '{id_at(r)}': expected class scores summing to 1 "
                               f"(probabilities), found a sum of {total:.6g}; apply a softmax to logits first")
 
 
@@ -907,36 +986,6 @@ def _shown_sample(sample, smallest: list[str], count: int) -> str:
     """:func:`audit.inference._sample`'s text for ``count`` ids whose ``k`` smallest are ``smallest``."""
     text = sample(smallest)
     return text + (f" and {count - len(smallest)} more" if count > len(smallest) else "")
-
-
-def _extra_duplicate(table, column, as_float, extra_hashes, extra_rows):
-    """``(row, first row, id)`` of the first id not in the split that the file names twice, or None (the ids
-    of equal hashes are read again from the file to compare them)."""
-    import pyarrow as pa
-
-    if not extra_hashes:
-        return None
-    hashes, rows = np.concatenate(extra_hashes), np.concatenate(extra_rows)
-    order = np.argsort(hashes, kind="stable")
-    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-    if not same.size:
-        return None
-    wanted = np.unique(np.concatenate([rows[order[same]], rows[order[same + 1]]]))
-    found: dict[int, str] = {}
-    offset = 0
-    for batch in table.batches([column]):
-        k = wanted[(wanted >= offset) & (wanted < offset + batch.num_rows)]
-        if k.size:
-            sid = _strings(batch.column(0), as_float=as_float).take(pa.array(k - offset)).to_pylist()
-            found.update(zip(k.tolist(), sid))
-        offset += batch.num_rows
-    best = None
-    for a, b in zip(rows[order[same]], rows[order[same + 1]]):
-        if found[int(a)] == found[int(b)]:
-            first = min(r for r in wanted if found[int(r)] == found[int(a)])
-            if best is None or b + 1 < best[0]:
-                best = (int(b) + 1, int(first) + 1, found[int(b)])
-    return best
 
 
 def _counts(manifest: ManifestCodes, pred, scores, classes, score_cols, scored) -> SplitCounts:
@@ -958,7 +1007,7 @@ def _counts(manifest: ManifestCodes, pred, scores, classes, score_cols, scored) 
         rows = row_of_key[manifest.code.astype(np.int64) * width + pred + 1]
     samples = None
     if keep:
-        samples = pd.DataFrame({"sample_id": manifest.ids.to_pylist(), "image_path": manifest.image_paths,
+        samples = pd.DataFrame({"sample_id": manifest.ids.ids.to_pylist(), "image_path": manifest.image_paths,
                                 "label": label[rows]})
         for j, c in enumerate(score_cols if scored else []):
             samples[c] = scores[:, j].astype(float)
