@@ -498,7 +498,7 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         card=str(card.path), name=card.name, title=title, kind=kind,
         n=len(groups) if weights is None else int(np.sum(weights)), unit=unit, attributes=names,
         min_group_size=card.min_group_size, composition=comp, sentence=stats.composition_sentence(comp, names),
-        missing=stats.missing_rates(groups, attributes), cooccurrence=co, cooccurrence_tests=co_tests,
+        missing=stats.missing_rates(groups, attributes, weights=weights), cooccurrence=co, cooccurrence_tests=co_tests,
         reference=reference, reference_tests=reference_tests, reference_description=options.reference_description,
         image_statistics=image_summary, image_tests=image_tests, boxes=box_summary, box_tests=box_tests,
         split=split, split_tests=split_tests,

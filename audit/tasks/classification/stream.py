@@ -318,15 +318,16 @@ def _blank(strings) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> ManifestCodes:
+def read_split(card, *, keep_samples_up_to: int | None = None) -> ManifestCodes:
     """Read and check a data card's manifest in record batches.
 
     Parameters
     ----------
     card : DataCard
         A validated data card with a manifest split.
-    keep_samples_up_to : int
-        Keep each sample's id and image path when the split has at most this many samples.
+    keep_samples_up_to : int, optional
+        Keep each sample's id and image path when the split has at most this many samples (default
+        :data:`SAMPLE_DETAIL_LIMIT`).
 
     Returns
     -------
@@ -347,6 +348,8 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
     from ...stats import AttributeValueError, bin_attribute
 
     split = card.split
+    if keep_samples_up_to is None:
+        keep_samples_up_to = SAMPLE_DETAIL_LIMIT
     if split.kind != "manifest":
         raise NotStreamable("an image-folder split")
     path = Path(split.table)
@@ -440,7 +443,7 @@ def read_split(card, *, keep_samples_up_to: int = SAMPLE_DETAIL_LIMIT) -> Manife
             for v in fresh:
                 known[v] = len(known)
             parts.append(np.array([known[v] for v in row_values], dtype=np.int64)[row_codes])
-        parts.append(label)
+        parts.append(np.maximum(label, 0))  # an unknown label (-1) is reported below: any code will do
         codes.append(_combine(parts, combos))
         offset += size
 
