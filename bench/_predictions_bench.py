@@ -24,7 +24,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -157,19 +156,20 @@ print(json.dumps(out))
 '''
 
 
-def measure(command: list[str], *, cwd=None, env=None) -> dict:
-    """Run ``command`` in a fresh wrapper process; its CPU seconds, wall seconds and peak RSS (MiB)."""
+def measure(command: list[str]) -> dict:
+    """Run ``command`` in a fresh wrapper process: its CPU seconds (user + system), wall seconds, peak RSS (MiB)
+    and standard output."""
     wrapper = ("import resource, subprocess, sys, json, time; t = time.perf_counter(); "
-               "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); "
+               "p = subprocess.run(sys.argv[1:]); "
                "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
                "print(json.dumps({'rc': p.returncode, 'cpu': u.ru_utime + u.ru_stime, "
                "'wall': time.perf_counter() - t, 'rss': u.ru_maxrss / 1024}))")
-    done = subprocess.run([sys.executable, "-c", wrapper, *command], stdout=subprocess.PIPE, text=True, cwd=cwd,
-                          env=env, check=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, "-c", wrapper, *command], stdout=subprocess.PIPE, text=True, check=True)
+    *output, last = done.stdout.strip().splitlines()
+    result = json.loads(last)
     if result["rc"]:
         raise SystemExit(f"failed (exit {result['rc']}): {' '.join(command)}")
-    return result
+    return {**result, "stdout": "\n".join(output)}
 
 
 def audit_command(inputs: dict, out: Path, n_boot: int) -> list[str]:
@@ -181,34 +181,18 @@ def reference_command(root: Path, kind: str) -> list[str]:
     return [sys.executable, "-c", REFERENCE, str(root), kind]
 
 
-def check_same(out: Path, reference_json: dict, *, tolerance: float = 1e-9) -> float:
-    """Largest |ours - reference| over the reference's groups and metrics (skin types binned the same way)."""
-    results = json.loads((out / "results.json").read_text())
-    ours = {}
-    for row in results["metrics"]:
-        if row["class"] in ("", "positive"):
-            ours[(row["grouping"], row["group"], row["metric"])] = row["value"]
-    worst = 0.0
+def check_same(out: Path, reference_json: dict) -> tuple[float, int]:
+    """Largest |ours - reference| over the reference's groups and metrics, and how many were compared
+    (``results.json`` rounds to 6 decimals)."""
+    results = json.loads((out / "results.json").read_text())["results"]
+    ours = {(row["grouping"], row["group"], row["metric"]): row["value"] for row in results["metrics"]
+            if row["class"] in ("", "positive")}
+    worst, compared = 0.0, 0
     for grouping, groups in reference_json.items():
         for group, values in groups.items():
             for metric, value in values.items():
                 mine = ours.get((grouping.replace(" x ", " × "), group.replace(" x ", " × "), metric))
                 if mine is None or value is None or (isinstance(value, float) and np.isnan(value)):
                     continue
-                worst = max(worst, abs(mine - value))
-    return worst
-
-
-def report(rows: int, figures: dict, *, targets: dict, note: str = "") -> str:
-    lines = [f"rows={rows:,}  " + note, "", "| run | CPU s | wall s | peak RSS MiB |", "|---|---:|---:|---:|"]
-    for name, f in figures.items():
-        lines.append(f"| {name} | {f['cpu']:.1f} | {f['wall']:.1f} | {f['rss']:,.0f} |")
-    lines.append("")
-    for line in targets.values():
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def timed(label: str):
-    start = time.perf_counter()
-    return lambda: print(f"{label}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+                worst, compared = max(worst, abs(mine - value)), compared + 1
+    return worst, compared
