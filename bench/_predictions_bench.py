@@ -1,21 +1,21 @@
 """Shared by bench/predictions_1m.py and bench/predictions_10m.py: data, the two commands, the measurement.
 
 The data: a manifest (``id``, ``label``, Fitzpatrick ``skin`` 1-6, ``gender``, ``age``; optionally an image
-``file`` column, images absent) and a predictions file in another row order (a shuffle: the general join,
-not the in-order fast path), written a million rows at a time with a planted bias (darker skin types are
-misclassified more often). The data card declares 3 attributes and 2 intersections (gender x skin type,
-gender x skin type x age) and the reference group ``skin_type: lighter``.
+``file`` column, images absent) and a predictions file listing the samples in another order (a shuffle),
+written a million rows at a time, seeded, with a planted bias (darker skin types are misclassified more
+often). The data card declares 3 attributes and 2 intersections (gender x skin type, gender x skin type x
+age) and the reference group ``skin_type: lighter``.
 
-Each command runs as a subprocess; its whole-process CPU time (user + system) and peak resident memory
-come from ``resource.getrusage(RUSAGE_CHILDREN)`` taken before and after (``ru_maxrss`` is the largest
-child so far: the commands run smallest-first is not assumed, each is measured in a fresh wrapper).
+Each command runs as a subprocess of a fresh wrapper process, which reports the command's whole-process
+CPU time (user + system) and peak resident memory from ``resource.getrusage(RUSAGE_CHILDREN)``.
+Run from the repository root with the package importable (``pip install -e .``, or ``PYTHONPATH=.``).
 
-The reference (``--reference``) is the script people write today: pandas reads both files, merges them on
+The reference is the script people write today: pandas reads both files, merges them on
 the id, bins the Fitzpatrick types, and fairlearn's ``MetricFrame`` computes the point estimates per grouping
 (each attribute and both intersections) of error rate, TPR, FPR, PPV and selection rate, plus ROC AUC when
-there are scores. ``--metrics sklearn`` uses fairlearn's and scikit-learn's metric functions, as their
-documentation does; ``--metrics numpy`` passes numpy one-liners instead, so the reference costs what the
-groupby costs.
+there are scores. ``sklearn`` uses fairlearn's and scikit-learn's metric functions, as their documentation
+does; ``numpy`` passes numpy one-liners instead (MetricFrame's own cost); ``groupby`` skips MetricFrame and
+computes the rates from the sums of one pandas groupby per grouping (no AUC): the cost of a groupby.
 """
 
 from __future__ import annotations
@@ -143,9 +143,21 @@ else:
         r = rankdata(s); pos = t == 1; n1 = pos.sum(); n0 = t.size - n1
         return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)) if n1 and n0 else float("nan")
 out = {}
+groupings = (["skin_type"], ["gender"], ["age"], ["gender", "skin_type"], ["gender", "skin_type", "age"])
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    for names in (["skin_type"], ["gender"], ["age"], ["gender", "skin_type"], ["gender", "skin_type", "age"]):
+    if kind == "groupby":  # no MetricFrame: the counts of one pandas groupby per grouping
+        cells = pd.DataFrame({**feats, "n": 1, "wrong": y_true != y_pred, "pos": y_true == 1,
+                              "tp": (y_true == 1) & (y_pred == 1), "neg": y_true == 0,
+                              "fp": (y_true == 0) & (y_pred == 1), "sel": y_pred == 1})
+        for names in groupings:
+            c = cells.groupby(names, observed=True)[["n", "wrong", "pos", "tp", "neg", "fp", "sel"]].sum()
+            frame = pd.DataFrame({"error_rate": c["wrong"] / c["n"], "tpr": c["tp"] / c["pos"],
+                                  "fpr": c["fp"] / c["neg"], "ppv": c["tp"] / c["sel"],
+                                  "selection_rate": c["sel"] / c["n"]})
+            out[" x ".join(names)] = {" x ".join(map(str, k if isinstance(k, tuple) else (k,))): v
+                                      for k, v in frame.to_dict("index").items()}
+    for names in groupings if kind != "groupby" else ():
         sf = pd.DataFrame({k: feats[k] for k in names})
         frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=sf).by_group
         if scored:

@@ -79,6 +79,11 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
             return _evaluate_streamed(data_card, predictions, model_card=model_card, model_sha=model_sha,
                                       context=context, settings=settings)
         except NotStreamable as exc:
+            if Path(predictions).is_dir():  # only the streaming reader reads a directory of Parquet files
+                from ...errors import PredictionError
+
+                raise PredictionError(f"{predictions}: expected a predictions file (a directory of Parquet files "
+                                      f"needs a manifest split pyarrow can read), found a directory; {exc}") from None
             log.info("predictions: %s; reading the files row by row", exc)
     frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))

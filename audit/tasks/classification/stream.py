@@ -198,14 +198,6 @@ class _Table:
         if len(set(self.names)) != len(self.names) or "" in self.names:
             raise NotStreamable(f"{path}: duplicated or empty column names")
 
-    def is_string(self, column: str) -> bool:
-        import pyarrow as pa
-
-        kind = self.schema.field(column).type
-        if pa.types.is_dictionary(kind):
-            kind = kind.value_type
-        return self.csv or pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
     def pandas_float(self, column: str) -> bool:
         """Whether pandas reads this column as floats though it holds integers (a single Parquet file's
         integer column with a missing value: ``1`` then reads as ``1.0``)."""
@@ -214,13 +206,12 @@ class _Table:
         if self.csv or self.directory or not pa.types.is_integer(self.schema.field(column).type):
             return False
         meta = self._file.metadata
-        index = self._file.schema_arrow.get_field_index(column)
         leaf = [meta.schema.column(i).path for i in range(meta.num_columns)].index(column)
         total = 0
         for g in range(meta.num_row_groups):
             stats = meta.row_group(g).column(leaf).statistics
-            if stats is None or not stats.has_null_count:
-                return self._file.read(columns=[column]).column(0).null_count > 0 if index >= 0 else False
+            if stats is None or not stats.has_null_count:  # no statistics: read the column once
+                return self._file.read(columns=[column]).column(0).null_count > 0
             total += stats.null_count
         return total > 0
 
@@ -477,7 +468,7 @@ def read_split(card, *, keep_samples_up_to: int | None = None) -> ManifestCodes:
     })
     frame["label"] = np.array([key[-1] for key in keys], dtype=np.int64)
     image_paths = None
-    if reader.ids is not None:  # at most keep_samples_up_to samples: their ids and image paths are kept
+    if reader.kept is not None:  # at most keep_samples_up_to samples: their ids and image paths are kept
         image_paths = [""] * n if split.image_column is None else [p for part in paths for p in part]
     _release_arrow_memory()
     return ManifestCodes(n=n, combos=frame, code=codes.done(), ids=reader, image_paths=image_paths,
@@ -578,10 +569,10 @@ def _first_repeat(first, second, order, *, skip=None) -> tuple[int, int] | None:
 
 
 class _IdReader:
-    """A table's ids by row: from memory when kept, else read again from the file (for messages only)."""
+    """A table's ids by row: from memory when kept (``kept``), else read again from the file (for messages)."""
 
-    def __init__(self, table, column: str, as_float: bool, ids=None):
-        self.table, self.column, self.as_float, self.ids = table, column, as_float, ids
+    def __init__(self, table, column: str, as_float: bool, kept=None):
+        self.table, self.column, self.as_float, self.kept = table, column, as_float, kept
 
     def _batches(self):
         offset = 0
@@ -591,8 +582,8 @@ class _IdReader:
 
     def id_at(self, row: int) -> str:
         """The id of one row (from 0)."""
-        if self.ids is not None:
-            return self.ids[int(row)].as_py()
+        if self.kept is not None:
+            return self.kept[int(row)].as_py()
         for offset, sid in self._batches():
             if offset <= row < offset + len(sid):
                 return sid[int(row) - offset].as_py()
@@ -602,8 +593,8 @@ class _IdReader:
         """The ``k`` smallest ids (code point order, as Python sorts) of ``rows`` (sorted, from 0)."""
         import pyarrow as pa
 
-        if self.ids is not None:
-            return _smallest(self.ids.take(pa.array(rows)), k)
+        if self.kept is not None:
+            return _smallest(self.kept.take(pa.array(rows)), k)
         best: list[str] = []
         for offset, sid in self._batches():
             here = rows[(rows >= offset) & (rows < offset + len(sid))] - offset
@@ -1010,7 +1001,7 @@ def _counts(manifest: ManifestCodes, pred, scores, classes, score_cols, scored) 
         rows = row_of_key[manifest.code.astype(np.int64) * width + pred + 1]
     samples = None
     if keep:
-        samples = pd.DataFrame({"sample_id": manifest.ids.ids.to_pylist(), "image_path": manifest.image_paths,
+        samples = pd.DataFrame({"sample_id": manifest.ids.kept.to_pylist(), "image_path": manifest.image_paths,
                                 "label": label[rows]})
         for j, c in enumerate(score_cols if scored else []):
             samples[c] = scores[:, j].astype(float)
