@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ def main(argv=None):
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--no-reference", action="store_true")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     figures, worst = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for rows in (args.small, args.rows):
@@ -68,6 +70,9 @@ def main(argv=None):
     print(f"targets at {args.rows:,} rows: wall {big['wall']:.1f} s <= 60 s "
           f"({'met' if big['wall'] <= 60 else 'NOT met'}; CPU {big['cpu']:.1f} s on 2 cores), peak memory "
           f"{big['rss']:,.0f} MiB <= 1,024 MiB ({'met' if big['rss'] <= 1024 else 'NOT met'})")
+
+    print(f"(load average of the 2-core machine: {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after; "
+          "other work shares the cores, so wall times vary more than CPU times)")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ def main(argv=None):
                         help="the manifest has an image column (paths checked against the image root)")
     parser.add_argument("--references", default="sklearn,numpy")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         inputs = make_inputs(root, args.rows, scores=True, image_column=args.image_column)
@@ -55,6 +57,9 @@ def main(argv=None):
     for kind, (value, compared) in worst.items():
         print(f"point estimates: max |ours - reference ({kind})| = {value:.1e} over {compared} group x metric "
               "values (results.json rounds to 6 decimals)")
+
+    print(f"(load average of the 2-core machine: {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after; "
+          "other work shares the cores, so wall times vary more than CPU times)")
 
 
 if __name__ == "__main__":
