@@ -67,8 +67,9 @@ class AuditRun:
         model = prov.get("model") or {}
         data = prov.get("data") or {}
         task = prov.get("task") or "classification"
+        n = len(self.predictions) or data.get("n_samples", 0)  # above the per-sample limit no table is kept
         return (f"{task} audit of {model.get('title') or model.get('name') or 'predictions from a file'} on "
-                f"{data.get('title') or data.get('name') or 'a data split'} ({len(self.predictions)} predictions)")
+                f"{data.get('title') or data.get('name') or 'a data split'} ({n} predictions)")
 
     def __repr__(self) -> str:  # the dataclass default prints every table: far too long for a notebook or a log
         files = ", ".join(sorted(self.paths)) or "none yet"
