@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", metavar="CARD", help="model card (models/NAME.md); optional with --predictions")
     run.add_argument("--data", metavar="CARD", required=True, help="data card (data_cards/NAME.md)")
     run.add_argument("--out", metavar="DIR", required=True, help="output directory (reports/NAME)")
-    run.add_argument("--predictions", metavar="FILE", help="predictions made elsewhere (CSV/Parquet with the data card's id column; COCO results JSON for detection; a directory of <sample_id>.png masks or an id,mask manifest for segmentation); replaces the model")
+    run.add_argument("--predictions", metavar="FILE", help="predictions made elsewhere (CSV/Parquet, or a directory of Parquet files, with the data card's id column; COCO results JSON for detection; a directory of <sample_id>.png masks or an id,mask manifest for segmentation); replaces the model")
     run.add_argument("--no-cache", action="store_true", help="run the model even if cached predictions match")
     run.add_argument("--chunk-size", type=_positive_int, default=1024, metavar="N",
                      help="samples per committed prediction chunk; a killed run resumes from its chunks (default 1024)")

@@ -411,7 +411,7 @@ def _as_card_error(card, field_name: str, exc: Exception) -> CardError:
 
 
 def audit_dataset(card, *, images: bool = True, verify_images: bool = False, frame: pd.DataFrame | None = None,
-                  correction: str = "fdr_bh", alpha: float = 0.05) -> DatasetAudit:
+                  correction: str = "fdr_bh", alpha: float = 0.05, counts=None) -> DatasetAudit:
     """Run the dataset-bias audit of a data card's split.
 
     Parameters
@@ -423,6 +423,11 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         Passed to :func:`audit.core.data.load_split`.
     frame : DataFrame, optional
         The split as :func:`audit.core.data.load_split` returns it, if already loaded.
+    counts : SplitCounts, optional
+        Instead of ``frame``, the split as per-cell counts
+        (:class:`audit.tasks.classification.stream.SplitCounts`: ``cells``, ``label``, ``count``, and per
+        sample ``rows`` and ``samples`` up to its detail limit). Composition and co-occurrence come from the
+        counts; image statistics need the per-sample image paths.
 
     Returns
     -------
@@ -438,9 +443,14 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
     title = str(card.front_matter.get("pretty_name") or card.front_matter.get("name") or card.name)
 
     box_summary = box_tests = None
+    weights = None
     if hasattr(card, "coco"):
         kind, unit = "detection", "people"
         groups, labels, classes, boxes = _detection_people(card)
+    elif counts is not None:  # one row per cell, weighted by its count
+        kind, unit = "classification", "images"
+        groups, labels, classes = counts.cells.reset_index(drop=True), counts.label, list(card.classes)
+        weights = counts.count
     else:
         from .core.data import load_split
 
@@ -450,7 +460,7 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         groups = frame[[a.name for a in card.attributes]].reset_index(drop=True)
         labels, classes = frame["label"].to_numpy(dtype=np.int64), list(card.classes)
 
-    comp = stats.composition(groups, attributes, intersections)
+    comp = stats.composition(groups, attributes, intersections, weights=weights)
     names = [a.name for a in attributes]
     reference = reference_tests = None
     if options.reference:
@@ -460,9 +470,14 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         except StatsInputError as exc:
             raise _as_card_error(card, "reference_population.shares", exc) from None
     co, co_tests = stats.cooccurrence(labels, classes, groups, attributes, intersections, correction=correction,
-                                      alpha=alpha)
+                                      alpha=alpha, weights=weights)
     image_summary = image_tests = None
-    if images and kind == "classification":
+    if images and kind == "classification" and counts is not None and counts.samples is not None:
+        values = image_statistics(counts.samples["image_path"].tolist(), source=counts.source)
+        image_summary, image_tests = stats.summarise_by_group(
+            values, groups.iloc[counts.rows].reset_index(drop=True), attributes, intersections,
+            correction=correction, alpha=alpha)
+    elif images and kind == "classification" and counts is None:
         values = image_statistics(frame["image_path"].tolist(), source=str(frame.attrs.get("source", card.path)))
         image_summary, image_tests = stats.summarise_by_group(values, groups, attributes, intersections,
                                                               correction=correction, alpha=alpha)
@@ -480,9 +495,10 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
             alpha=alpha)
         split.columns = ["grouping", "group", "n_this", "share_this", "n_other", "share_other", "difference"]
     return DatasetAudit(
-        card=str(card.path), name=card.name, title=title, kind=kind, n=len(groups), unit=unit, attributes=names,
+        card=str(card.path), name=card.name, title=title, kind=kind,
+        n=len(groups) if weights is None else int(np.sum(weights)), unit=unit, attributes=names,
         min_group_size=card.min_group_size, composition=comp, sentence=stats.composition_sentence(comp, names),
-        missing=stats.missing_rates(groups, attributes), cooccurrence=co, cooccurrence_tests=co_tests,
+        missing=stats.missing_rates(groups, attributes, weights=weights), cooccurrence=co, cooccurrence_tests=co_tests,
         reference=reference, reference_tests=reference_tests, reference_description=options.reference_description,
         image_statistics=image_summary, image_tests=image_tests, boxes=box_summary, box_tests=box_tests,
         split=split, split_tests=split_tests,
@@ -614,11 +630,14 @@ def write_data_card(card, *, out_dir=None, images: bool = True, write_card: bool
     return result, paths
 
 
-def report_section(data, *, images: bool = True) -> dict | None:
+def report_section(data, *, images: bool = True, split=None) -> dict | None:
     """The dataset section for ``audit run``'s ``index.html`` (classification and COCO detection splits), else None.
 
     Image statistics are left out when some image file is absent (an audit of
-    predictions made elsewhere does not need the images).
+    predictions made elsewhere does not need the images). ``split`` is the
+    classification split the audit loaded (a :func:`audit.core.data.load_split`
+    frame, or per-cell counts: see :func:`audit_dataset`), so it is not loaded
+    again.
     """
     import os
 
@@ -633,7 +652,12 @@ def report_section(data, *, images: bool = True) -> dict | None:
         return None  # a task whose card this audit does not read (panoptic): no dataset section yet
     if getattr(card, "segmentation", None) is not None:
         return None
-    frame = load_split(card, verify_images=False, **({"require_images": False} if _accepts_require_images() else {}))
+    if split is not None and hasattr(split, "cells"):  # per-cell counts
+        detail = split.samples
+        images = images and detail is not None and all(p and os.path.isfile(p) for p in detail["image_path"])
+        return audit_dataset(card, images=images, counts=split).section()
+    frame = split if split is not None else load_split(
+        card, verify_images=False, **({"require_images": False} if _accepts_require_images() else {}))
     if "label" not in frame.columns:
         return None
     images = images and all(os.path.isfile(p) for p in frame["image_path"])

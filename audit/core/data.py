@@ -273,8 +273,12 @@ def fingerprint_split(card: DataCard, frame: pd.DataFrame, *, include_images: bo
     digest = hashlib.sha256()
     for path in (card.path, card.split.table):
         digest.update(str(Path(path).name).encode())
-        # the card without the sections `audit data-card` writes into it: those do not change the data
-        digest.update(card_bytes(path) if path == card.path else Path(path).read_bytes())
+        if path == card.path:  # the card without the sections `audit data-card` writes into it: not the data
+            digest.update(card_bytes(path))
+            continue
+        with open(path, "rb") as fh:  # a chunk at a time: a manifest of millions of rows is not held whole
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
     if not include_images:  # predictions made elsewhere: the card and table identify the data
         return digest.hexdigest()
     order = np.argsort(frame["sample_id"].to_numpy(dtype=str), kind="stable")

@@ -47,6 +47,10 @@ class AuditRun:
         Per-image outcomes of a semantic segmentation audit without person masks (``image_id``,
         ``file_name``, ``miou`` and the binned image groups), written as ``images.parquet``: the report's
         worst images.
+    split : object, optional
+        The split as the task loaded it (classification: the :func:`audit.core.data.load_split` frame, or
+        per-cell counts for predictions made elsewhere), handed to the dataset section and the report so
+        that neither loads it again.
     """
 
     result: object
@@ -56,14 +60,16 @@ class AuditRun:
     samples: pd.DataFrame | None = None
     people: pd.DataFrame | None = None
     images: pd.DataFrame | None = None
+    split: object = field(default=None, repr=False)
 
     def _describe(self) -> str:
         prov = self.provenance or {}
         model = prov.get("model") or {}
         data = prov.get("data") or {}
         task = prov.get("task") or "classification"
+        n = len(self.predictions) or data.get("n_samples", 0)  # above the per-sample limit no table is kept
         return (f"{task} audit of {model.get('title') or model.get('name') or 'predictions from a file'} on "
-                f"{data.get('title') or data.get('name') or 'a data split'} ({len(self.predictions)} predictions)")
+                f"{data.get('title') or data.get('name') or 'a data split'} ({n} predictions)")
 
     def __repr__(self) -> str:  # the dataclass default prints every table: far too long for a notebook or a log
         files = ", ".join(sorted(self.paths)) or "none yet"

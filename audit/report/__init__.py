@@ -10,6 +10,7 @@ directory (:func:`load_output`) without rerunning anything.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -81,8 +82,14 @@ def render_document(document: dict, *, predictions=None, samples=None, dataset=N
     return render_report(build_report(task, thumbnails=thumbnails))
 
 
-def image_paths_from_card(card_path) -> dict | None:
-    """``sample_id -> image path`` from a classification data card, or None when it cannot be read."""
+def image_paths_from_card(card_path, *, split=None) -> dict | None:
+    """``sample_id -> image path`` from a classification data card, or None when it cannot be read.
+
+    ``split``: the card's split as :func:`audit.core.data.load_split` returns it (``sample_id`` and ``image_path``
+    columns), when the caller has loaded it already.
+    """
+    if split is not None:
+        return {str(s): str(p) for s, p in zip(split["sample_id"], split["image_path"]) if p and os.path.isfile(p)}
     if not card_path:
         return None
     try:

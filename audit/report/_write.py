@@ -45,15 +45,17 @@ def _run_audit(*, data, model, predictions, out_dir, data_audit, thumbnails, com
     if run is None:
         return None  # a torchrun rank other than 0
     dataset = None
+    split = run.split  # loaded once by the task, handed down
     if data_audit:
         from ..dataset import report_section
 
-        dataset = report_section(data)
+        dataset = report_section(data, split=split)
     image_paths = image_root = None
     if thumbnails and run.samples is not None:
         from . import image_paths_from_card
 
-        image_paths = image_paths_from_card(getattr(data, "path", data))
+        # per-cell counts keep their samples' ids and image paths as .samples (up to the detail limit)
+        image_paths = image_paths_from_card(getattr(data, "path", data), split=getattr(split, "samples", split))
     if thumbnails and (run.people is not None or run.images is not None):
         from . import image_root_from_card
 

@@ -50,6 +50,17 @@ __all__ = [
 BOX_STATISTICS = ("box_area_fraction", "box_size", "centre_distance")
 
 
+def _weights(weights, n_rows: int) -> np.ndarray:
+    """Samples per row: one each by default, else ``weights`` checked (``n_rows`` integers >= 0)."""
+    if weights is None:
+        return np.ones(n_rows, dtype=np.int64)
+    w = np.asarray(weights)
+    if w.shape != (n_rows,) or not np.issubdtype(w.dtype, np.integer) or (n_rows and w.min() < 0):
+        raise StatsInputError(f"expected weights to be {n_rows} integers >= 0 (samples per row), found shape "
+                              f"{w.shape} and dtype {w.dtype}")
+    return w.astype(np.int64)
+
+
 def _is_unknown(label: str) -> bool:
     return UNKNOWN in str(label).split(SEPARATOR)
 
@@ -66,6 +77,8 @@ def composition(
     table: pd.DataFrame,
     attributes: Sequence[Attribute],
     intersections: Sequence[Sequence[str]] = (),
+    *,
+    weights=None,
 ) -> pd.DataFrame:
     """Counts and shares per attribute value and per intersection.
 
@@ -75,6 +88,9 @@ def composition(
         One row per sample with the attributes' raw columns.
     attributes, intersections
         As for :func:`~audit.stats.build_groups`.
+    weights : array-like of int, optional
+        How many samples each row of ``table`` stands for (a table of distinct rows with counts);
+        default one.
 
     Returns
     -------
@@ -86,13 +102,14 @@ def composition(
         ``unknown`` part).
     """
     rows = []
-    total = len(table)
+    w = _weights(weights, len(table))
+    total = int(w.sum())
     for grouping, labels, member in _masks(table, attributes, intersections):
-        counts = member.sum(axis=0)
+        counts = w @ member
         known = np.array([not _is_unknown(lab) for lab in labels])
         # samples with every attribute of this grouping known (a sample is in exactly one group
         # unless an attribute is multi-valued; then count samples, not memberships)
-        n_known = int(member[:, known].any(axis=1).sum()) if known.any() else 0
+        n_known = int(w @ member[:, known].any(axis=1)) if known.any() else 0
         for label, n, is_known in zip(labels, counts, known):
             rows.append({
                 "grouping": grouping.name,
@@ -104,14 +121,17 @@ def composition(
     return pd.DataFrame(rows, columns=["grouping", "group", "n", "share", "share_known"])
 
 
-def missing_rates(table: pd.DataFrame, attributes: Sequence[Attribute]) -> pd.DataFrame:
-    """How many samples lack each attribute: ``attribute``, ``n``, ``n_missing``, ``rate``."""
-    comp = composition(table, attributes)
+def missing_rates(table: pd.DataFrame, attributes: Sequence[Attribute], *, weights=None) -> pd.DataFrame:
+    """How many samples lack each attribute: ``attribute``, ``n``, ``n_missing``, ``rate``.
+
+    ``weights``: how many samples each row stands for, as in :func:`composition`.
+    """
+    comp = composition(table, attributes, weights=weights)
     rows = []
+    n = int(_weights(weights, len(table)).sum())
     for attribute in attributes:
         part = comp[comp["grouping"] == attribute.name]
         n_missing = int(part.loc[part["group"] == UNKNOWN, "n"].sum())
-        n = len(table)
         rows.append({"attribute": attribute.name, "n": n, "n_missing": n_missing,
                      "rate": n_missing / n if n else math.nan})
     return pd.DataFrame(rows, columns=["attribute", "n", "n_missing", "rate"])
@@ -224,8 +244,11 @@ def cooccurrence(
     *,
     correction: str = "fdr_bh",
     alpha: float = 0.05,
+    weights=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Label x group co-occurrence as normalised PMI, with a chi-square test of independence.
+
+    ``weights``: how many samples each row stands for, as in :func:`composition`.
 
     For a class ``x`` and a group ``y``, over the samples whose attributes in
     the grouping are known (``N`` of them)::
@@ -255,6 +278,7 @@ def cooccurrence(
     if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
         raise StatsInputError(f"expected labels in 0..{len(classes) - 1}, found {labels.min()}..{labels.max()}")
     cell_rows, test_rows = [], []
+    w = _weights(weights, len(labels)).astype(float)
     for grouping, group_labels, member in _masks(table, attributes, intersections):
         if not grouping.attributes:
             continue  # 'overall' has one group: nothing co-occurs
@@ -262,10 +286,10 @@ def cooccurrence(
         member = member[:, keep]
         names = [group_labels[i] for i in keep]
         onehot = np.zeros((len(labels), len(classes)))
-        onehot[np.arange(len(labels)), labels] = 1.0
+        onehot[np.arange(len(labels)), labels] = w  # a row counts as many samples as it stands for
         counts = onehot.T @ member.astype(float)  # (classes, groups)
         n_known = member.any(axis=1)
-        total = float(n_known.sum()) if member.size else 0.0
+        total = float(w[n_known].sum()) if member.size else 0.0
         p_class = (onehot[n_known].sum(axis=0) / total) if total else np.full(len(classes), np.nan)
         p_group = counts.sum(axis=0) / total if total else np.full(len(names), np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):

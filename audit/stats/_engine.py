@@ -66,11 +66,17 @@ def audit_classification(
     correction: str = "fdr_bh",
     min_group_size: int = 50,
     n_bins: int = 10,
+    counts=None,
+    score_rows=None,
 ) -> GroupedMetrics:
     """Disaggregate classification metrics over groups and intersections.
 
     Each sample is reduced once to its confusion cell; every metric, interval,
-    bootstrap replicate and test is then computed from counts.
+    bootstrap replicate and test is then computed from counts. So the input may
+    be one row per sample, or one row per distinct (attribute values, true
+    class, predicted class) with its ``counts``: the results are the same,
+    number for number (the bootstrap and the permutations draw from the same
+    cell counts with the same seed).
 
     Parameters
     ----------
@@ -122,6 +128,15 @@ def audit_classification(
         Groups whose metric denominator is below this are flagged ``small_group``.
     n_bins : int
         Bins of the reliability curve and ECE.
+    counts : array-like of int, shape (n,), optional
+        How many samples each row stands for (each at least 1): with it, the
+        rows of ``y_true``, ``y_pred`` and ``groups`` are distinct cells, not
+        samples. Default: one sample per row.
+    score_rows : array-like of int, shape (N,), optional
+        With ``counts`` and ``scores``: the row of each scored sample, so
+        ``scores`` has one row per sample (``N = sum(counts)``, in the order
+        the score metrics should see them) and every row ``i`` is named
+        ``counts[i]`` times.
 
     Returns
     -------
@@ -135,6 +150,7 @@ def audit_classification(
     if len(groups) != len(y_true):
         raise StatsInputError(f"expected groups to have one row per sample ({len(y_true)}), found {len(groups)} rows")
     cells = confusion_cells(y_true, y_pred, n_classes=n_classes)
+    counts, score_rows = _row_counts(counts, score_rows, n_rows=len(y_true), scored=scores is not None)
     if attributes is None:
         attributes = [Attribute(name=str(c)) for c in groups.columns]
     multi = [a.name for a in attributes if a.multi]
@@ -151,8 +167,8 @@ def audit_classification(
 
     n_cells_conf = n_classes * (n_classes + 1)
     flat = np.bincount(
-        structure.cell_of_sample * n_cells_conf + cells, minlength=structure.n_cells * n_cells_conf
-    ).reshape(structure.n_cells, n_cells_conf)
+        structure.cell_of_sample * n_cells_conf + cells, weights=counts, minlength=structure.n_cells * n_cells_conf
+    ).astype(np.int64).reshape(structure.n_cells, n_cells_conf)
     rng = np.random.default_rng(seed)
     boot_flat = multinomial_bootstrap(flat, n_boot=n_boot, seed=rng, kind=bootstrap) if n_boot else None
     shape = (n_classes, n_classes + 1)
@@ -172,8 +188,11 @@ def audit_classification(
     overall_parts = rate_components(overall_conf)
     overall_boot_parts = rate_components(boot_flat.sum(1).reshape((-1,) + shape)) if boot_flat is not None else None
     overall_processed = float(overall_conf.sum() - overall_conf[:, -1].sum())
-    score_data = (_score_inputs(scores, y_true, y_pred, n_classes, pos_label=pos_label, n_bins=n_bins)
-                  if scores is not None else None)
+    score_data = None
+    if scores is not None:  # per sample: with counts, score_rows names each sample's row
+        sample = slice(None) if score_rows is None else score_rows
+        score_data = _score_inputs(scores, y_true[sample], y_pred[sample], n_classes, structure.cell_of_sample[sample],
+                                   pos_label=pos_label, n_bins=n_bins)
     overall_scores: dict[str, MetricSeries] = {}
 
     for grouping in structure.groupings:
@@ -319,6 +338,33 @@ def _validate(arguments: dict) -> dict:
     return config
 
 
+def _row_counts(counts, score_rows, *, n_rows: int, scored: bool):
+    """Check ``counts`` (samples per row) and ``score_rows`` (each scored sample's row); None for one per row."""
+    if counts is None:
+        if score_rows is not None:
+            raise StatsInputError("expected score_rows only with counts, found score_rows without counts")
+        return None, None
+    counts = np.asarray(counts)
+    if counts.shape != (n_rows,) or not np.issubdtype(counts.dtype, np.integer):
+        raise StatsInputError(f"expected counts to be {n_rows} integers (one per row), found shape {counts.shape} "
+                              f"and dtype {counts.dtype}")
+    if n_rows and counts.min() < 1:
+        raise StatsInputError(f"expected counts >= 1, found {counts.min()} at position {int(np.argmin(counts))}")
+    if not scored:
+        if score_rows is not None:
+            raise StatsInputError("expected score_rows only with scores, found score_rows without scores")
+        return counts, None
+    if score_rows is None:
+        raise StatsInputError("expected score_rows (the row of each scored sample) with counts and scores, found none")
+    score_rows = np.asarray(score_rows)
+    if score_rows.ndim != 1 or not np.issubdtype(score_rows.dtype, np.integer) or (
+            score_rows.size and (score_rows.min() < 0 or score_rows.max() >= n_rows)):
+        raise StatsInputError(f"expected score_rows to be integers in [0, {n_rows - 1}], found another array")
+    if not np.array_equal(np.bincount(score_rows, minlength=n_rows), counts):
+        raise StatsInputError("expected score_rows to name every row as often as its count, found other numbers")
+    return counts, score_rows
+
+
 def _pick(array, k):
     """Class ``k`` of a per-class array, passing ``None`` through."""
     return None if array is None else array[..., k]
@@ -362,9 +408,10 @@ class _ScoreInputs:
     correct: np.ndarray
     rows: np.ndarray  # indices of the processed samples
     columns: ScoreColumns  # the processed samples laid out for every grouping
+    cell_of_sample: np.ndarray  # finest cell of each scored sample
 
 
-def _score_inputs(scores, y_true, y_pred, n_classes, *, pos_label, n_bins) -> _ScoreInputs:
+def _score_inputs(scores, y_true, y_pred, n_classes, cell_of_sample, *, pos_label, n_bins) -> _ScoreInputs:
     scores = np.asarray(scores, dtype=float)
     if scores.shape != (len(y_true), n_classes):
         raise StatsInputError(f"expected scores of shape ({len(y_true)}, {n_classes}), found {scores.shape}")
@@ -376,7 +423,7 @@ def _score_inputs(scores, y_true, y_pred, n_classes, *, pos_label, n_bins) -> _S
     rows = np.flatnonzero(processed)
     columns = score_columns(y_true=y_true[rows], scores=scores[rows], confidence=confidence[rows],
                             correct=correct[rows], pos_label=pos_label, n_bins=n_bins)
-    return _ScoreInputs(y_true, scores, processed, confidence, correct, rows, columns)
+    return _ScoreInputs(y_true, scores, processed, confidence, correct, rows, columns, cell_of_sample)
 
 
 def _score_values(data: _ScoreInputs, members: np.ndarray, *, pos_label, n_bins) -> dict[str, float]:
@@ -390,7 +437,7 @@ def _score_values(data: _ScoreInputs, members: np.ndarray, *, pos_label, n_bins)
 def _score_series(data, structure: GroupStructure, grouping: Grouping, *, pos_label, n_bins, n_boot, rng, n_perm,
                   overall: dict):
     """AUC and ECE per group with count-bootstrap replicates, and their reliability bins."""
-    codes = grouping.cell_to_group[structure.cell_of_sample]
+    codes = grouping.cell_to_group[data.cell_of_sample]
     n_groups = len(grouping.labels)
     processed_codes = codes[data.rows]
     points = group_scores(data.columns, codes=processed_codes, n_groups=n_groups)

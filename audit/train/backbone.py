@@ -18,8 +18,10 @@ whole network); those trunks are the ``<network>_full`` keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where a trunk is built: `audit --help` and `audit run` need not load it
+    from torch import nn
 
 __all__ = ["BACKBONES", "NETWORKS", "TRUNK_CHANNELS", "backbone_key", "TRUNK_LAYERS", "TRUNK_STRIDE", "Backbone", "backbone_of", "frozen_prefix",
            "make_trunk", "resnet18_trunk", "set_trainable", "train_mode", "trunk_text"]
@@ -99,6 +101,7 @@ def make_trunk(name: str = "resnet18") -> nn.Sequential:
     """
     import torch
     import torchvision.models
+    from torch import nn
 
     from ..errors import AuditError
 
@@ -179,6 +182,8 @@ def train_mode(model: nn.Module) -> nn.Module:
     normalise with batch statistics and overwrite the pretrained ones, so a
     "frozen" trunk would still change.
     """
+    from torch import nn
+
     model.train()
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(

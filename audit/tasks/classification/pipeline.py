@@ -2,7 +2,10 @@
 
 :func:`evaluate_classification` loads the split, builds or loads the
 predictions (a file, the cache, or the model in resumable chunks), checks the
-class scores and runs :func:`audit.stats.audit_classification`.
+class scores and runs :func:`audit.stats.audit_classification`. Predictions
+made elsewhere are streamed (:mod:`.stream`): the split and the file are read
+in record batches and reduced to per-cell counts, the engine's sufficient
+statistics, so a file of millions of rows costs what a groupby costs.
 """
 
 from __future__ import annotations
@@ -44,14 +47,10 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     ``interval`` and ``correction`` come from the card's settings (default Wilson and Benjamini-Hochberg).
     Returns None on a ``torchrun`` rank other than 0.
     """
-    import torch
-
-    from ..._version import __version__
     from ...core.card_loaders import load_model_card
     from ...core.cards import ModelCard
     from ...core.data import fingerprint_split, load_split
     from ...core.inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
-    from ...stats import Attribute, audit_classification
 
     model_card = model if model is None or isinstance(model, ModelCard) else load_model_card(model)
     interval = data_card.options.get("interval", "wilson")
@@ -71,11 +70,25 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
                      model_card_path=model_card.path)
         net = guard_forward(build_model(model_card), model_card)
 
+    settings = {"seed": seed, "n_boot": n_boot, "n_perm": n_perm, "interval": interval, "bootstrap": bootstrap,
+                "alpha": alpha, "correction": correction}
+    if predictions is not None:
+        from .stream import NotStreamable
+
+        try:
+            return _evaluate_streamed(data_card, predictions, model_card=model_card, model_sha=model_sha,
+                                      context=context, settings=settings)
+        except NotStreamable as exc:
+            if Path(predictions).is_dir():  # only the streaming reader reads a directory of Parquet files
+                from ...errors import PredictionError
+
+                raise PredictionError(f"{predictions}: expected a predictions file (a directory of Parquet files "
+                                      f"needs a manifest split pyarrow can read), found a directory; {exc}") from None
+            log.info("predictions: %s; reading the files row by row", exc)
     frame = load_split(data_card, verify_images=verify_images, require_images=predictions is None)
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
-    check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]],
-                           [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order)
-                            for a in data_card.attributes], data_card.intersections, data_card.reference_groups)
+    check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]], _attributes(data_card),
+                           data_card.intersections, data_card.reference_groups)
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
 
@@ -101,6 +114,8 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
                      Path(out_dir) / "predictions.parquet")
             discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
         else:
+            import torch
+
             from ...core.models import build_transform, select_device
 
             torch_device = select_device(device)
@@ -161,38 +176,56 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
                                   "found inf")
         if not np.isnan(candidate).any():
             scores = candidate
-    attributes = [
-        Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order) for a in data_card.attributes
-    ]
+    attributes = _attributes(data_card)
     groups = frame[[a.name for a in data_card.attributes]].reset_index(drop=True)
+    result = _engine(data_card, settings, y_true=frame["label"].to_numpy(dtype=np.int64),
+                     y_pred=preds["pred"].to_numpy(dtype=np.int64), groups=groups, attributes=attributes,
+                     scores=scores)
+
+    table = preds.copy()
+    table.insert(1, "label", frame["label"].to_numpy())
+    provenance = _provenance(data_card, settings, model_card=model_card, model_sha=model_sha, data_sha=data_sha,
+                             n_samples=len(frame), pred_info=pred_info)
+    from ...compare import samples_table
+
+    samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
+                            [tuple(c) for c in data_card.intersections])
+    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples, split=frame)
+
+
+def _attributes(data_card) -> list:
+    """The engine's attributes, each reading the split column named after it."""
+    from ...stats import Attribute
+
+    return [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order)
+            for a in data_card.attributes]
+
+
+def _engine(data_card, settings: dict, **data):
+    """:func:`audit.stats.audit_classification` with the card's and the run's settings; an input error names
+    the card that declared it."""
     from ...errors import StatsInputError
+    from ...stats import audit_classification
 
     try:  # the engine's message names the argument; say which card declared it
-        result = audit_classification(
-            y_true=frame["label"].to_numpy(dtype=np.int64),
-            y_pred=preds["pred"].to_numpy(dtype=np.int64),
-            groups=groups,
-            attributes=attributes,
+        return audit_classification(
+            **data,
             intersections=[tuple(c) for c in data_card.intersections],
             classes=list(data_card.classes),
-            scores=scores,
             reference_groups=dict(data_card.reference_groups) or None,
-            interval=interval,
-            n_boot=n_boot,
-            n_perm=n_perm,
-            bootstrap=bootstrap,
-            seed=seed,
-            alpha=alpha,
-            correction=correction,
             min_group_size=data_card.min_group_size,
+            **{k: settings[k] for k in ("interval", "n_boot", "n_perm", "bootstrap", "seed", "alpha", "correction")},
             **_classification_options(data_card),
         )
     except StatsInputError as exc:
         raise StatsInputError(f"{data_card.path}: {exc}") from None
 
-    table = preds.copy()
-    table.insert(1, "label", frame["label"].to_numpy())
-    provenance = {
+
+def _provenance(data_card, settings: dict, *, model_card, model_sha, data_sha, n_samples: int, pred_info: dict) -> dict:
+    """Which model, data, predictions and settings produced the audit (``results.json``'s provenance)."""
+    from ..._version import __version__
+
+    return {
         "audit_version": __version__,
         "created": _created(),
         "model": _model_provenance(model_card, model_sha),
@@ -202,31 +235,86 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
             "title": str(data_card.front_matter.get("pretty_name") or data_card.front_matter.get("name") or data_card.name),
             "sha256": data_sha,
             "split": str(data_card.split.folder or data_card.split.table),
-            "n_samples": int(len(frame)),
+            "n_samples": int(n_samples),
             "classes": list(data_card.classes),
             "attributes": [a.name for a in data_card.attributes],
         },
         "predictions": pred_info,
         "settings": {
-            "seed": seed,
-            "n_boot": n_boot,
-            "n_perm": n_perm,
-            "interval": interval,
-            "bootstrap": bootstrap,
-            "alpha": alpha,
-            "correction": correction,
+            **{k: settings[k] for k in ("seed", "n_boot", "n_perm", "interval", "bootstrap", "alpha", "correction")},
             "min_group_size": data_card.min_group_size,
             **{k: v for k, v in data_card.options.items() if k in ("pos_label", "disparity_metrics")},
         },
         "environment": {
             "python": platform.python_version(),
-            "torch": torch.__version__,
+            "torch": _torch_version(),
             "numpy": np.__version__,
             "pandas": pd.__version__,
         },
     }
-    from ...compare import samples_table
 
-    samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
-                            [tuple(c) for c in data_card.intersections])
-    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
+
+def _torch_version() -> str:
+    """``torch.__version__`` without importing torch (its ``version.py``) when no model ran."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    text = Path(spec.submodule_search_locations[0], "version.py").read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets):
+            return str(ast.literal_eval(node.value))
+    import torch  # a layout this does not know: ask torch itself
+
+    return torch.__version__
+
+
+def _evaluate_streamed(data_card, predictions, *, model_card, model_sha, context, settings: dict) -> AuditRun | None:
+    """The audit of predictions made elsewhere, from per-cell counts (:mod:`.stream`).
+
+    The checks and their order are those of the row-by-row path: the manifest, the reference groups, then the
+    predictions file. The split handed down (``AuditRun.split``) is the :class:`.stream.SplitCounts`.
+    """
+    from ...core.data import fingerprint_split
+    from ...core.inference import score_columns
+    from .stream import predictions_sha256, read_predictions, read_split
+
+    manifest = read_split(data_card)
+    log.info("data: %s (%d samples, %d classes)", data_card.path, manifest.n, len(data_card.classes))
+    attributes = _attributes(data_card)
+    check_reference_groups(data_card.path, manifest.groups, attributes, data_card.intersections,
+                           data_card.reference_groups)
+    data_sha = fingerprint_split(data_card, None, include_images=False)
+    split = read_predictions(predictions, manifest, classes=list(data_card.classes),
+                             id_column=data_card.split.id_column)
+    del manifest
+    pred_info = {"source": "file", "file": str(predictions), "sha256": predictions_sha256(predictions)}
+    log.info("predictions: read from %s", predictions)
+    if not context.is_main:
+        return None
+    scores = rows = None
+    if split.scores is not None and not np.isnan(split.scores).any():  # an abstention anywhere: no score metrics
+        scores, rows = split.scores, split.rows
+    result = _engine(data_card, settings, y_true=split.label, y_pred=split.pred, groups=split.cells,
+                     attributes=attributes, counts=split.count, scores=scores, score_rows=rows)
+    provenance = _provenance(data_card, settings, model_card=model_card, model_sha=model_sha, data_sha=data_sha,
+                             n_samples=split.n_samples, pred_info=pred_info)
+    table = samples = None
+    if split.samples is not None:  # per-sample tables, up to the detail limit
+        from ...compare import samples_table
+
+        table = split.samples.drop(columns="image_path")
+        per_cell = samples_table(np.zeros(len(split.cells), dtype=str), split.label, split.pred, split.cells,
+                                 attributes, [tuple(c) for c in data_card.intersections])
+        samples = per_cell.iloc[split.rows].reset_index(drop=True)
+        samples["sample_id"] = np.asarray(table["sample_id"]).astype(str)
+    else:
+        table = pd.DataFrame({"sample_id": pd.Series(dtype=str), "label": pd.Series(dtype=np.int64),
+                              **({c: pd.Series(dtype=float) for c in score_columns(data_card.classes)}
+                                 if split.scores is not None else {}),
+                              "pred": pd.Series(dtype=np.int64)})
+    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples, split=split)
