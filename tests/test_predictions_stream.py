@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.core.card_loaders import load_settled_data_card
+from audit.core.registry import get_task
 from audit.errors import AuditError
-from audit.pipeline import evaluate, run_audit
+from audit.pipeline import evaluate
+from audit.report import run_audit
 from audit.tasks.classification import stream
 
 CARD = """\
@@ -328,7 +329,7 @@ BAD_INPUT = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUT))
 def test_bad_input_same_message_as_row_by_row(tmp_path, name):
     card, predictions = BAD_INPUT[name](tmp_path)
-    card = load_settled_data_card(card)
+    card = get_task("classification").load_data_card(card)
     expected = _row_message(card, predictions)
     assert expected is not None, "the case must be bad input"
     assert _stream_message(card, predictions) == expected
@@ -342,7 +343,7 @@ def test_a_file_pyarrow_cannot_read_is_read_row_by_row(tmp_path):
     lines[5] = lines[5].split(",")[0]  # a row with only its id: pandas reads an empty (abstaining) label
     predictions.write_text("\n".join(lines) + "\n")
     with pytest.raises(stream.NotStreamable):
-        stream.read_predictions(predictions, stream.read_split(load_settled_data_card(card)), classes=CLASSES,
+        stream.read_predictions(predictions, stream.read_split(get_task("classification").load_data_card(card)), classes=CLASSES,
                                 id_column="id")
     run = _evaluate(card, predictions)
     assert isinstance(run.split, pd.DataFrame) and (run.predictions["pred"] == -1).sum() == 1
