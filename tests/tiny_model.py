@@ -1,4 +1,4 @@
-"""A tiny convolutional classifier for the tests: an ``entry_point`` (``tiny_model:tiny_cnn``) for their model cards.
+"""A tiny convolutional classifier for the tests: an ``entry_point`` (``tiny_model:tiny_cnn``) for their model cards."""
 
 from __future__ import annotations
 
