@@ -76,6 +76,9 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]],
                            [Attribute(name=a.name, column=a.name, scale=a.scale, bins=a.bins, order=a.order)
                             for a in data_card.attributes], data_card.intersections, data_card.reference_groups)
+    from .units import classification_covariates, classification_units
+
+    covariates = classification_covariates(data_card, frame)  # before inference: an unknown name fails fast
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
 
@@ -229,4 +232,5 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
 
     samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
                             [tuple(c) for c in data_card.intersections])
-    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples)
+    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples,
+                    units=classification_units(samples, covariates))
