@@ -96,7 +96,8 @@ def explain_gaps(units: UnitFrame | None, result, *, covariates: Sequence[str], 
         return _empty(covariates, units, "No covariates were declared (the data card's covariates field, or "
                                          "--covariates).")
     if units is None:
-        return _empty(covariates, None, "This task gives no per-unit outcomes to explain.")
+        return _empty(covariates, None, "This audit has no 0/1 outcome per unit (an error or a miss of a sample or "
+                                        "a person) to take apart.")
     doc = _empty(covariates, units, None)
     doc["notes"] += list(units.notes)
     present = units.covariates
