@@ -174,7 +174,8 @@ def covariate_table(covariates: Sequence[Covariate] | None, *, n: int, columns: 
             if cov.quantiles and numbers is None:
                 raise CardError(f"{where}field 'covariates[{i}].quantiles': expected a numeric column to cut into "
                                 f"quantile bins, found non-numeric values in '{cov.column}'")
-            if numbers is not None and (cov.quantiles or np.unique(numbers[np.isfinite(numbers)]).size > NOMINAL_LEVELS):
+            many = numbers is not None and np.unique(numbers[np.isfinite(numbers)]).size > NOMINAL_LEVELS
+            if numbers is not None and (cov.quantiles or many):
                 labels = _labels(quantile_bins(numbers, n_bins=cov.quantiles or DEFAULT_QUANTILES))
                 if not cov.quantiles:
                     notes.append(f"covariate {cov.name}: a numeric column with more than {NOMINAL_LEVELS} values, "
