@@ -300,3 +300,49 @@ def test_an_attribute_that_is_also_the_covariate_is_not_stratified_by_itself():
         block = explain_gaps(_units(people), result, covariates=["lighting"], n_boot=0)
     assert [c["attribute"] for c in block["comparisons"]] == ["tone"]
     assert block["slices"][0]["features"] == ["tone", "age", "lighting"]
+
+
+def test_detection_people_explained_with_votes_box_size_and_image_statistics(tmp_path):
+    # FACET-format: lighting comes as vote columns (lighting_*), read as the majority vote like an attribute
+    from detection_helpers import make_facet_split, write_facet_card
+
+    root = make_facet_split(tmp_path / "facet", n_images=60, with_images=True)
+    card = write_facet_card(root, votes="majority", extra="covariates: [lighting, box_size, brightness]\n")
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(card), "--predictions", str(root / "detections.json"), "--out", str(out),
+                 "--n-boot", "100", "--n-perm", "20", "--no-data-audit", "-q"]) == 0
+    document = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, load_results_schema())
+    block = document["explanations"]
+    assert (block["unit"], block["cluster"], block["regression"]) == ("people", "image",
+                                                                     "gee with image clusters (robust)")
+    skin = [c for c in block["comparisons"] if c["attribute"] == "skin_tone"]
+    assert [(c["metric"], c["verb"], c["group"], c["reference"]) for c in skin] == [
+        ("recall@0.50", "missed", "darker", "lighter")]
+    assert skin[0]["covariates"] == ["lighting", "box_size", "brightness"]
+    assert skin[0]["gap"]["raw_gap"] > 0.3  # the fixture's detector misses 60% of darker people, 10% of lighter
+    assert any(n.startswith("lighting: no reference group") for n in block["notes"])
+    assert block["slices"][0]["config"]["split"] == "images"
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "people in skin_tone group &#39;darker&#39; are still missed" in html
+
+
+def test_segmentation_people_take_covariates_from_the_manifest(tmp_path, capsys):
+    # every person is found at IoU 0.50 (darker ones at exactly 0.50): nothing to explain, and it says so
+    from test_segmentation_e2e import make_split as segmentation_split
+
+    split = segmentation_split(tmp_path, card_extra="covariates: [lighting, brightness]\n")
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(split["card"]), "--predictions", str(split["pred"]), "--out", str(out),
+                 "--n-boot", "50", "-q"]) == 0
+    err = capsys.readouterr().err  # the undefined figures are warned about, one line each
+    assert "regression: every outcome is 0, so the logistic model has no finite fit" in err
+    assert "the raw gap is 0, so there is no share to explain" in err
+    document = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, load_results_schema())
+    block = document["explanations"]
+    (skin,) = block["comparisons"]
+    assert (skin["metric"], skin["attribute"], skin["covariates"]) == ("person_recall@0.50", "skin_type",
+                                                                       ["lighting", "brightness"])
+    assert skin["gap"]["raw_gap"] == 0 and skin["gap"]["share_explained"] is None  # NaN in the engine, null here
+    assert any("lighting=dim" in s["stratum"] for s in skin["strata"])
