@@ -74,12 +74,19 @@ def _interval(value, lower, upper) -> str:
     return f"{fmt(value)} [{fmt(lower)}, {fmt(upper)}]"
 
 
-def _p(value) -> str:
+def _p_value(value) -> str:
+    """``0.012``, ``3.4e-08``, ``< 1e-12``; ``–`` when undefined."""
     if value is None:
         return "–"
     if value < 1e-12:
         return "< 1e-12"
     return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
+
+
+def _p(value) -> str:
+    """``p = 0.012``, ``p < 1e-12``."""
+    text = _p_value(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def _gap(d: dict) -> AdjustedGap:
@@ -98,6 +105,10 @@ def _label(metric: str, verb: str) -> str:
     return "error rate" if verb == "misclassified" else f"miss rate (1 − {display_name(metric)})"
 
 
+def _upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _gap_block(c: dict, unit: str, clustered: bool) -> GapBlock:
     g = c["gap"]
     covariates = " and ".join(c["covariates"])
@@ -107,14 +118,14 @@ def _gap_block(c: dict, unit: str, clustered: bool) -> GapBlock:
     figures = [
         ("rates", f"{fmt(g['rate_group'])} ({c['group']}, n={g['n_group']}) against {fmt(g['rate_reference'])} "
                   f"({c['reference']}, n={g['n_reference']})"),
-        ("raw gap", f"{_interval(g['raw_gap'], g['raw_gap_lower'], g['raw_gap_upper'])}, p = {_p(g['raw_p'])}"),
+        ("raw gap", f"{_interval(g['raw_gap'], g['raw_gap_lower'], g['raw_gap_upper'])}, {_p(g['raw_p'])}"),
         (f"gap within {covariates} (Mantel–Haenszel)",
          f"{_interval(g['mh_gap'], g['mh_gap_lower'], g['mh_gap_upper'])}; ratio "
-         f"{_interval(g.get('mh_ratio'), g.get('mh_ratio_lower'), g.get('mh_ratio_upper'))}; CMH p = {_p(g['cmh_p'])}; "
-         f"Breslow–Day p = {_p(g['breslow_day_p'])} (a small p: the gap differs between strata)"),
+         f"{_interval(g.get('mh_ratio'), g.get('mh_ratio_lower'), g.get('mh_ratio_upper'))}; CMH {_p(g['cmh_p'])}; "
+         f"Breslow–Day {_p(g['breslow_day_p'])} (a small p: the gap differs between strata)"),
         (f"regression-adjusted gap ({g['regression_model'].upper()})",
          f"{_interval(g['regression_gap'], g['regression_gap_lower'], g['regression_gap_upper'])}, "
-         f"p = {_p(g.get('regression_p'))}"),
+         f"{_p(g.get('regression_p'))}"),
         (f"share of the raw gap explained by {covariates}",
          _interval(g["share_explained"], g["share_lower"], g["share_upper"])),
     ]
@@ -127,15 +138,18 @@ def _gap_block(c: dict, unit: str, clustered: bool) -> GapBlock:
                          gap=_interval(s["gap"], s["gap_lower"], s["gap_upper"]),
                          weight=fmt(s["weight"], 2) if s["overlap"] else "left out",
                          left_out=not s["overlap"]) for s in c["strata"]]
-    return GapBlock(heading=f"{_label(c['metric'], c['verb']).capitalize()}, {c['attribute']}: {c['group']} against "
+    notes = list(g.get("notes") or [])
+    if g["raw_gap_lower"] is not None and g["raw_gap_lower"] <= 0 <= g["raw_gap_upper"]:
+        notes.insert(0, "The raw gap's interval covers 0, so the share explained says little.")
+    return GapBlock(heading=f"{_upper(_label(c['metric'], c['verb']))}, {c['attribute']}: {c['group']} against "
                             f"{c['reference']}", sentence=sentence, figures=figures, strata=strata,
-                    notes=list(g.get("notes") or []), reversed=bool(g.get("reversed")))
+                    notes=notes, reversed=bool(g.get("reversed")))
 
 
 def _slice_block(s: dict, unit: str) -> SliceBlock:
     config = s.get("config") or {}
     rows = [SliceRow(slice=r["slice"], n=str(r["n"]), rate=_interval(r["error_rate"], r["lower"], r["upper"]),
-                     rest=fmt(r["error_rate_rest"]), p_adjusted=_p(r["p_adjusted"])) for r in s["confirmed"]]
+                     rest=fmt(r["error_rate_rest"]), p_adjusted=_p_value(r["p_adjusted"])) for r in s["confirmed"]]
     note = (f"{s['tested']} slices of up to {config.get('max_level', 2)} of {', '.join(s['features'])} were found on "
             f"a random half of the {'images' if config.get('cluster') else unit} and tested on the other half "
             f"({config.get('test', 'one-sided test')}; Benjamini–Hochberg at {config.get('fdr', 0.05)}); "
