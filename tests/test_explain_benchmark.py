@@ -7,9 +7,8 @@ What these tests prove, and what they do not:
   demo's, and read it through the benchmark's own data card (which declares ``covariates: [lighting]``).
 - The model is simulated: its errors follow the planted mechanism. Representation (few Monk 6-10 people in
   training) makes a model err more on darker skin whatever the light; acquisition (underexposure) makes it
-  err more in the dark whoever is pictured. The rates are those the demo's trained classifier shows
-  (``bench/explain.out``): about 3% in good light, several times more when underexposed, and several times
-  more for darker skin when the training data lacked it.
+  err more in the dark whoever is pictured. The rates are those the demo's classifier trained with the
+  representation knob alone shows (``RISK``).
 - ``audit run --predictions`` then goes through the whole wiring (card field, units, the analysis run once,
   results.json, its schema), and the assertions are on quality and significance of one seeded draw each.
 
@@ -33,7 +32,12 @@ from audit.cli import main
 from audit.pipeline import load_results_schema
 
 N_TEST = 2000  # portraits in the test split: every Monk tone 200 times
-BASE, UNDEREXPOSED, UNDERREPRESENTED = 0.03, 6.0, 5.0  # error rate in good light, and the two causes' factors
+# The simulated model's error rate by lighting, for a tone the training data had enough of and for Monk 6-10
+# when the representation knob left them rare: the demo's classifier trained with only that knob on
+# (bench/explain.out) errs on 2/447 and 7/53 lighter-skinned people (well lit, underexposed) and on 31/450 and
+# 16/50 darker-skinned ones.
+RISK = {"represented": {"well_lit": 0.005, "underexposed": 0.13},
+        "underrepresented": {"well_lit": 0.07, "underexposed": 0.32}}
 
 
 def _explain(tmp_path, knobs: Knobs, *, seed: int = 0) -> dict:
@@ -41,10 +45,10 @@ def _explain(tmp_path, knobs: Knobs, *, seed: int = 0) -> dict:
     card = bench.card("classification", "test")
     manifest = pd.read_csv(bench.root / "portraits" / "test" / "manifest.csv")
     rng = np.random.default_rng(seed + 1)
-    risk = BASE * np.where(manifest["lighting"] == "underexposed", UNDEREXPOSED, 1.0)
-    if knobs.train_darker_share < 0.5:  # the representation knob: the model saw few Monk 6-10 people
-        risk = risk * np.where(manifest["monk"] >= 6, UNDERREPRESENTED, 1.0)
-    wrong = rng.random(len(manifest)) < np.minimum(risk, 0.9)
+    # the representation knob: the model saw few Monk 6-10 people; acquisition: they are more often underexposed
+    rare = (manifest["monk"] >= 6) & (knobs.train_darker_share < 0.5)
+    risk = [RISK["underrepresented" if r else "represented"][light] for r, light in zip(rare, manifest["lighting"])]
+    wrong = rng.random(len(manifest)) < np.asarray(risk)
     other = manifest["sticker"].map({"circle": "square", "square": "triangle", "triangle": "circle"})
     predictions = tmp_path / "predictions.csv"
     pd.DataFrame({"sample_id": manifest["sample_id"], "pred": np.where(wrong, other, manifest["sticker"])}).to_csv(
