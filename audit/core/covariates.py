@@ -68,8 +68,18 @@ class Covariate:
 def parse_covariates(raw, *, fail: Callable[[str, str, object], Exception]) -> tuple[Covariate, ...]:
     """Validate a ``covariates`` value (the card's list, or the names of ``--covariates``).
 
-    ``fail(where, expected, found)`` makes the error: ``where`` is ``""`` for the whole value or
-    ``"[i]"`` / ``"[i].key"`` for an item. Returns the covariates in the order given.
+    Parameters
+    ----------
+    raw : object
+        The value: a list of names or of mappings with ``name``, ``column``, ``quantiles``.
+    fail : callable
+        ``fail(where, expected, found)`` makes the error to raise: ``where`` is ``""`` for the whole value,
+        ``"[i]"`` or ``"[i].key"`` for an item (the card's :meth:`_Validator.fail` names the field with it).
+
+    Returns
+    -------
+    tuple of Covariate
+        In the order given.
     """
     if not isinstance(raw, list) or not raw:
         raise fail("", "a non-empty list of covariate names (or mappings with name, column, quantiles)", raw)

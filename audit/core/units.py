@@ -95,6 +95,15 @@ def unit_frame(*, outcomes: Mapping[Outcome, np.ndarray], groups: pd.DataFrame, 
         Each unit's image id, when units share images.
     unit : {"samples", "people"}
     notes : sequence of str
+
+    Returns
+    -------
+    UnitFrame
+
+    Raises
+    ------
+    ValueError
+        An outcome is not 0/1 or the lengths differ (a task's bug, not bad input).
     """
     groups = groups.reset_index(drop=True)
     table = pd.DataFrame(index=pd.RangeIndex(len(groups)))

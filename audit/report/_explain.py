@@ -159,7 +159,18 @@ def _slice_block(s: dict, unit: str) -> SliceBlock:
 
 
 def explanation(document: dict) -> Explanation:
-    """The section's data for one audit's ``results.json`` document."""
+    """The section's data for one audit's ``results.json`` document.
+
+    Parameters
+    ----------
+    document : dict
+        ``results.json``; without an ``explanations`` block (an older audit, or a document made by hand) the
+        section says that no covariates were declared.
+
+    Returns
+    -------
+    Explanation
+    """
     block = document.get("explanations")
     if not block or not block.get("covariates"):
         return Explanation(declared=[], method="", gaps=[], slices=[], notes=[], empty=NOT_DECLARED)
