@@ -4,9 +4,10 @@
     Audit a model (classifier, detector, instance or semantic segmenter; the
     model card's ``task``), or predictions made elsewhere, on a split; writes
     ``results.json``, ``index.html`` and the prediction cache into ``--out``.
-``audit demo [--out reports/demo] [--knobs on|off]``
+``audit demo [--out reports/demo] [--knobs on|off|representation|acquisition]``
     Draw the planted-bias benchmark, train a classifier, a detector and a
-    segmenter on it (as ``audit train`` does) and audit all three in one report.
+    segmenter on it (as ``audit train`` does) and audit all three in one report; the knobs plant both causes
+    of the bias, one of them, or none.
 ``audit compare BASELINE CANDIDATE``
     Compare two audits against a regression policy; exit 1 on a regression.
 ``audit train --task T --data TRAIN_CARD --out models/NAME.md``
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default error_rate,tpr,fpr,ppv,selection_rate)")
     stats.add_argument("--min-group-size", type=_positive_int, metavar="N",
                        help="groups below N are flagged small (default 50)")
+    stats.add_argument("--covariates", type=_name_list, metavar="C1,C2",
+                       help="what may explain a gap (card columns such as lighting, or brightness, contrast, "
+                            "sharpness, resolution, box_size): the gap is stratified and adjusted for them")
     run.add_argument("--no-thumbnails", action="store_true",
                      help="leave the worst-error thumbnails out of index.html (privacy); sample ids are still listed")
     _common(run)
@@ -91,12 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="draw the planted-bias benchmark, train a classifier, a detector and a "
                                        "segmenter on it, and audit all three")
     demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
-    demo.add_argument("--knobs", choices=("on", "off"), default="on",
-                      help="plant the bias (on, default: rare and more often underexposed Monk 6-10 people in the "
-                           "training data) or not (off: balanced, no underexposure)")
+    demo.add_argument("--knobs", choices=("on", "off", "representation", "acquisition"), default="on",
+                      help="plant the bias (on, default: rare Monk 6-10 people in the training data, and more often "
+                           "underexposed everywhere), one cause alone (representation: rare in training; "
+                           "acquisition: more often underexposed) or none (off)")
     demo.add_argument("--backbone-weights", metavar="PATH_OR_ENUM",
                       help="pretrained ResNet-18 weights (a local .pth or a torchvision enum name) instead of the "
                            "project's own source-task pretraining")
+    demo.add_argument("--covariates", type=_name_list, metavar="C1,C2",
+                      help="what may explain a gap, over the benchmark cards' covariates (default: lighting)")
     demo.add_argument("--no-thumbnails", action="store_true", help="leave the worst-error thumbnails out of index.html")
     _common(demo, n_boot=500)
 
@@ -293,6 +300,7 @@ def _dispatch(args, options):
             data_audit=not args.no_data_audit,
             pos_label=args.pos_label, correction=args.correction, interval=args.interval,
             disparity_metrics=args.disparity_metrics, min_group_size=args.min_group_size,
+            covariates=args.covariates,
             **options,
         )
         if run is not None and args.update_model_card:
@@ -304,8 +312,8 @@ def _dispatch(args, options):
     from .benchmark import Knobs
     from .demo import run_demo
 
-    knobs = Knobs() if args.knobs == "on" else Knobs.off()
-    return run_demo(out_dir=args.out, knobs=knobs, backbone_weights=args.backbone_weights, **options)
+    return run_demo(out_dir=args.out, knobs=Knobs.named(args.knobs), backbone_weights=args.backbone_weights,
+                    covariates=args.covariates, **options)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,6 +44,8 @@ import pandas as pd
 
 from ._io import atomic_write_text
 from .core.card_loaders import _MISSING, DataCard, _Validator
+from .core.image_stats import DESCRIBE_IMAGE as _DESCRIBE_IMAGE
+from .core.image_stats import IMAGE_STATISTICS, image_statistics  # noqa: F401 - re-exported: audit.dataset's API
 from .errors import CardError, DataError, StatsInputError
 
 __all__ = [
@@ -60,13 +62,6 @@ __all__ = [
 
 SECTION = "composition"
 COMMAND = "audit data-card"
-IMAGE_STATISTICS = ("brightness", "contrast", "sharpness", "width", "height", "megapixels")
-_DESCRIBE_IMAGE = {
-    "brightness": "mean luminance (ITU-R 601 grey, 0 black to 1 white)",
-    "contrast": "RMS contrast: standard deviation of the luminance (0 to 0.5)",
-    "sharpness": "variance of the 4-neighbour Laplacian of the 0-255 luminance (higher is sharper)",
-    "width": "pixels", "height": "pixels", "megapixels": "width x height / 10^6",
-}
 
 
 # ---------------------------------------------------------------------------
@@ -119,55 +114,6 @@ def dataset_options(card) -> DatasetOptions:
         if compare_to.resolve() == Path(card.path).resolve():
             raise v.fail("compare_to", "another data card than this one", other)
     return DatasetOptions(reference, description, compare_to)
-
-
-# ---------------------------------------------------------------------------
-# Image statistics (runner: reads files)
-# ---------------------------------------------------------------------------
-
-
-def image_statistics(paths, *, source: str | None = None) -> pd.DataFrame:
-    """Brightness, contrast, sharpness and resolution of each image.
-
-    Parameters
-    ----------
-    paths : sequence of str or Path
-    source : str, optional
-        Named in error messages (the manifest).
-
-    Returns
-    -------
-    DataFrame
-        One row per path, columns :data:`IMAGE_STATISTICS`.
-
-    Raises
-    ------
-    DataError
-        An image cannot be read.
-    """
-    from PIL import Image
-
-    rows = []
-    for path in paths:
-        if not os.path.isfile(path):  # missing, or a FIFO / device that would block or never end
-            where = f"{source}: " if source else ""
-            raise DataError(f"{where}cannot read image {path}: expected a regular file")
-        try:
-            with Image.open(path) as image:
-                grey = np.asarray(image.convert("L"), dtype=np.float64)
-        except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for bad files
-            where = f"{source}: " if source else ""
-            raise DataError(f"{where}cannot read image {path}: {' '.join(str(exc).split()) or type(exc).__name__}") \
-                from None
-        h, w = grey.shape
-        if h >= 3 and w >= 3:
-            lap = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1])
-            sharpness = float(lap.var())
-        else:
-            sharpness = math.nan
-        rows.append((float(grey.mean() / 255), float(grey.std() / 255), sharpness, w, h, w * h / 1e6))
-    return pd.DataFrame(rows, columns=list(IMAGE_STATISTICS)).astype(
-        {"width": np.int64, "height": np.int64} if rows else {})
 
 
 # ---------------------------------------------------------------------------

@@ -73,6 +73,7 @@ def _evaluate(
     correction: str | None = None,
     pos_label: str | None = None,
     disparity_metrics: list[str] | None = None,
+    covariates: list[str] | None = None,
     min_group_size: int | None = None,
     verify_images: bool = True,
     progress: bool | None = None,
@@ -84,8 +85,10 @@ def _evaluate(
     The task comes from the registry (:func:`audit.core.registry.task_name`, :func:`~audit.core.registry.get_task`):
     it parses its card section with the command line's settings over the card's, then evaluates
     (:class:`audit.core.registry.Task`). ``interval``, ``correction``, ``pos_label`` (a class name),
-    ``disparity_metrics`` and ``min_group_size`` override the data card's settings when given; the
-    defaults are Wilson, Benjamini-Hochberg, every class, the task's headline metrics and 50. Model
+    ``disparity_metrics``, ``covariates`` (names) and ``min_group_size`` override the data card's settings
+    when given; the defaults are Wilson, Benjamini-Hochberg, every class, the task's headline metrics, no
+    covariates and 50. The gaps of the task's units are then taken apart by the covariates, once for every
+    task (:func:`audit.core.explain.explain_gaps`, on :attr:`AuditRun.units`). Model
     predictions are committed in chunks of ``chunk_size`` samples under ``out_dir``, so an interrupted
     run resumes; ``context`` (default: from ``torchrun``'s environment) shards the chunks over ranks.
 
@@ -98,12 +101,19 @@ def _evaluate(
     context = context or context_from_env()
     task = get_task(task_name(data, model))
     card = task.load_data_card(data, pos_label=pos_label, min_group_size=min_group_size, correction=correction,
-                               interval=interval, disparity_metrics=disparity_metrics)
+                               interval=interval, disparity_metrics=disparity_metrics, covariates=covariates)
     run = task.evaluate(card, model=model, predictions=predictions, out_dir=out_dir, context=context,
                         use_cache=use_cache, batch_size=batch_size, num_workers=num_workers, device=device,
                         seed=seed, n_boot=n_boot, n_perm=n_perm, bootstrap=bootstrap, alpha=alpha,
                         verify_images=verify_images, progress=progress, chunk_size=chunk_size)
-    return run if context.is_main else None
+    if run is None or not context.is_main:
+        return None
+    from .core.explain import explain_gaps
+
+    declared = [c.name for c in (getattr(card, "options", None) or {}).get("covariates") or ()]
+    run.explanations = explain_gaps(run.units, run.result, covariates=declared, seed=seed, n_boot=n_boot,
+                                    confidence=1 - alpha)
+    return run
 
 
 def audit_split(*, data, model=None, predictions=None, out_dir=None, **options):

@@ -29,6 +29,27 @@ def classification(group_names=("female", "male")):
     return json.loads(json.dumps(doc, allow_nan=False)), preds.copy(), samples.copy()
 
 
+def with_explanations(doc: dict, samples, *, seed: int = 0) -> dict:
+    """The document with an ``explanations`` block: the classifier's errors taken apart by a drawn covariate
+    (``lighting``), as ``audit run`` would with ``covariates: [lighting]``; JSON round-tripped."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from audit.core.explain import explain_gaps
+    from audit.core.units import Outcome, unit_frame
+
+    lighting = np.random.default_rng(seed).choice(["dim", "bright"], len(samples))
+    units = unit_frame(outcomes={Outcome("error_rate", "error", "misclassified"): samples["label"] != samples["pred"]},
+                       groups=samples, covariates=pd.DataFrame({"covariate:lighting": lighting}))
+    result = SimpleNamespace(disparities=pd.DataFrame(doc["results"]["disparities"]),
+                             groups=pd.DataFrame(doc["results"]["groups"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        block = explain_gaps(units, result, covariates=["lighting"], seed=seed, n_boot=50)
+    return json.loads(json.dumps({**doc, "explanations": block}, allow_nan=False))
+
+
 def write_images(root: Path, sample_ids) -> dict:
     """Tiny deterministic PNGs, one per sample: ``sample_id -> path``."""
     from PIL import Image

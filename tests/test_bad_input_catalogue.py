@@ -70,6 +70,23 @@ def data_card_unknown_field(tmp):
     return _run_args(p), p["out"], {"card": p["card"]}
 
 
+def data_card_covariate_not_a_list(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "min_group_size: 10", "min_group_size: 10\ncovariates: {lighting: 4}")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def data_card_covariate_not_in_the_data(tmp):
+    p = _classification(tmp)
+    _edit(p["card"], "min_group_size: 10", "min_group_size: 10\ncovariates: [age, exposure]")
+    return _run_args(p), p["out"], {"card": p["card"]}
+
+
+def cli_covariates_repeated(tmp):
+    p = _classification(tmp)
+    return [*_run_args(p), "--covariates", "age,brightness,age"], p["out"], {}
+
+
 def data_card_wrong_type(tmp):
     p = _classification(tmp)
     _edit(p["card"], "label_column: species", "label_column: 3")
@@ -669,10 +686,19 @@ CASES = {
     "data_card_no_front_matter": (data_card_no_front_matter,
                                   "{card}: expected YAML front matter between '---' lines at the top of the file, "
                                   "found none"),
+    "data_card_covariate_not_a_list": (data_card_covariate_not_a_list,
+                                       "{card}: field 'covariates': expected a non-empty list of covariate names "
+                                       "(or mappings with name, column, quantiles), found a mapping with keys "
+                                       "lighting"),
+    "data_card_covariate_not_in_the_data": (data_card_covariate_not_in_the_data,
+                                            "{card}: field 'covariates[1]': expected a column of the data or one of "
+                                            "brightness, contrast, sharpness, resolution, found 'exposure'"),
+    "cli_covariates_repeated": (cli_covariates_repeated,
+                                "--covariates: expected a covariate name not listed before, found 'age'"),
     "data_card_unknown_field": (data_card_unknown_field,
                                 "{card}: field 'label_colum': expected one of the known fields "
                                 "(allow_paths_outside_root, annotations_creators, attributes, classes, compare_to, "
-                                "correction, description, disparity_metrics, image_root, imported_from, "
+                                "correction, covariates, description, disparity_metrics, image_root, imported_from, "
                                 "intersections, interval, label_column, language, license, min_group_size, name, "
                                 "pos_label, pretty_name, reference_groups, reference_population, segmentation, "
                                 "size_categories, source_datasets, split, tags, task_categories, version), found an "

@@ -77,6 +77,25 @@ def test_knobs_on_recover_the_planted_disparity(demo_on, task):
     assert results[task]["significance"]["correction"] == "fdr_bh"
 
 
+def test_knobs_on_explain_the_classifier_gap_in_two_parts(demo_on):
+    """Both knobs: lighting explains part of the tone gap (acquisition) and part remains within lighting
+    (representation). The same demo run as above: no extra training. Each knob alone: tests/test_explain_benchmark.py
+    (simulated errors) and bench/explain.py (trained models)."""
+    out, _ = demo_on
+    for task in TASKS:
+        block = json.loads((out / task / "results.json").read_text())["explanations"]
+        assert block["covariates"] == ["lighting"], task
+        assert [c["attribute"] for c in block["comparisons"]] == ["monk"], task  # lighting is the covariate
+    block = json.loads((out / "classification" / "results.json").read_text())["explanations"]
+    gap = block["comparisons"][0]["gap"]
+    assert (gap["group"], gap["reference"]) == ("darker", "lighter")
+    assert gap["raw_gap_lower"] > 0 and gap["mh_gap_lower"] > 0 and gap["regression_gap_lower"] > 0
+    assert gap["mh_gap"] < gap["raw_gap"] and 0 < gap["share_lower"] and gap["share_upper"] < 1
+    html = (out / "index.html").read_text(encoding="utf-8")
+    section = html.split('<section id="explain">')[1].split("</section>")[0]
+    assert "After accounting for lighting, samples in monk group &#39;darker&#39; are still misclassified" in section
+
+
 def test_knobs_off_flag_nothing(demo_off):
     _, results = demo_off
     for task in TASKS:

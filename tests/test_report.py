@@ -23,8 +23,8 @@ from report_helpers import CSS_EXTERNAL, EVIL, EXTERNAL, GOLDEN, classification,
 
 GOLDEN_HTML = GOLDEN / "report_small.html"
 GOLDEN_RESULTS = GOLDEN / "report_small.results.json"
-SECTIONS = ["summary", "group-tables", "forest-plots", "disparities", "classifier", "dataset", "worst-errors",
-            "methodology", "reproducibility"]
+SECTIONS = ["summary", "group-tables", "forest-plots", "disparities", "explain", "classifier", "dataset",
+            "worst-errors", "methodology", "reproducibility"]
 
 
 def _golden_inputs():

@@ -24,10 +24,10 @@ import pytest
 
 from audit.report import render_document
 
-from report_helpers import EVIL, classification, write_images
+from report_helpers import EVIL, classification, with_explanations, write_images
 
-SECTIONS = ["summary", "group-tables", "forest-plots", "disparities", "classifier", "dataset", "worst-errors",
-            "methodology", "reproducibility"]
+SECTIONS = ["summary", "group-tables", "forest-plots", "disparities", "explain", "classifier", "dataset",
+            "worst-errors", "methodology", "reproducibility"]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
          "--disable-extensions", "--mute-audio"]
@@ -118,6 +118,7 @@ def _run(args, tmp_path, timeout=120):
 def page(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     doc, preds, samples = classification(group_names=(EVIL, "male"))
+    doc = with_explanations(doc, samples)  # the stratified tables and slices are on the page too
     images = write_images(tmp / "img", preds["sample_id"])
     html = render_document(doc, predictions=preds, samples=samples, image_paths=images)
     path = tmp / "index.html"

@@ -23,7 +23,9 @@ colours) and an age group; every image has its lighting (``well_lit`` or
     ``underexposure_base`` for everyone.
 
 Test splits always have every Monk tone equally often. With both knobs off
-(:meth:`Knobs.off`) nothing about the data differs between tones.
+(:meth:`Knobs.off`) nothing about the data differs between tones; :meth:`Knobs.representation` and
+:meth:`Knobs.acquisition` turn one knob on alone, to see which cause the audit's "What explains the gaps"
+attributes a gap to.
 """
 
 from __future__ import annotations
@@ -57,6 +59,24 @@ class Knobs:
     def off(cls) -> "Knobs":
         """Balanced training data and no underexposure: no attribute changes how hard an image is."""
         return cls(train_darker_share=0.5, underexposure_base=0.0, underexposure_darker=0.0)
+
+    @classmethod
+    def representation(cls) -> "Knobs":
+        """Only the representation knob: few Monk 6-10 people in training; every tone equally often underexposed
+        (``underexposure_base``), so lighting makes pictures harder but explains no gap between tones."""
+        return cls(underexposure_darker=0.0)
+
+    @classmethod
+    def acquisition(cls) -> "Knobs":
+        """Only the acquisition knob: balanced training data; Monk 6-10 people more often underexposed, in
+        every split, so the gap between tones is lighting's."""
+        return cls(train_darker_share=0.5)
+
+    @classmethod
+    def named(cls, name: str) -> "Knobs":
+        """The knobs ``audit demo --knobs`` names: ``on`` (both), ``off``, ``representation``, ``acquisition``."""
+        return {"on": cls, "off": cls.off, "representation": cls.representation,
+                "acquisition": cls.acquisition}[name]()
 
     def __post_init__(self):
         for name in ("train_darker_share", "underexposure_base", "underexposure_darker"):

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cards import (_MISSING, _ROMAN, _SCALE_RANGE, FITZPATRICK_DEFAULT_BINS, SCALES, AttributeSpec, WeightsSpec,
-                    _Validator)
+                    _show, _Validator)
 
 def _normalise_level(value: Any, scale: str) -> Any:
     """Normalise a Fitzpatrick / Monk value (roman or int) to an int; else unchanged."""
@@ -32,6 +32,8 @@ _DATA_FIELDS = {
     "reference_groups", "min_group_size", "allow_paths_outside_root", "segmentation",
     # statistics settings (the command line overrides them): see parse_audit_options
     "pos_label", "correction", "interval", "disparity_metrics",
+    # what may explain a gap (audit.core.covariates); --covariates overrides it
+    "covariates",
     # documentation fields, free-form (Hugging Face style metadata)
     "name", "pretty_name", "description", "license", "version", "tags", "language",
     "annotations_creators", "source_datasets", "task_categories", "size_categories",
@@ -54,7 +56,8 @@ def parse_audit_options(v: "_Validator", data: dict, *, classes: list[str] | Non
     ``pos_label`` (a class name, binary tasks: then only that class's rows are
     reported and tested), ``correction`` (``fdr_bh`` or ``holm``),
     ``interval`` (``wilson``, ``clopper-pearson`` or ``bootstrap``) and
-    ``disparity_metrics`` (the metrics compared between groups and tested).
+    ``disparity_metrics`` (the metrics compared between groups and tested) and
+    ``covariates`` (what may explain a gap: :func:`audit.core.covariates.parse_covariates`).
     """
     options = {}
     if data.get("pos_label") is not None:
@@ -71,6 +74,11 @@ def parse_audit_options(v: "_Validator", data: dict, *, classes: list[str] | Non
             options[key] = data[key]
     if data.get("disparity_metrics") is not None:
         options["disparity_metrics"] = v.string_list(data, "disparity_metrics")
+    if data.get("covariates") is not None:
+        from .covariates import parse_covariates
+
+        options["covariates"] = parse_covariates(
+            data["covariates"], fail=lambda where, expected, found: v.fail(f"covariates{where}", expected, found))
     return options
 
 
@@ -249,9 +257,18 @@ def weights_categories(enum_name: str) -> list[str] | None:
     return list(categories) if categories else None
 
 
-def settled(card, *, pos_label, min_group_size, **settings):
-    """The data card with the command line's settings over its own; a positive class only where there are classes."""
+def settled(card, *, pos_label, min_group_size, covariates=None, **settings):
+    """The data card with the command line's settings over its own; a positive class only where there are classes.
+
+    ``covariates`` (the names of ``--covariates``) are checked as the card's field is.
+    """
     from ..errors import AuditError
+
+    if covariates is not None:
+        from .covariates import parse_covariates
+
+        covariates = parse_covariates(list(covariates), fail=lambda where, expected, found: AuditError(
+            f"--covariates: expected {expected}, found {_show(found)}"))
 
     if pos_label is not None:
         classes = getattr(card, "classes", None)
@@ -261,4 +278,4 @@ def settled(card, *, pos_label, min_group_size, **settings):
         if pos_label not in classes:
             raise AuditError(f"--pos-label: expected one of the classes of {card.path} {list(classes)}, "
                              f"found '{pos_label}'")
-    return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, **settings)
+    return apply_settings(card, pos_label=pos_label, min_group_size=min_group_size, covariates=covariates, **settings)

@@ -39,7 +39,7 @@ from .._paths import Root
 from ..errors import DataError
 from .model_spec import shown
 
-__all__ = ["IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table"]
+__all__ = ["IMAGE_EXTENSIONS", "fingerprint_split", "load_split", "read_table", "split_columns"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -178,6 +178,14 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
                 raise DataError(f"{source}: {_where(row_of, sid, split.kind)}: cannot read image {img}: {problem}")
     frame.attrs["source"] = str(source)
     return frame.reset_index(drop=True)
+
+
+def split_columns(card: DataCard, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column of the split's table (the manifest, or an image folder's attribute table), one row per
+    sample of ``frame`` (:func:`load_split`'s), in its order: where declared covariates are looked up."""
+    table = read_table(card.split.table)
+    table.index = [str(v) for v in table[card.split.id_column].tolist()]
+    return table.reindex(frame["sample_id"].astype(str).tolist()).reset_index(drop=True)
 
 
 def _where(row_of: dict[str, int], sid: str, kind: str) -> str:

@@ -77,7 +77,8 @@ class Task(Protocol):
     def load_data_card(self, data: Any, *, pos_label: str | None, min_group_size: int | None, **settings) -> Any:
         """Parse and validate the data card (a path or a loaded card), with the command line's settings over its own.
 
-        ``settings`` are ``correction``, ``interval`` and ``disparity_metrics`` (None: the card's). Raises
+        ``settings`` are ``correction``, ``interval``, ``disparity_metrics`` and ``covariates`` (None: the card's;
+        :func:`audit.core.card_fields.settled` applies them). Raises
         :class:`~audit.errors.AuditError` for a bad card or a setting the task does not take (``pos_label``).
         """
 
@@ -86,7 +87,10 @@ class Task(Protocol):
 
         ``options`` are the driver's: ``use_cache``, ``batch_size``, ``num_workers``, ``device``, ``seed``,
         ``n_boot``, ``n_perm``, ``bootstrap``, ``alpha``, ``verify_images``, ``progress``, ``chunk_size``.
-        Returns an ``AuditRun``, or None on a ``torchrun`` rank other than 0.
+        Returns an ``AuditRun``, or None on a ``torchrun`` rank other than 0. A task whose units have a 0/1
+        outcome (an error, a miss) fills ``AuditRun.units`` (:class:`audit.core.units.UnitFrame`) with the
+        declared covariates' values (:func:`audit.core.covariates.covariate_table`); the driver then explains
+        the gaps (:func:`audit.core.explain.explain_gaps`).
         """
 
 

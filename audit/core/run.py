@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .units import UnitFrame
 
 __all__ = ["AuditRun", "RESULTS_SCHEMA_VERSION", "check_reference_groups", "load_results_schema", "results_document"]
 
@@ -51,6 +55,12 @@ class AuditRun:
         The split as the task loaded it (classification: the :func:`audit.core.data.load_split` frame, or
         per-cell counts for predictions made elsewhere), handed to the dataset section and the report so
         that neither loads it again.
+    units : UnitFrame, optional
+        One 0/1 outcome per unit (sample or person) with its image, groups and covariates
+        (:class:`audit.core.units.UnitFrame`): what the gap analysis reads. Each task fills it.
+    explanations : dict, optional
+        The gap analysis (:func:`audit.core.explain.explain_gaps`), ``results.json``'s ``explanations``;
+        :func:`audit.pipeline.evaluate` sets it.
     """
 
     result: object
@@ -61,6 +71,8 @@ class AuditRun:
     people: pd.DataFrame | None = None
     images: pd.DataFrame | None = None
     split: object = field(default=None, repr=False)
+    units: UnitFrame | None = None
+    explanations: dict | None = None
 
     def _describe(self) -> str:
         prov = self.provenance or {}
@@ -155,13 +167,17 @@ def load_results_schema() -> dict:
     return json.loads(text)
 
 
-def results_document(result, *, provenance: dict | None = None) -> dict:
-    """The ``results.json`` document: schema version, provenance and the engine's ``to_dict()``."""
-    return {
+def results_document(result, *, provenance: dict | None = None, explanations: dict | None = None) -> dict:
+    """The ``results.json`` document: schema version, provenance, the engine's ``to_dict()`` and, when given,
+    the gap analysis (``explanations``: :func:`audit.core.explain.explain_gaps`)."""
+    document = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "provenance": provenance or {},
         "results": result.to_dict(),
     }
+    if explanations is not None:
+        document["explanations"] = explanations
+    return document
 
 
 def _fmt(value, digits: int = 3) -> str:

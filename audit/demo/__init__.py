@@ -110,7 +110,8 @@ def run_demo(*, out_dir="reports/demo", seed: int = 0, knobs=None, backbone_weig
     seed : int
         Seed of the benchmark, the training and the audits' bootstrap and permutation tests.
     knobs : audit.benchmark.Knobs, optional
-        The planted bias (default: both knobs on; ``Knobs.off()`` plants none).
+        The planted bias (default: both knobs on; ``Knobs.off()`` plants none, ``Knobs.representation()`` and
+        ``Knobs.acquisition()`` one cause each).
     backbone_weights : str or Path, optional
         Pretrained trunk weights (a local ``.pth`` or a torchvision enum name)
         instead of the project's own source-task pretraining.
@@ -119,7 +120,8 @@ def run_demo(*, out_dir="reports/demo", seed: int = 0, knobs=None, backbone_weig
     command : list of str, optional
         The command line, shown in the report.
     **options
-        Passed to :func:`audit.report.run_audit` (``n_boot``, ``n_perm``, ``batch_size``...).
+        Passed to :func:`audit.report.run_audit` (``n_boot``, ``n_perm``, ``batch_size``, ``covariates``...);
+        the benchmark's cards declare ``covariates: [lighting]``, so each audit explains its gaps by lighting.
 
     Returns
     -------

@@ -7,7 +7,7 @@ image paths) into plain dataclasses. The templates only loop and format; every
 data-derived string reaches the page through Jinja2's autoescaping.
 
 The page is one skeleton for every task: summary, tables by group, forest
-plots, disparities, dataset, methodology, reproducibility. What differs by task
+plots, disparities, what explains the gaps (:mod:`._explain`), dataset, methodology, reproducibility. What differs by task
 comes from the task itself, through the registry: how its figures read
 (``Task.report_spec``: title, table rows, forest plots, methodology) and its
 own sections (``Task.report_sections``: calibration, recall curves, worst
@@ -26,6 +26,7 @@ from ..core.registry import get_task
 from ..core.sections import (ReportSpec, TaskInput, fmt, groupings_of, metric_name, metric_rows, num, pick_class,
                              records, slug)
 from ..stats import display_name, findings, lower_is_better, method_line
+from ._explain import Explanation, explanation
 
 __all__ = ["TaskInput", "Report", "build_report", "fmt"]
 
@@ -120,6 +121,7 @@ class TaskReport:
     commands: list = field(default_factory=list)
     small_groups: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    explanation: Explanation | None = None  # "What explains the gaps", from results.json's explanations
 
 
 @dataclass
@@ -422,7 +424,7 @@ def _task_report(task_in: TaskInput, index: int, thumbnails: bool) -> TaskReport
         all_disparities=_disparity_rows(results["disparities"], correction),
         dataset=task_in.dataset, methodology=_methodology(results, spec), reproducibility=repro,
         commands=commands, small_groups=small, warnings=[str(w) for w in results.get("warnings") or []],
-        unit=spec.unit)
+        unit=spec.unit, explanation=explanation(doc))
     registered = get_task(task)
     if hasattr(registered, "report_sections"):
         report.sections = registered.report_sections(task_in, card_task=task, key=key, thumbnails=thumbnails)

@@ -64,7 +64,8 @@ def _run_audit(*, data, model, predictions, out_dir, data_audit, thumbnails, com
                               predictions=run.predictions if run.samples is not None else None, samples=run.samples,
                               image_paths=image_paths, thumbnails=thumbnails,
                               command=None if command is None else " ".join(str(c) for c in command),
-                              people=run.people, images=run.images, image_root=image_root)
+                              people=run.people, images=run.images, image_root=image_root,
+                              explanations=run.explanations)
     return run
 
 
@@ -72,7 +73,7 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
                   predictions: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
                   image_paths: dict | None = None, thumbnails: bool = True, command: str | None = None,
                   people: pd.DataFrame | None = None, images: pd.DataFrame | None = None,
-                  image_root=None) -> dict:
+                  image_root=None, explanations: dict | None = None) -> dict:
     """Write the output set: ``results.json`` (schema-validated), ``index.html`` and the side files, whole.
 
     Every document is fully built and checked before anything is written;
@@ -111,6 +112,8 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
         semantic segmentation audit without person masks.
     image_root : str or Path, optional
         Directory the ``file_name`` of ``people`` / ``images`` is relative to, for their thumbnails.
+    explanations : dict, optional
+        The gap analysis (:attr:`AuditRun.explanations`), ``results.json``'s ``explanations``.
 
     Returns
     -------
@@ -125,7 +128,7 @@ def write_outputs(result, out_dir, *, provenance: dict | None = None, dataset: d
     from . import COMMAND_FILE, DATASET_FILE, IMAGES_FILE, PEOPLE_FILE, render_document
 
     out_dir = prepare_out_dir(out_dir)
-    document = results_document(result, provenance=provenance)
+    document = results_document(result, provenance=provenance, explanations=explanations)
     jsonschema.validate(document, load_results_schema())  # a failure here is a bug, not bad input
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     html = render_document(document, predictions=predictions, samples=samples, dataset=dataset,

@@ -72,7 +72,7 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
 
     settings = {"seed": seed, "n_boot": n_boot, "n_perm": n_perm, "interval": interval, "bootstrap": bootstrap,
                 "alpha": alpha, "correction": correction}
-    if predictions is not None:
+    if predictions is not None and not data_card.options.get("covariates"):  # the gap analysis needs each sample
         from .stream import NotStreamable
 
         try:
@@ -89,6 +89,9 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     log.info("data: %s (%d samples, %d classes)", data_card.path, len(frame), len(data_card.classes))
     check_reference_groups(data_card.path, frame[[a.name for a in data_card.attributes]], _attributes(data_card),
                            data_card.intersections, data_card.reference_groups)
+    from .units import classification_covariates, classification_units
+
+    covariates = classification_covariates(data_card, frame)  # before inference: an unknown name fails fast
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
 
@@ -190,7 +193,8 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
 
     samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
                             [tuple(c) for c in data_card.intersections])
-    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples, split=frame)
+    return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples, split=frame,
+                    units=classification_units(samples, covariates))
 
 
 def _attributes(data_card) -> list:

@@ -95,11 +95,13 @@ def _prefix_columns(table: pd.DataFrame, column: str) -> dict:
 
 def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.DataFrame | None,
                       table_path: Path | None, key_column: str | None, image_table: pd.DataFrame | None,
-                      image_table_path: Path | None, image_key: str | None, card_path: Path) -> pd.DataFrame:
+                      image_table_path: Path | None, image_key: str | None, card_path: Path,
+                      required: bool = True) -> pd.DataFrame:
     """One row per person (the non-crowd ground truth ``people``), one column per declared attribute.
 
     ``specs`` are the card's attribute specs (``name``, ``column``, ``votes``, ``bins``).
-    Values are raw (binned later by the engine); ``any`` votes give tuples.
+    Values are raw (binned later by the engine); ``any`` votes give tuples. A column found nowhere raises
+    DataError, or is left out when not ``required`` (the covariates: :mod:`.units`).
     """
     ann_ids = gt.boxes.ann_id[people]
     image_ids = gt.boxes.image[people]
@@ -169,6 +171,8 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
                 got = [d.get(col) if isinstance(d, dict) else None for d in im_attrs]
                 if any(v is not None for v in got):
                     values = pd.Series(got, dtype=object)
+        if values is None and not required:
+            continue
         if values is None:
             raise DataError(
                 f"{card_path}: field 'attributes.{spec.name}.column': expected '{col}' (or '{col}_*' vote columns) "
@@ -185,12 +189,13 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
     return pd.DataFrame(out)
 
 
-def card_people(card, gt: GroundTruth) -> tuple[np.ndarray, pd.DataFrame]:
+def card_people(card, gt: GroundTruth, *, specs=None, required: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
     """The people of a detection data card (non-crowd ground truth indices) and their raw attribute values.
 
     Attributes come from the annotations' ``attributes``, the card's side
     table keyed by annotation id (``person_id`` in FACET) and its image-level
-    table, as :func:`person_attributes` reads them.
+    table, as :func:`person_attributes` reads them. ``specs`` (default: the card's attributes) and
+    ``required`` are :func:`person_attributes`'s.
     """
     people = np.flatnonzero(~np.asarray(gt.boxes.iscrowd, dtype=bool))
     table = _read_table(card.attributes_table) if card.attributes_table else None
@@ -198,7 +203,8 @@ def card_people(card, gt: GroundTruth) -> tuple[np.ndarray, pd.DataFrame]:
     if table is not None and key is None:
         key = "annotation_id" if "annotation_id" in table.columns or "person_id" not in table.columns else "person_id"
     image_table = _read_table(card.image_attributes) if card.image_attributes else None
-    groups = person_attributes(gt, people, card.attributes, table=table, table_path=card.attributes_table,
-                               key_column=key, image_table=image_table, image_table_path=card.image_attributes,
-                               image_key=card.image_id_column, card_path=card.path)
+    groups = person_attributes(gt, people, card.attributes if specs is None else specs, table=table,
+                               table_path=card.attributes_table, key_column=key, image_table=image_table,
+                               image_table_path=card.image_attributes, image_key=card.image_id_column,
+                               card_path=card.path, required=required)
     return people, groups

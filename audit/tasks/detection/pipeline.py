@@ -341,6 +341,9 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from ...core.run import check_reference_groups
 
     check_reference_groups(card.path, groups, attributes, card.intersections, card.reference_groups)
+    from .units import detection_covariates, detection_units
+
+    covariates = detection_covariates(card, gt, people)  # before inference: an unknown name fails fast
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
     log.info("data: %s (%d images, %d people)", card.path, len(gt.images), people.size)
 
@@ -431,7 +434,8 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                         "pandas": pd.__version__},
     }
-    return AuditRun(result=result, provenance=provenance, predictions=table_out, people=people_out)
+    return AuditRun(result=result, provenance=provenance, predictions=table_out, people=people_out,
+                    units=detection_units(people_out, covariates))
 
 
 def _cached_device(results_path) -> str:

@@ -263,6 +263,9 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         spec = seg.people
         check_reference_groups(data_card.path, people[[a.name for a in spec.attributes]], _attrs(spec.attributes),
                                spec.intersections, spec.reference_groups)
+    from .units import segmentation_covariates, segmentation_units
+
+    covariates = segmentation_covariates(data_card, images, people)  # before inference: unknown names fail fast
     data_sha = fingerprint_segmentation_split(data_card, images, people)
     model_sha = None
     if model_card is not None:
@@ -413,4 +416,5 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                                   attributes=attrs(seg.people.attributes),
                                   intersections=[tuple(x) for x in seg.people.intersections],
                                   image_root=data_card.image_root)
-    return AuditRun(result=result, provenance=provenance, predictions=table, people=people_out, images=images_out)
+    return AuditRun(result=result, provenance=provenance, predictions=table, people=people_out, images=images_out,
+                    units=segmentation_units(people_out, covariates))
