@@ -161,3 +161,38 @@ def test_display_names_of_the_panoptic_metrics():
         ["PQ", "SQ", "RQ", "PQ (things)", "person recall", "person SQ"]
     assert display_name("person_pq_owned") == "person PQ without unowned false positives"
     assert sentence_case(short_name("pq")) == "PQ" and is_proportion("person_recall") and not is_proportion("pq")
+
+
+def test_builder_arguments_reach_the_entry_point_and_the_fingerprint(tmp_path, monkeypatch):
+    # a panoptic model made of another model: its card is a builder argument, passed as its path; the other card's
+    # weights are part of this model's fingerprint
+    import torch
+
+    from audit.core.models import build_from_card, fingerprint_model
+    from audit.errors import CardError
+    from audit.tasks.panoptic.pipeline import _load_model_card
+
+    (tmp_path / "made_of.py").write_text("import torch\nSEEN = {}\n\n\ndef build(*, num_classes, part, threshold):\n"
+                                         "    SEEN.update(part=part, threshold=threshold, n=num_classes)\n"
+                                         "    return torch.nn.Identity()\n")
+    torch.save({}, tmp_path / "part.pth")
+    (tmp_path / "part.md").write_text("---\ntask: classification\nmodel: {entry_point: 'made_of:build'}\n"
+                                      "weights: {path: part.pth}\nnum_classes: 1\nlabel_map: [person]\n"
+                                      "preprocessing: {resize: [8, 8], mean: [0, 0, 0], std: [1, 1, 1]}\n---\n")
+    card = tmp_path / "panoptic.md"
+    card.write_text("---\ntask: panoptic_segmentation\nmodel: {entry_point: 'made_of:build'}\n"
+                    "builder: {part: part.md, threshold: 3}\nnum_classes: 1\nlabel_map: [person]\n---\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = _load_model_card(card)
+    assert loaded.builder == {"part": "part.md", "threshold": 3}
+    build_from_card(loaded, build_architecture=None)
+    import made_of
+
+    assert made_of.SEEN == {"part": str(tmp_path / "part.md"), "threshold": 3, "n": 1}
+    before = fingerprint_model(loaded)
+    torch.save({"changed": torch.zeros(1)}, tmp_path / "part.pth")
+    assert fingerprint_model(loaded) != before
+    card.write_text(card.read_text().replace("threshold: 3", "num_classes: 3"))
+    with pytest.raises(CardError, match=r"panoptic.md: field 'builder.num_classes': expected a keyword argument name "
+                                        r"other than weights, progress, num_classes and weights_backbone, found 3$"):
+        _load_model_card(card)
