@@ -156,7 +156,7 @@ class ImageMatch:
     gt_best_pred: np.ndarray
 
 
-def segment_boxes(index: np.ndarray, shape, n: int) -> np.ndarray:
+def segment_boxes(index: np.ndarray, shape, n: int, segments=None) -> np.ndarray:
     """The bounding box of each segment of a compacted map, in pixels.
 
     Parameters
@@ -167,16 +167,27 @@ def segment_boxes(index: np.ndarray, shape, n: int) -> np.ndarray:
         ``(H, W)``.
     n : int
         Number of segments.
+    segments : array-like of int, optional
+        Only these segments (0-based); the others' boxes are NaN. Only their pixels are visited.
 
     Returns
     -------
     ndarray of float64, shape (n, 4)
-        ``x, y, w, h`` per segment (COCO's ``bbox``), NaN for a segment without pixels.
+        ``x, y, w, h`` per segment (COCO's ``bbox``), NaN for a segment without pixels (or not asked for).
     """
     h, w = (int(x) for x in shape)
-    grid = np.asarray(index, dtype=np.int64).reshape(h, w)
-    rows = np.bincount((grid * h + np.arange(h)[:, None]).ravel(), minlength=(n + 1) * h).reshape(n + 1, h)[1:] > 0
-    cols = np.bincount((grid * w + np.arange(w)[None, :]).ravel(), minlength=(n + 1) * w).reshape(n + 1, w)[1:] > 0
+    flat = np.asarray(index, dtype=np.int64).reshape(-1)
+    if segments is not None:
+        wanted = np.zeros(n + 1, bool)
+        wanted[np.asarray(segments, dtype=np.int64) + 1] = True
+        wanted[0] = False
+        at = np.flatnonzero(wanted[flat])
+    else:
+        at = np.flatnonzero(flat)
+    seg = flat[at]  # 1..n
+    # pixels per (row, segment) and (column, segment): a segment's first and last occupied row and column
+    rows = np.bincount(at // w * (n + 1) + seg, minlength=h * (n + 1)).reshape(h, n + 1)[:, 1:].T > 0
+    cols = np.bincount(at % w * (n + 1) + seg, minlength=w * (n + 1)).reshape(w, n + 1)[:, 1:].T > 0
     y0, y1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)
     x0, x1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
     boxes = np.stack([x0, y0, x1 - x0, y1 - y0], 1).astype(np.float64)

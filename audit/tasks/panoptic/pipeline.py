@@ -59,6 +59,7 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
     counts = {k: np.zeros((n, c), dtype=float if k == "iou" else np.int64) for k in ("iou", "tp", "fp", "fn")}
     per_ann, boxes = {}, {}
     wanted = set(people["ann"].tolist())
+    people_of = {a: part["seg"].to_numpy() for a, part in people.groupby("ann", sort=False)}
     sizes = dict(zip(gt.images["image_id"], zip(gt.images["height"], gt.images["width"])))
     iterator = gt.annotations
     if progress:
@@ -77,7 +78,9 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
             counts[k][a] = getattr(m, k)
         if a in wanted:
             per_ann[a] = m
-            boxes[a] = (segment_boxes(gi, shape, len(ann.segments)), segment_boxes(pi, shape, len(p.segments)))
+            mine = people_of[a]
+            boxes[a] = (segment_boxes(gi, shape, len(ann.segments), mine),
+                        segment_boxes(pi, shape, len(p.segments), m.gt_best_pred[mine][m.gt_best_pred[mine] >= 0]))
     columns = ["matched", "iou", "owned_fp", "best_iou", *"xywh", *(f"best_{c}" for c in "xywh")]
     if not len(people):
         return counts, pd.DataFrame({c: [] for c in columns})
