@@ -55,7 +55,7 @@ def _split(tmp_path):
     pd.DataFrame({"image_id": [1, 2], "lighting": ["well_lit", "dim"]}).to_csv(tmp_path / "images.csv", index=False)
     (tmp_path / "card.md").write_text(
         "---\ntask: panoptic_segmentation\nimage_root: .\nsplit:\n  panoptic: panoptic.json\n  attributes: people.csv\n"
-        "  image_attributes: images.csv\nattributes:\n  skin: {column: skin}\nimage_groups:\n  attributes:\n"
+        "  image_attributes: images.csv\nattributes:\n  skin: {column: skin}\n  lighting: {column: lighting}\nimage_groups:\n  attributes:\n"
         "    lighting: {column: lighting}\nmin_group_size: 1\n---\n# Four people\n")
     return boxes
 
@@ -106,6 +106,10 @@ def test_report_tables_names_crops_and_worst_images(tmp_path):
     assert "Pq by" not in html and "Person recall by skin: 100.0% for lighter" in html  # per cent
     assert [f.title for f in task.forests][:2] == ["PQ (panoptic quality)",
                                                    "person recall (mask IoU > 0.5, panoptic matching)"]
+    # lighting groups both images and people: each group once per section
+    for section in task.sections:
+        pairs = [(g.grouping, g.group) for g in section.groups]
+        assert len(pairs) == len(set(pairs)) and ("lighting", "dim") in pairs
     worst = {(g.grouping, g.group): g for g in task.examples}
     darker = worst[("skin", "darker")]
     assert darker.n_errors == 2 and [i.sample_id for i in darker.items] == ["2/3", "1/2"]  # IoU 0 before 1/3
@@ -119,7 +123,7 @@ def test_report_tables_names_crops_and_worst_images(tmp_path):
     assert "Missed people per group: person segments that no predicted segment" in html
     assert "Worst images per image group: the lowest per-image PQ" in html
     crops = _pngs(html)
-    assert len(crops) == 4  # C and B (darker), then the two images
+    assert len(crops) == 6  # C and B (darker), B and C again (lighting), then the two images
     pixels = [{tuple(int(v) for v in px) for px in np.asarray(c.convert("RGB")).reshape(-1, 3)} for c in crops[:2]]
     assert ORANGE in pixels[0] and BLUE not in pixels[0]  # C: the ground truth alone
     assert ORANGE in pixels[1] and BLUE in pixels[1]  # B: and the shifted prediction
