@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
 
     demo = sub.add_parser("demo", help="draw the planted-bias benchmark, train a classifier, a detector and a "
-                                       "segmenter on it, and audit all three")
+                                       "segmenter on it, and audit all three and their panoptic merge")
     demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
     demo.add_argument("--knobs", choices=("on", "off"), default="on",
                       help="plant the bias (on, default: rare and more often underexposed Monk 6-10 people in the "
