@@ -25,7 +25,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-__all__ = ["card_named_files", "entry_point_identity"]
+__all__ = ["card_named_files", "entry_point_identity", "named_file"]
 
 MAX_PACKAGE_FILES = 50_000  # a package with more files than this is not walked: the key is then untrusted
 
@@ -104,9 +104,22 @@ def _declared_weights(module_name: str, attr: str) -> list[Path]:
     return [Path(p) for p in declared if isinstance(p, (str, os.PathLike))]
 
 
+def named_file(card, value) -> Path | None:
+    """The existing file a card's string value names (relative to the card), or None."""
+    if not (isinstance(value, str) and ("/" in value or "." in value) and ":" not in value and len(value) < 4096):
+        return None
+    p = Path(value).expanduser()
+    p = p if p.is_absolute() else Path(card.path).parent / p
+    try:
+        return p if p.is_file() else None
+    except OSError:
+        return None
+
+
 def card_named_files(card) -> list[Path]:
-    """Existing files named by string values of the model card's ``model`` block (relative to the card)."""
-    raw = card.front_matter.get("model") if isinstance(getattr(card, "front_matter", None), dict) else None
+    """Existing files named by string values of the model card's ``model`` block and, for an entry point, its
+    ``builder`` arguments (relative to the card)."""
+    front = card.front_matter if isinstance(getattr(card, "front_matter", None), dict) else {}
     found: list[Path] = []
 
     def walk(value, depth=0):
@@ -118,14 +131,12 @@ def card_named_files(card) -> list[Path]:
         elif isinstance(value, (list, tuple)):
             for v in value[:100]:
                 walk(v, depth + 1)
-        elif isinstance(value, str) and ("/" in value or "." in value) and ":" not in value and len(value) < 4096:
-            p = Path(value).expanduser()
-            p = p if p.is_absolute() else Path(card.path).parent / p
-            try:
-                if p.is_file():
-                    found.append(p)
-            except OSError:
-                pass
+        else:
+            p = named_file(card, value)
+            if p is not None:
+                found.append(p)
 
-    walk(raw)
+    walk(front.get("model"))
+    if getattr(card, "builder", None) and getattr(getattr(card, "model", None), "entry_point", None):
+        walk(card.builder)
     return found

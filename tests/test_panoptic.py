@@ -130,6 +130,8 @@ def test_crowd_and_void_by_hand():
     person, ball = CATS.index(1), CATS.index(2)
     # p-P: IoU = 4 / (4 + 5 - 4 - 0 void) = 0.8 > 0.5: a true positive
     assert m.tp[person] == 1 and m.iou[person] == pytest.approx(0.8)
+    # P's best IoU is its match's (q's 1/7 is lower); the crowd has none (the report's worst errors)
+    assert m.gt_best_iou.tolist() == pytest.approx([0.8, 0.0]) and m.gt_best_pred.tolist() == [0, -1]
     # q: IoU with P = 1 / (5 + 5 - 1 - 2 on void) = 1/7, unmatched; on void + the person crowd: (2 + 2) / 5 = 0.8 > 0.5,
     # so no false positive; the crowd is never a false negative
     assert m.fp[person] == 0 and m.fn[person] == 0

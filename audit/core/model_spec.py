@@ -23,7 +23,10 @@
     ``max_size``, ``box_score_thresh``, ``box_nms_thresh``,
     ``box_detections_per_img``, ``score_thresh``, ``detections_per_img``,
     ...), checked against the builder's signature and, when the builder
-    forwards ``**kwargs``, against the model class it returns.
+    forwards ``**kwargs``, against the model class it returns. A task may
+    also let an entry point take them (:func:`entry_point_arguments`: the
+    panoptic task): a string naming a file beside the card is passed as that
+    file's path, and the file is part of the model's fingerprint.
 
 Every message that echoes a list of names shows at most :data:`SHOWN` of
 them and says how many more there are (:func:`shown`).
@@ -39,8 +42,8 @@ import numpy as np
 
 from .card_fields import weights_categories  # noqa: F401 - where it lived
 
-__all__ = ["SHOWN", "builder_arguments", "check_builder", "class_matrix", "map_probabilities", "model_source_text",
-           "parse_class_map", "shown", "weights_categories", "weights_meta"]
+__all__ = ["SHOWN", "builder_arguments", "check_builder", "class_matrix", "entry_point_arguments", "map_probabilities",
+           "model_source_text", "parse_class_map", "shown", "weights_categories", "weights_meta"]
 
 SHOWN = 10
 _RANGE = re.compile(r"^\s*(\d+)\s*\.\.\s*(\d+)\s*$")
@@ -229,6 +232,26 @@ def check_builder(v, raw, architecture: str | None) -> dict:
 
             raise CardError(f"{v.path}: field 'builder.{key}': expected a keyword argument of torchvision's "
                             f"{architecture} ({shown(allowed) or 'none'}), found an unknown argument")
+        if not isinstance(value, (int, float, str, bool, list)) and value is not None:
+            raise v.fail(f"builder.{key}", "a number, string, true/false, null or a list", value)
+    return dict(raw)
+
+
+def entry_point_arguments(v, raw) -> dict:
+    """Validate a card's ``builder`` mapping as keyword arguments of its ``model.entry_point``.
+
+    Keys are Python identifiers other than those audit sets itself; values are numbers, strings, true/false,
+    null or lists. :func:`audit.core.models.build_from_card` passes them to the entry point, a string that
+    names an existing file relative to the card as that file's absolute path.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise v.fail("builder", "a mapping of the entry point's keyword arguments", raw)
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key.isidentifier() or key in _RESERVED:
+            raise v.fail(f"builder.{key}", "a keyword argument name other than weights, progress, num_classes and "
+                                           "weights_backbone", value)
         if not isinstance(value, (int, float, str, bool, list)) and value is not None:
             raise v.fail(f"builder.{key}", "a number, string, true/false, null or a list", value)
     return dict(raw)

@@ -13,7 +13,9 @@ Model sources (``model`` in the card):
 ``entry_point``
     ``"package.module:function"`` imported with :mod:`importlib`; the function
     is called with ``num_classes=`` when it accepts that keyword, else with
-    no arguments, and must return an :class:`torch.nn.Module`.
+    no arguments, and the card's ``builder`` arguments where its task allows
+    them (:func:`audit.core.model_spec.entry_point_arguments`); it must return
+    an :class:`torch.nn.Module`.
 
 Weights (``weights`` in the card):
 
@@ -341,8 +343,9 @@ def _from_entry_point(card: ModelCard) -> torch.nn.Module:
     except (TypeError, ValueError):
         params = {}
     accepts = "num_classes" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    arguments = {k: _beside(card, v) for k, v in (card.builder or {}).items()}
     try:
-        model = target(num_classes=card.num_classes) if accepts else target()
+        model = target(num_classes=card.num_classes, **arguments) if accepts else target(**arguments)
     except Exception as exc:  # noqa: BLE001 - the user's model code failed
         raise ModelError(f"{card.path}: field 'model.entry_point': calling '{spec}' failed: {_one_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
@@ -351,6 +354,14 @@ def _from_entry_point(card: ModelCard) -> torch.nn.Module:
             f"found {type(model).__name__}"
         )
     return model
+
+
+def _beside(card: ModelCard, value):
+    """A builder argument of an entry point: a string naming a file relative to the card becomes its path."""
+    from .._fingerprint import named_file
+
+    found = named_file(card, value)
+    return str(found) if found is not None else value
 
 
 def build_transform(card: ModelCard):
@@ -381,14 +392,17 @@ def preprocessing_transform(pre):
     )
 
 
-def fingerprint_model(card: ModelCard) -> str:
+def fingerprint_model(card: ModelCard, *, _seen: frozenset = frozenset()) -> str:
     """SHA-256 of what determines the model's predictions.
 
     Covers the model card bytes, the weights file bytes, the TorchScript file
-    bytes, any other file the card's ``model`` block names and, for an entry
+    bytes, any other file the card's ``model`` block (or an entry point's
+    ``builder`` arguments) names and, for an entry
     point, what :func:`audit._fingerprint.entry_point_identity` lists (its
     module file, its distribution's name and version, its package's files);
-    for a weights enum the enum name (already part of the card).
+    for a weights enum the enum name (already part of the card). A named file
+    that is itself a model card (a model built from others) adds that card's
+    fingerprint, weights included.
 
     When an entry point cannot be fingerprinted, a :class:`UserWarning` says so
     and the hash includes a fresh random value, so nothing cached is reused.
@@ -405,7 +419,12 @@ def fingerprint_model(card: ModelCard) -> str:
         files.append(card.weights.path)
     if card.model.torchscript is not None:
         files.append(card.model.torchscript)
-    files += [f for f in card_named_files(card) if f not in files]
+    named = [f for f in card_named_files(card) if f not in files]
+    files += named
+    seen = _seen | {Path(card.path).resolve()}
+    for sub in (_model_card_or_none(f) for f in named if f.suffix.lower() == ".md" and f.resolve() not in seen):
+        if sub is not None:
+            digest.update(b"\0card\0" + fingerprint_model(sub, _seen=seen).encode())
     if card.model.entry_point is not None:
         _on_import_path(card)  # the card's folder: its entry point's module may sit beside it
         facts, more, problem = entry_point_identity(card.model.entry_point)
@@ -425,3 +444,14 @@ def fingerprint_model(card: ModelCard) -> str:
         except FileNotFoundError:
             raise ModelError(f"{card.path}: file not found: {file}") from None
     return digest.hexdigest()
+
+
+def _model_card_or_none(path):
+    """The model card at ``path``, or None when it is not one (a data card, a note)."""
+    from ..errors import CardError
+    from .card_loaders import load_model_card
+
+    try:
+        return load_model_card(path)
+    except CardError:
+        return None

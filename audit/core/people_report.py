@@ -1,13 +1,15 @@
-"""Report sections shared by the tasks that count people (detection, instance and semantic segmentation).
+"""Report sections shared by the tasks that count people (detection, instance, semantic and panoptic segmentation).
 
 Recall against the IoU threshold and by object size, per group; and the worst-localised missed people as crops
-(or, for semantic segmentation without person masks, the worst images). Shared machinery, so it lives in the
-core: no task imports another.
+(or the worst images of a per-image score). Shared machinery, so it lives in the core: no task imports another,
+and the core knows no task: each task says what decides a miss and how its crops read
+(:class:`PersonErrors`, :class:`ImageErrors`) from its own ``report.py``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,66 @@ from .sections import (Block, ErrorGroup, Section, Thumb, emphasis, focus_groups
                        grey_first)
 from .thumbnails import crop_thumbnail, thumb_note, thumbnail, under_root
 
-__all__ = ["PERSON_ERRORS", "PEOPLE_METHODOLOGY", "people_sections", "recall_charts", "worst_people", "worst_people_section"]
+__all__ = ["ImageErrors", "PEOPLE_METHODOLOGY", "PersonErrors", "people_sections", "recall_charts", "worst_images_section",
+           "worst_people", "worst_people_section"]
+
+UNAVAILABLE = ("Not available: the worst errors need the per-person table people.parquet (or, for semantic "
+               "segmentation without person masks, images.parquet) in the output directory, as audit run writes them.")
+
+
+@dataclass(frozen=True)
+class PersonErrors:
+    """What decides a missed person in ``people.parquet``, and how the crops of the worst errors read.
+
+    Attributes
+    ----------
+    matched : str
+        The column that is true where the person was found.
+    iou : str
+        The column that ranks the misses, lowest first (an IoU with the best-overlapping prediction).
+    what : str
+        What that IoU is, in a caption ("best box IoU"); ``best `` is dropped where it labels the blue box.
+    predicted : str
+        What the blue box is ("best detection").
+    caption : str
+        The note above the crops: what a miss is and what the boxes are.
+    box : str or None
+        Prefix of the best-overlapping prediction's box columns (``box + "x"``, ... ``box + "h"``); None: none
+        drawn.
+    fallback : PersonErrors, optional
+        Used instead when ``people.parquet`` has no ``matched`` column (instance segmentation without masks).
+    unavailable : str
+        The note when there is no ``people.parquet``.
+    """
+
+    matched: str
+    iou: str
+    what: str
+    predicted: str
+    caption: str
+    box: str | None = "best_"
+    fallback: PersonErrors | None = None
+    unavailable: str = UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class ImageErrors:
+    """The worst images of a per-image score in ``images.parquet`` (lowest first), and how they read.
+
+    Attributes
+    ----------
+    column : str
+        The score's column ("miou").
+    label : str
+        Its name under each thumbnail ("mIoU").
+    caption : str
+        The note above the thumbnails.
+    """
+
+    column: str
+    label: str
+    caption: str
+
 
 def recall_charts(metrics: pd.DataFrame, results: dict, key: str, focus: dict | None = None) -> tuple[list, list]:
     iou_charts, size_charts = [], []
@@ -114,50 +175,31 @@ def worst_people(people: pd.DataFrame, *, matched: str = "matched@0.50", score: 
     return out
 
 
-# what decides a miss, per task: (matched column, IoU column, what the IoU is, caption)
-PERSON_ERRORS = {
-    "detection": ("matched@0.50", "best_iou", "best box IoU", "best detection",
-                  "Missed people per group: ground truth no detection matched at box IoU 0.50 (COCO matching), the "
-                  "lowest best IoU with any detection first; where a detection overlaps, the crop outlines the "
-                  "ground truth in orange and the best-overlapping detection in blue."),
-    "instance_segmentation": ("mask_matched@0.50", "mask_best_iou", "best mask IoU", "best detection",
-                              "Missed people per group: ground truth no detection matched at mask IoU 0.50 (COCO "
-                              "matching on masks, as mask recall decides), the lowest best mask IoU first; the crop "
-                              "outlines the person's box in orange and the box of the detection whose mask overlaps "
-                              "best in blue."),
-    "semantic_segmentation": ("matched@0.50", "best_iou", "mask IoU", "predicted person pixels on them",
-                              "Missed people per group: people whose mask IoU with the predicted person region is "
-                              "below 0.50 (as person recall at 0.50 counts them), the lowest IoU first; the crop "
-                              "outlines the bounding box of the person's mask in orange and the box of the pixels "
-                              "predicted as person on that mask in blue."),
-}
-
-
-def _worst_images(task_in, results: dict, thumbnails: bool) -> tuple[list, str]:
-    """Semantic segmentation without person masks: the lowest per-image mIoU per group of each image attribute."""
+def worst_images_section(task_in, results: dict, *, errors: ImageErrors, thumbnails: bool) -> tuple[list, str]:
+    """The images with the lowest ``errors.column`` per group of each image attribute, and the note above them."""
     table = task_in.images.assign(_miss=False)
-    table = table[np.isfinite(table["miou"].to_numpy(dtype=float))]
+    table = table[np.isfinite(table[errors.column].to_numpy(dtype=float))]
     singles = [g for g in groupings_of(results) if g != "overall" and " × " not in g]
     groupings = [g for g in singles if f"group:{g}" in table.columns]
     order = {g: ordered_groups(results, g) for g in groupings}
     root = task_in.image_root
     out = []
-    for g in worst_people(table, matched="_miss", score="miou", groupings=groupings, order=order):
-        items = [Thumb(sample_id=str(r["image_id"]), truth="", predicted="", confidence=fmt(num(r["miou"])),
+    for g in worst_people(table, matched="_miss", score=errors.column, groupings=groupings, order=order):
+        items = [Thumb(sample_id=str(r["image_id"]), truth="", predicted="", confidence=fmt(num(r[errors.column])),
                        src=thumbnail(under_root(root, r["file_name"])) if thumbnails and root else None,
-                       lines=[f"mIoU {fmt(num(r['miou']))}"], alt=f"image {r['image_id']}") for r in g["items"]]
+                       lines=[f"{errors.label} {fmt(num(r[errors.column]))}"], alt=f"image {r['image_id']}")
+                 for r in g["items"]]
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="image" if g["n_errors"] == 1 else "images"))
-    return out, ("No person masks in this split, so the worst images instead: per group, the lowest per-image mIoU "
-                 "(mean IoU over the classes in the label or the prediction). "
-                 + thumb_note(thumbnails, root, "Thumbnails"))
+    return out, errors.caption + " " + thumb_note(thumbnails, root, "Thumbnails")
 
 
-def _best_box(row: dict, score: str):
-    """The best-overlapping detection's box (x, y, w, h) from a people.parquet row, or None (none overlaps,
-    or a table written before these columns existed)."""
-    prefix = score[: -len("best_iou")]  # "" or "mask_"
-    cols = [f"{prefix}best_{c}" for c in "xywh"]
+def _best_box(row: dict, prefix: str | None):
+    """The best-overlapping prediction's box (x, y, w, h) from a people.parquet row, or None (none overlaps, no
+    box columns, or a table written before these columns existed)."""
+    if prefix is None:
+        return None
+    cols = [f"{prefix}{c}" for c in "xywh"]
     if not all(c in row for c in cols):
         return None
     box = [num(row[c]) for c in cols]
@@ -166,17 +208,28 @@ def _best_box(row: dict, score: str):
     return tuple(box)
 
 
-def worst_people_section(task_in, results: dict, task: str, thumbnails: bool) -> tuple[list, str]:
+def worst_people_section(task_in, results: dict, *, errors: PersonErrors, thumbnails: bool,
+                         images: ImageErrors | None = None) -> tuple[list, str]:
+    """The worst-localised missed people per group as crops, and the note above them.
+
+    Parameters
+    ----------
+    task_in : TaskInput
+        ``people`` (``people.parquet``) with the columns ``errors`` names, ``image_id``, ``file_name``, ``x``,
+        ``y``, ``w``, ``h`` and ``group:<attribute>``; ``images`` for the fallback.
+    errors : PersonErrors
+        The task's: what decides a miss, what the boxes are.
+    images : ImageErrors, optional
+        Without ``people.parquet`` but with ``images.parquet``: the worst images instead.
+    """
     people = task_in.people
-    if people is None and task == "semantic_segmentation" and task_in.images is not None:
-        return _worst_images(task_in, results, thumbnails)
+    if people is None and images is not None and task_in.images is not None:
+        return worst_images_section(task_in, results, errors=images, thumbnails=thumbnails)
     if people is None:
-        return [], ("Not available: the worst errors need the per-person table people.parquet (or, for semantic "
-                    "segmentation without person masks, images.parquet) in the output directory, as audit run "
-                    "writes them.")
-    matched, score, what, predicted, caption = PERSON_ERRORS[task]
-    if matched not in people.columns:  # instance segmentation without mask columns: boxes decide
-        matched, score, what, predicted, caption = PERSON_ERRORS["detection"]
+        return [], errors.unavailable
+    if errors.matched not in people.columns and errors.fallback is not None:  # e.g. no mask columns: boxes decide
+        errors = errors.fallback
+    matched, score, what, predicted = errors.matched, errors.iou, errors.what, errors.predicted
     missing = [c for c in (matched, score, "image_id", "file_name", "x", "y", "w", "h") if c not in people.columns]
     if missing:
         return [], f"Not available: people.parquet has no column {', '.join(missing)} (written by another version?)."
@@ -190,7 +243,7 @@ def worst_people_section(task_in, results: dict, task: str, thumbnails: bool) ->
         for r in g["items"]:
             ident = str(r.get("annotation_id", r.get("person", "")))
             src = None
-            best = _best_box(r, score)
+            best = _best_box(r, errors.box)
             if thumbnails and root and r.get("file_name"):
                 src = crop_thumbnail(under_root(root, r["file_name"]), (r["x"], r["y"], r["w"], r["h"]), best)
             value = fmt(num(r[score]))
@@ -202,7 +255,7 @@ def worst_people_section(task_in, results: dict, task: str, thumbnails: bool) ->
                                                         f"(blue), IoU {value}" if best is not None else "")))
         out.append(ErrorGroup(grouping=g["grouping"], group=g["group"], n_errors=g["n_errors"], items=items,
                               unit="person missed" if g["n_errors"] == 1 else "people missed"))
-    return out, caption + " " + thumb_note(thumbnails, root, "Crops around each person (the box outlined)")
+    return out, errors.caption + " " + thumb_note(thumbnails, root, "Crops around each person (the box outlined)")
 
 
 PEOPLE_METHODOLOGY = (
@@ -214,15 +267,17 @@ PEOPLE_METHODOLOGY = (
     "image is shown but not tested.")
 
 
-def people_sections(task_in, *, task: str, key: str, thumbnails: bool, forest_metrics: list[str]) -> list[Section]:
-    """The sections of a task that counts people: recall by IoU threshold and object size, and the worst errors."""
+def people_sections(task_in, *, errors: PersonErrors, key: str, thumbnails: bool, forest_metrics: list[str],
+                    images: ImageErrors | None = None) -> list[Section]:
+    """The sections of a task that counts people: recall by IoU threshold and object size, and the worst errors
+    (:func:`worst_people_section` with the task's ``errors`` and ``images``)."""
     results = task_in.document["results"]
     iou, size = recall_charts(pd.DataFrame(results["metrics"]), results, key, focus_groups(results, forest_metrics))
     blocks = [Block(heading=h, charts=c) for h, c in (("Recall against IoU threshold", iou),
                                                        ("Recall by object size", size)) if c]
     if not blocks:
         blocks = [Block(empty="Not available: this audit has no recall at several IoU thresholds or object sizes.")]
-    worst, note = worst_people_section(task_in, results, task, thumbnails)
+    worst, note = worst_people_section(task_in, results, errors=errors, thumbnails=thumbnails, images=images)
     return [Section(id="recall", title="Recall by IoU threshold and object size", blocks=blocks,
                     note="Per group, with 95% intervals; the thick grey line is the whole population. Size ranges "
                          "are COCO's (small < 32², medium < 96² pixels, large above) unless a chart says otherwise."),

@@ -195,7 +195,9 @@ def groupings_of(results: dict) -> list[str]:
 
 
 def ordered_groups(results: dict, grouping: str) -> list[str]:
-    return [g["group"] for g in results["groups"] if g["grouping"] == grouping]
+    """The groups of ``grouping`` in the audit's order, each once (a grouping counted in images and in people,
+    as panoptic lighting is, lists its groups twice in ``results["groups"]``)."""
+    return list(dict.fromkeys(g["group"] for g in results["groups"] if g["grouping"] == grouping))
 
 
 def ids_as_str(frame: pd.DataFrame) -> pd.DataFrame:

@@ -44,6 +44,23 @@ METRIC_DISPLAY: dict[str, tuple[str, str]] = {
     "pixel_accuracy_per_image": ("pixel accuracy, per-image mean", "pixel accuracy (per image)"),
     "person_iou": ("person IoU (per-person mean)", "person IoU"),
     "person_iou_pooled": ("person IoU, pooled", "person IoU (pooled)"),
+    # panoptic segmentation: means over the categories that occur (COCO's pq_average), and per person
+    "pq": ("PQ (panoptic quality)", "PQ"),
+    "sq": ("SQ (segmentation quality)", "SQ"),
+    "rq": ("RQ (recognition quality)", "RQ"),
+    "pq_things": ("PQ (things)", "PQ (things)"),
+    "sq_things": ("SQ (things)", "SQ (things)"),
+    "rq_things": ("RQ (things)", "RQ (things)"),
+    "pq_stuff": ("PQ (stuff)", "PQ (stuff)"),
+    "sq_stuff": ("SQ (stuff)", "SQ (stuff)"),
+    "rq_stuff": ("RQ (stuff)", "RQ (stuff)"),
+    "pq_class": ("PQ of the category", "PQ"),
+    "sq_class": ("SQ of the category", "SQ"),
+    "rq_class": ("RQ of the category", "RQ"),
+    "person_recall": ("person recall (mask IoU > 0.5, panoptic matching)", "person recall"),
+    "person_sq": ("person SQ (mean IoU of the matched people)", "person SQ"),
+    "person_pq_owned": ("person PQ without unowned false positives", "person PQ without unowned false positives"),
+    "person_rq_owned": ("person RQ without unowned false positives", "person RQ without unowned false positives"),
 }
 
 _PREFIX = {"": ("", "IoU"), "mask_": ("mask ", "mask IoU"), "person_": ("person ", "mask IoU")}
@@ -51,7 +68,7 @@ _SIZE = {"small": "small objects", "medium": "medium objects", "large": "large o
 _AT = re.compile(r"^(mask_|person_)?(recall|miss_rate|matched_iou)@([0-9.]+)(?:_([a-z0-9_]+))?$")
 _AP = re.compile(r"^(bbox|segm)_(AP|AR)(\d*)(?:_(small|medium|large))?(_coco)?$")
 _PROPORTION = {"accuracy", "error_rate", "overall_error", "abstention_rate", "tpr", "fpr", "fnr", "tnr", "ppv", "npv",
-               "fdr", "selection_rate", "pixel_accuracy_pooled", "pixel_accuracy_per_image"}
+               "fdr", "selection_rate", "pixel_accuracy_pooled", "pixel_accuracy_per_image", "person_recall"}
 _LOWER = {"error_rate", "fpr", "fnr", "fdr", "overall_error", "abstention_rate", "ece"}
 # Rates of an event: "as often" reads right for these; other ratios are "as high".
 EVENTS = {"error_rate", "overall_error", "abstention_rate", "fpr", "fnr", "fdr", "selection_rate"}

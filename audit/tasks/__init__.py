@@ -8,6 +8,7 @@ classification          :mod:`audit.tasks.classification`
 detection,              :mod:`audit.tasks.detection`
 instance_segmentation
 semantic_segmentation   :mod:`audit.tasks.segmentation`
+panoptic_segmentation   :mod:`audit.tasks.panoptic`
 ======================  ==========================================
 
 This package imports nothing: the registry imports each task package by name on its first lookup. No task

@@ -39,14 +39,13 @@ naming the file and the entry.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ...core.tables import fingerprint_files, read_json  # noqa: F401 - fingerprint_files: its callers import it from here
 from ...errors import DataError, PredictionError
 from .cocoeval import Boxes
 
@@ -58,31 +57,6 @@ __all__ = [
 
 VOTE_MODES = ("any", "majority", "expected")
 MAX_IMAGE_SIDE = 1_000_000  # pixels; masks are rasterised at this scale, so a bound keeps decoding finite
-
-
-def _read_json(path: Path, error=DataError):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise error(f"{path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise error(f"{path}: expected COCO JSON, found values nested too deeply to read") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read: {' '.join(str(exc).split())}") from None
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except Exception as exc:  # noqa: BLE001 - pandas raises many types
-        raise DataError(f"{path}: cannot read table: {' '.join(str(exc).split())[:200]}") from None
 
 
 class GroundTruth:
@@ -210,7 +184,7 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
     unless ``allow_outside``; ``images`` then has a ``path`` column with the joined paths.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path, what="COCO JSON")
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a COCO object with images, annotations and categories, found "
                         f"{type(data).__name__}")
@@ -249,7 +223,7 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
         categories[c["id"]] = str(c.get("name", c["id"]))
     mask_by_id = {}
     if masks is not None:
-        mdata = _read_json(Path(masks))
+        mdata = read_json(Path(masks), what="COCO JSON")
         if not isinstance(mdata, dict) or not isinstance(mdata.get("annotations"), list):
             raise DataError(f"{masks}: expected a COCO object with an 'annotations' list")
         mask_by_id = {a.get("id"): a.get("segmentation") for a in mdata["annotations"]
@@ -318,7 +292,7 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
     from pycocotools import mask as mask_utils
 
     path = Path(path)
-    data = _read_json(path, PredictionError)
+    data = read_json(path, error=PredictionError, what="COCO JSON")
     if not isinstance(data, list):
         raise PredictionError(f"{path}: expected a list of detections (COCO results format), found "
                               f"{type(data).__name__}")
@@ -372,26 +346,3 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
         if segm is not None:
             segm.append(rle)
     return Boxes(image, cat, bbox, area, score=score, segmentation=segm)
-
-
-# ---------------------------------------------------------------------------
-# Attributes
-# ---------------------------------------------------------------------------
-
-
-def fingerprint_files(*paths) -> str:
-    """SHA-256 over the bytes of the given files (None entries skipped)."""
-    digest = hashlib.sha256()
-    for p in paths:
-        if p is None:
-            continue
-        digest.update(b"\0file\0" + str(Path(p).name).encode())
-        if str(p).endswith(".md"):  # a card, without the sections `audit data-card` writes into it
-            from ...card_update import card_bytes
-
-            digest.update(card_bytes(p))
-            continue
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...core.tables import image_keys, keyed_table, plain as _plain, read_table as _read_table
 from ...errors import DataError
-from .data import VOTE_MODES, GroundTruth, _read_table
+from .data import VOTE_MODES, GroundTruth
 
 __all__ = ["card_people", "person_attributes", "vote_groups"]
 
@@ -75,11 +76,6 @@ def vote_groups(counts: pd.DataFrame, mode: str):
     return pd.Series(out, index=counts.index, dtype=object)
 
 
-def _plain(value):
-    """A numpy scalar as the Python value it holds, so messages read ``3``, not ``np.int64(3)``."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 # the levels a vote distribution over an ordinal skin scale must have
 _SCALE_LEVELS = {"monk": list(range(1, 11)), "fitzpatrick": list(range(1, 7))}
 
@@ -125,15 +121,8 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
     im_attrs = images["attributes"].reindex(image_ids).tolist()
     im_side = None
     if image_table is not None:
-        if image_key not in image_table.columns:
-            raise DataError(f"{image_table_path}: expected a key column '{image_key}', found columns "
-                            f"{list(image_table.columns)[:12]}")
-        keyed = image_table.set_index(image_key)
-        if keyed.index.duplicated().any():
-            raise DataError(f"{image_table_path}: column '{image_key}': duplicate key "
-                            f"{_plain(keyed.index[keyed.index.duplicated()][0])!r}")
-        by = image_ids if image_key in ("image_id", "id") else images["file_name"].reindex(image_ids).to_numpy()
-        im_side = keyed.reindex(by)
+        by = image_keys(image_ids, key_column=image_key, file_names=images["file_name"].to_dict())
+        im_side = keyed_table(image_table, key=image_key, path=image_table_path).reindex(by)
     out = {}
     for spec in specs:
         col = spec.column

@@ -244,7 +244,7 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
         ``group:<attribute>`` per single attribute: the binned label, or for a multi-valued attribute the list
         of every group the person is in.
     """
-    from ...stats import build_groups
+    from ...core.tables import binned_group_columns
 
     crowd = gt.iscrowd if gt.iscrowd is not None else np.zeros(len(gt), bool)
     people = np.flatnonzero(~crowd)
@@ -268,14 +268,8 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
                 boxes[best >= 0] = np.asarray(detections.bbox, dtype=float)[best[best >= 0]]
                 for k, c in enumerate("xywh"):
                     table[f"{prefix}best_{c}"] = boxes[:, k]
-    structure, binned = build_groups(groups.reset_index(drop=True), attributes, intersections)
-    for a in attributes:
-        grouping = structure.grouping(a.name)
-        if grouping.membership is None:
-            table[f"group:{a.name}"] = np.asarray(binned[a.name].astype(str), dtype=object)
-        else:  # a person is in every group one of their levels falls in
-            member = grouping.membership[structure.cell_of_sample]
-            table[f"group:{a.name}"] = [[grouping.labels[j] for j in np.flatnonzero(row)] for row in member]
+    for column, values in binned_group_columns(groups, attributes, intersections).items():
+        table[column] = values
     return table
 
 

@@ -5,12 +5,13 @@ Registers :class:`PanopticTask` (the registry imports this module by name). Its 
 ==========================  =====================================================================
 :mod:`.cards`               the data card (COCO panoptic JSON, PNG folder, side tables) and model card
 :mod:`.data`                the panoptic JSON and PNGs, checked (one line per problem)
-:mod:`._attributes`         person segments and image attributes (duplicated machinery, see there)
+:mod:`._attributes`         person segments and image attributes (tables read by :mod:`audit.core.tables`)
 :mod:`.matching`            one image reduced once: COCO panoptic matching (pure numpy)
 :mod:`.statistics`          PQ/SQ/RQ per class, image group and person group (the engine)
 :mod:`.merge`               Panoptic FPN's merge of instance and semantic outputs (pure numpy)
 :mod:`.inference`           a model's panoptic predictions, chunked and cached
 :mod:`.pipeline`            :func:`~.pipeline.evaluate_panoptic`: cards to an ``AuditRun``
+:mod:`.report`              its tables, forest plots and methodology; the missed people and the worst images
 ==========================  =====================================================================
 
 This package imports no other task.
@@ -19,6 +20,7 @@ This package imports no other task.
 from __future__ import annotations
 
 from ...core.registry import register_task
+from . import report
 
 __all__ = ["PanopticTask"]
 
@@ -63,6 +65,9 @@ class PanopticTask:
 
         return evaluate_panoptic(data=card, model=model, predictions=predictions, out_dir=out_dir, context=context,
                                  **options)
+
+    report_spec = staticmethod(report.report_spec)
+    report_sections = staticmethod(report.report_sections)
 
 
 register_task(PanopticTask())

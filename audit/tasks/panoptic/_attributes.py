@@ -1,39 +1,19 @@
 """Who is who: the person segments of a panoptic split and their attributes, and each image's attributes.
 
-DUPLICATED MACHINERY (for the lead to move into the core): reading a side
-table keyed by an annotation's id, with image-level attributes as a fallback,
-is what :func:`audit.tasks.detection.data.person_attributes` does for COCO instances;
-a task may not import another, so the minimum is repeated here (no FACET vote
-columns). The core would want one "attach attributes to units by key, fall back
-to their image" helper that detection, segmentation and panoptic all call.
+A person segment's attribute comes from the side table keyed by (image key, segment id), the image table, the
+segment's ``attributes`` in ``segments_info`` or the image's ``attributes``, in that order. Reading the tables
+and looking rows up by key are the core's (:mod:`audit.core.tables`), shared with detection.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from ...core.tables import image_keys, keyed_table, plain, read_table
 from ...errors import DataError
 
-__all__ = ["image_attribute_values", "person_attribute_values", "person_segments", "read_table"]
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet table, or one line naming the file."""
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except Exception as exc:  # noqa: BLE001 - pandas raises many types
-        raise DataError(f"{path}: cannot read table: {' '.join(str(exc).split())[:200]}") from None
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
+__all__ = ["image_attribute_values", "person_attribute_values", "person_category_indices", "person_segments"]
 
 
 def person_category_indices(card, gt) -> np.ndarray:
@@ -67,24 +47,15 @@ def person_segments(gt, person_categories: np.ndarray) -> pd.DataFrame:
 
 def _image_keys(card, gt, image_ids) -> np.ndarray:
     """The image table's key of each of ``image_ids``: the id, or the photograph's file name."""
-    if card.image_id_column in ("image_id", "id"):
-        return np.asarray(image_ids)
-    names = dict(zip(gt.images["image_id"], gt.images["file_name"]))
-    return np.array([names.get(i, "") for i in image_ids], dtype=object)
+    return image_keys(image_ids, key_column=card.image_id_column,
+                      file_names=dict(zip(gt.images["image_id"], gt.images["file_name"])))
 
 
 def _keyed_image_table(card, gt, image_ids):
     if card.image_attributes is None:
         return None
-    table = read_table(card.image_attributes)
-    key = card.image_id_column
-    if key not in table.columns:
-        raise DataError(f"{card.image_attributes}: expected a key column '{key}', found columns "
-                        f"{list(table.columns)[:12]}")
-    if table[key].duplicated().any():
-        raise DataError(f"{card.image_attributes}: column '{key}': duplicate key "
-                        f"{_plain(table.loc[table[key].duplicated(), key].iloc[0])!r}")
-    return table.set_index(key).reindex(_image_keys(card, gt, image_ids)).reset_index(drop=True)
+    table = keyed_table(read_table(card.image_attributes), key=card.image_id_column, path=card.image_attributes)
+    return table.reindex(_image_keys(card, gt, image_ids)).reset_index(drop=True)
 
 
 def _fallback(values: list):
@@ -128,11 +99,11 @@ def person_attribute_values(card, gt, people: pd.DataFrame) -> pd.DataFrame:
         for row, pair in enumerate(pairs, start=2):
             if pair in seen:
                 raise DataError(f"{path}: row {row}: columns '{im_key}', '{seg_key}': duplicate person segment "
-                                f"{_plain(pair[0])!r}, {_plain(pair[1])!r}")
+                                f"{plain(pair[0])!r}, {plain(pair[1])!r}")
             seen.add(pair)
             if pair not in known:
                 raise DataError(f"{path}: row {row}: columns '{im_key}', '{seg_key}': expected a non-crowd person "
-                                f"segment of {gt.path}, found image {_plain(pair[0])!r}, segment {_plain(pair[1])!r}")
+                                f"segment of {gt.path}, found image {plain(pair[0])!r}, segment {plain(pair[1])!r}")
         side = table.set_index([im_key, seg_key]).reindex(
             pd.MultiIndex.from_arrays([_image_keys(card, gt, people["image_id"]), people["segment_id"].to_numpy()]))
         side = side.reset_index(drop=True)

@@ -48,6 +48,16 @@ with the card's ``merge`` thresholds)::
     merge: {score_threshold: 0.5, overlap_threshold: 0.5, stuff_area_threshold: 4096}
     weights: {path: weights.pth}
     ---
+
+``builder`` gives the entry point keyword arguments
+(:func:`audit.core.model_spec.entry_point_arguments`); a string naming a file
+beside the card is passed as its path and is part of the model's fingerprint
+(a model card named there with its weights), so a panoptic model can be made
+of trained models that have cards of their own (``audit demo``:
+:mod:`audit.demo.panoptic_model`)::
+
+    model: {entry_point: "audit.demo.panoptic_model:detector_and_segmenter"}
+    builder: {detector: benchmark_detector.md, segmenter: benchmark_segmenter.md}
 """
 
 from __future__ import annotations
@@ -183,7 +193,7 @@ def load_panoptic_model_card(path, data: dict, body: str) -> ModelCard:
     path = Path(path)
     v = _Validator(path, data)
     v.unknown_keys(data, {"task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "class_map",
-                          "merge", "name", "model_name", "description", "license", "version", "tags", "language",
+                          "merge", "builder", "name", "model_name", "description", "license", "version", "tags", "language",
                           "library_name", "datasets", "metrics", "base_model", "pipeline_tag", "model-index"})
     model = v.mapping(data, "model", expected="a mapping with 'entry_point'")
     v.unknown_keys(model, {"entry_point"}, "model.")
@@ -192,14 +202,15 @@ def load_panoptic_model_card(path, data: dict, body: str) -> ModelCard:
         raise v.fail("model.entry_point", "'package.module:function' returning a panoptic segmenter", entry)
     weights, trust = parse_weights(v, data, architecture=False)
     num_classes, label_map = parse_label_map(v, data, weights, minimum=1, unique=True)
-    from ...core.model_spec import parse_class_map
+    from ...core.model_spec import entry_point_arguments, parse_class_map
 
     class_map = parse_class_map(v, data.get("class_map"), label_map)
+    builder = entry_point_arguments(v, data.get("builder"))
     front = {**data, "merge": _merge_settings(v, data.get("merge"))}
     return ModelCard(path=path, name=path.stem, task=PANOPTIC_TASK, model=ModelSource(kind="entry_point",
                      entry_point=entry), weights=weights, trust_checkpoint=trust, num_classes=num_classes,
                      label_map=list(label_map), preprocessing=None, body=body, front_matter=front,
-                     class_map=class_map)
+                     class_map=class_map, builder=builder)
 
 
 def is_panoptic_card(front_matter: dict) -> bool:

@@ -20,7 +20,6 @@ annotation names goes through :class:`audit._paths.Root`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..._paths import Root, short_repr
+from ...core.tables import read_json
 from ...errors import DataError, PredictionError
 from .matching import Segments, compact_ids, rgb_to_id
 
@@ -42,21 +42,6 @@ def _clip(value, limit: int = 60) -> str:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def read_json(path: Path, error=DataError):
-    """A JSON file, or one line naming the file and what is wrong with it."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise error(f"{path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise error(f"{path}: expected COCO panoptic JSON, found values nested too deeply to read") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read: {' '.join(str(exc).split())}") from None
 
 
 @dataclass(frozen=True)
@@ -136,7 +121,7 @@ def load_panoptic(path, folder, *, categories: tuple | None = None, allow_outsid
     """
     path, folder = Path(path), Path(folder)
     error = PredictionError if prediction else DataError
-    data = read_json(path, error)
+    data = read_json(path, error=error, what="COCO panoptic JSON")
     if not isinstance(data, dict):
         raise error(f"{path}: expected a COCO panoptic object with annotations{'' if prediction else ' and categories'}"
                     f", found {type(data).__name__}")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageMatch", "Segments", "compact_ids", "match_image", "rgb_to_id"]
+__all__ = ["ImageMatch", "Segments", "compact_ids", "match_image", "rgb_to_id", "segment_boxes"]
 
 MATCH_IOU = 0.5
 IGNORE_SHARE = 0.5
@@ -133,6 +133,11 @@ class ImageMatch:
         Per predicted segment: matched; counted as a false positive (unmatched and not mostly void or crowd).
     pred_owner : ndarray of int64
         Per predicted segment, the ground-truth segment owning it when it is a counted false positive, else -1.
+    gt_best_iou : ndarray of float64
+        Per ground-truth segment, its largest IoU with a predicted segment of its category (the match's when
+        matched; at most 0.5 when not; 0 for crowd or when none overlaps), the union as the matching takes it.
+    gt_best_pred : ndarray of int64
+        The predicted segment with that IoU, -1 when none overlaps.
     """
 
     tp: np.ndarray
@@ -147,6 +152,47 @@ class ImageMatch:
     pred_matched: np.ndarray
     pred_fp: np.ndarray
     pred_owner: np.ndarray
+    gt_best_iou: np.ndarray
+    gt_best_pred: np.ndarray
+
+
+def segment_boxes(index: np.ndarray, shape, n: int, segments=None) -> np.ndarray:
+    """The bounding box of each segment of a compacted map, in pixels.
+
+    Parameters
+    ----------
+    index : ndarray of int, shape (H * W,)
+        0 on void, ``k + 1`` on segment ``k`` (:func:`compact_ids`).
+    shape : (int, int)
+        ``(H, W)``.
+    n : int
+        Number of segments.
+    segments : array-like of int, optional
+        Only these segments (0-based); the others' boxes are NaN. Only their pixels are visited.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 4)
+        ``x, y, w, h`` per segment (COCO's ``bbox``), NaN for a segment without pixels (or not asked for).
+    """
+    h, w = (int(x) for x in shape)
+    flat = np.asarray(index, dtype=np.int64).reshape(-1)
+    if segments is not None:
+        wanted = np.zeros(n + 1, bool)
+        wanted[np.asarray(segments, dtype=np.int64) + 1] = True
+        wanted[0] = False
+        at = np.flatnonzero(wanted[flat])
+    else:
+        at = np.flatnonzero(flat)
+    seg = flat[at]  # 1..n
+    # pixels per (row, segment) and (column, segment): a segment's first and last occupied row and column
+    rows = np.bincount(at // w * (n + 1) + seg, minlength=h * (n + 1)).reshape(h, n + 1)[:, 1:].T > 0
+    cols = np.bincount(at % w * (n + 1) + seg, minlength=w * (n + 1)).reshape(w, n + 1)[:, 1:].T > 0
+    y0, y1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)
+    x0, x1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
+    boxes = np.stack([x0, y0, x1 - x0, y1 - y0], 1).astype(np.float64)
+    boxes[~rows.any(1)] = np.nan
+    return boxes
 
 
 def joint_histogram(gt_index: np.ndarray, pred_index: np.ndarray, n_gt: int, n_pred: int) -> np.ndarray:
@@ -186,6 +232,8 @@ def match_image(joint: np.ndarray, gt: Segments, pred: Segments, *, n_categories
     gt_matched = matched.any(1)
     pred_matched = matched.any(0)
     gt_iou = np.where(matched, iou, 0.0).sum(1)
+    gt_best_iou = iou.max(1) if n_pred else np.zeros(n_gt)
+    gt_best_pred = np.where(gt_best_iou > 0, iou.argmax(1) if n_pred else 0, -1).astype(np.int64)
 
     tp = np.bincount(gt_cat[gt_matched], minlength=n_categories).astype(np.int64)
     iou_sum = np.bincount(gt_cat[gt_matched], weights=gt_iou[gt_matched], minlength=n_categories)
@@ -214,4 +262,4 @@ def match_image(joint: np.ndarray, gt: Segments, pred: Segments, *, n_categories
     gt_owned_fp = np.bincount(owner[owner >= 0], minlength=n_gt).astype(np.int64)
     return ImageMatch(tp=tp, fp=fp, fn=fn, iou=iou_sum, gt_area=gt_area, pred_area=pred_area, gt_matched=gt_matched,
                       gt_iou=gt_iou, gt_owned_fp=gt_owned_fp, pred_matched=pred_matched, pred_fp=pred_fp,
-                      pred_owner=owner)
+                      pred_owner=owner, gt_best_iou=gt_best_iou, gt_best_pred=gt_best_pred)

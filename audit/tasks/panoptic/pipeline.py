@@ -11,7 +11,6 @@ reduced to their sufficient statistics (:func:`~audit.tasks.panoptic.matching.ma
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 from pathlib import Path
@@ -24,19 +23,6 @@ from ...errors import AuditError, CardError, PredictionError, StatsInputError
 __all__ = ["evaluate_panoptic", "reduce_split"]
 
 log = logging.getLogger("audit")
-
-
-def _digest(*paths) -> str:
-    """SHA-256 over the given files (a card without the sections ``audit`` writes into it); None skipped."""
-    from ...card_update import card_bytes
-
-    digest = hashlib.sha256()
-    for p in paths:
-        if p is None:
-            continue
-        digest.update(b"\0file\0" + Path(p).name.encode())
-        digest.update(card_bytes(p) if str(p).endswith(".md") else Path(p).read_bytes())
-    return digest.hexdigest()
 
 
 def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None):
@@ -54,10 +40,13 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
     counts : dict of str to ndarray (N, C)
         ``iou``, ``tp``, ``fp``, ``fn`` per image (annotation order) and category.
     person_stats : DataFrame
-        ``matched``, ``iou``, ``owned_fp`` per row of ``people``.
+        Per row of ``people``: ``matched``, ``iou`` (of the match, 0 when unmatched), ``owned_fp``; for the
+        report's worst errors ``best_iou`` (the largest IoU with a predicted segment of the person's category),
+        ``x``, ``y``, ``w``, ``h`` (the person segment's box) and ``best_x`` ... ``best_h`` (the box of that
+        predicted segment, NaN when none overlaps).
     """
     from .data import read_ids
-    from .matching import joint_histogram, match_image
+    from .matching import joint_histogram, match_image, segment_boxes
 
     by_image = pred.by_image()
     missing = [a.image_id for a in gt.annotations if a.image_id not in by_image]
@@ -68,8 +57,9 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
                               f"{len(extra)} not in the ground truth (image id {extra[0] if extra else '-'})")
     n, c = len(gt.annotations), len(gt.category_ids)
     counts = {k: np.zeros((n, c), dtype=float if k == "iou" else np.int64) for k in ("iou", "tp", "fp", "fn")}
-    per_ann = {}
+    per_ann, boxes = {}, {}
     wanted = set(people["ann"].tolist())
+    people_of = {a: part["seg"].to_numpy() for a, part in people.groupby("ann", sort=False)}
     sizes = dict(zip(gt.images["image_id"], zip(gt.images["height"], gt.images["width"])))
     iterator = gt.annotations
     if progress:
@@ -88,16 +78,26 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
             counts[k][a] = getattr(m, k)
         if a in wanted:
             per_ann[a] = m
-    if len(people):
-        rows = [per_ann[a] for a in people["ann"]]
-        seg = people["seg"].to_numpy()
-        person_stats = pd.DataFrame({
-            "matched": [int(m.gt_matched[s]) for m, s in zip(rows, seg)],
-            "iou": [float(m.gt_iou[s]) for m, s in zip(rows, seg)],
-            "owned_fp": [int(m.gt_owned_fp[s]) for m, s in zip(rows, seg)]})
-    else:
-        person_stats = pd.DataFrame({"matched": [], "iou": [], "owned_fp": []})
-    return counts, person_stats
+            mine = people_of[a]
+            boxes[a] = (segment_boxes(gi, shape, len(ann.segments), mine),
+                        segment_boxes(pi, shape, len(p.segments), m.gt_best_pred[mine][m.gt_best_pred[mine] >= 0]))
+    columns = ["matched", "iou", "owned_fp", "best_iou", *"xywh", *(f"best_{c}" for c in "xywh")]
+    if not len(people):
+        return counts, pd.DataFrame({c: [] for c in columns})
+    rows = [per_ann[a] for a in people["ann"]]
+    seg = people["seg"].to_numpy()
+    gt_box = np.array([boxes[a][0][s] for a, s in zip(people["ann"], seg)])
+    best = [m.gt_best_pred[s] for m, s in zip(rows, seg)]
+    best_box = np.array([boxes[a][1][b] if b >= 0 else np.full(4, np.nan) for a, b in zip(people["ann"], best)])
+    person_stats = pd.DataFrame({
+        "matched": [int(m.gt_matched[s]) for m, s in zip(rows, seg)],
+        "iou": [float(m.gt_iou[s]) for m, s in zip(rows, seg)],
+        "owned_fp": [int(m.gt_owned_fp[s]) for m, s in zip(rows, seg)],
+        "best_iou": [float(m.gt_best_iou[s]) for m, s in zip(rows, seg)]})
+    for k, c in enumerate("xywh"):
+        person_stats[c] = gt_box[:, k]
+        person_stats[f"best_{c}"] = best_box[:, k]
+    return counts, person_stats[columns]
 
 
 def _load_model_card(model):
@@ -144,6 +144,7 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
     """
     from ..._version import __version__
     from ...core.run import AuditRun, _created, _model_provenance, check_reference_groups
+    from ...core.tables import binned_group_columns, fingerprint_files
     from ._attributes import image_attribute_values, person_attribute_values, person_category_indices, \
         person_segments
     from .cards import PanopticDataCard, load_panoptic_data_card
@@ -168,7 +169,7 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
     check_reference_groups(card.path, person_groups, person_attrs, card.intersections, card.reference_groups)
     check_reference_groups(card.path, image_groups, image_attrs, card.image_intersections,
                            card.image_reference_groups)
-    data_sha = _digest(card.path, card.panoptic, card.attributes_table, card.image_attributes)
+    data_sha = fingerprint_files(card.path, card.panoptic, card.attributes_table, card.image_attributes)
     log.info("data: %s (%d images, %d people)", card.path, len(gt.annotations), len(people))
 
     model_sha = None
@@ -229,8 +230,14 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
             min_group_size=card.min_group_size)
     except StatsInputError as exc:
         raise StatsInputError(f"{card.path}: {exc}") from None
-    table = pd.concat([people[["image_id", "segment_id"]], person_stats, person_groups], axis=1)
+    table = pd.concat([people[["image_id", "segment_id"]], person_stats[["matched", "iou", "owned_fp"]],
+                       person_groups], axis=1)
+    people_out = _people_table(gt, people, person_stats, person_groups, attributes=person_attrs,
+                               intersections=card.intersections)
     images = _image_table(gt, counts)
+    if image_attrs:
+        for column, values in binned_group_columns(image_groups, image_attrs, card.image_intersections).items():
+            images[column] = values
     import torch
 
     provenance = {
@@ -248,7 +255,34 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                         "pandas": pd.__version__},
     }
-    return AuditRun(result=result, provenance=provenance, predictions=table, images=images)
+    return AuditRun(result=result, provenance=provenance, predictions=table, people=people_out, images=images)
+
+
+def _people_table(gt, people: pd.DataFrame, stats: pd.DataFrame, groups: pd.DataFrame, *, attributes,
+                  intersections) -> pd.DataFrame:
+    """One row per non-crowd person segment, written as ``people.parquet`` (the report's worst errors).
+
+    Columns: ``person`` (``image_id/segment_id``), ``image_id``, ``segment_id``, ``file_name`` (the photograph,
+    relative to the card's ``image_root``), ``x``, ``y``, ``w``, ``h`` (the segment's box), ``matched`` (COCO
+    panoptic matching, as ``person_recall`` counts), ``iou`` (of the match), ``best_iou`` and ``best_x`` ...
+    ``best_h`` (the best-overlapping predicted segment of the person's category), ``owned_fp`` and
+    ``group:<attribute>``, binned as the audit bins.
+    """
+    from ...core.tables import binned_group_columns
+
+    names = dict(zip(gt.images["image_id"], gt.images["file_name"].astype(str)))
+    table = pd.DataFrame({
+        "person": [f"{i}/{s}" for i, s in zip(people["image_id"], people["segment_id"])],
+        "image_id": people["image_id"].to_numpy(dtype=np.int64),
+        "segment_id": people["segment_id"].to_numpy(dtype=np.int64),
+        "file_name": [names.get(i, "") for i in people["image_id"]]})
+    for c in ("x", "y", "w", "h", "matched", "iou", "best_iou", "best_x", "best_y", "best_w", "best_h", "owned_fp"):
+        table[c] = stats[c].to_numpy()
+    table["matched"] = table["matched"].astype(bool)
+    if len(table) and attributes:
+        for column, values in binned_group_columns(groups, attributes, intersections).items():
+            table[column] = values
+    return table
 
 
 def _image_table(gt, counts) -> pd.DataFrame:
