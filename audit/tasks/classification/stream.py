@@ -12,7 +12,7 @@ predicted class (one byte) and, when the file has them, its class scores (score 
 scores). The result, :class:`SplitCounts`, is what :func:`audit.stats.audit_classification` takes: the
 distinct cells with their counts, and each scored sample's cell.
 
-Memory: about 33 bytes per sample (16 of hashes, 4 of sort order, about 4 of bucket table, 4 of cell code,
+Memory: about 35 bytes per sample (16 of hashes, 4 of sort order, 4-8 of bucket table, 4 of cell code,
 4 for the predictions row that named it, 1 of prediction), whatever the files' other columns; plus the scores
 when there are any. Up to :data:`SAMPLE_DETAIL_LIMIT` samples the per-sample tables the report and ``audit
 compare`` read (``samples.parquet``, the worst errors, the threshold sweep, thumbnails) are kept too, with
