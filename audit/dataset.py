@@ -418,14 +418,14 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
     co, co_tests = stats.cooccurrence(labels, classes, groups, attributes, intersections, correction=correction,
                                       alpha=alpha, weights=weights)
     image_summary = image_tests = None
-    if images and kind == "classification" and counts is not None and counts.samples is not None:
-        values = image_statistics(counts.samples["image_path"].tolist(), source=counts.source)
-        image_summary, image_tests = stats.summarise_by_group(
-            values, groups.iloc[counts.rows].reset_index(drop=True), attributes, intersections,
-            correction=correction, alpha=alpha)
-    elif images and kind == "classification" and counts is None:
-        values = image_statistics(frame["image_path"].tolist(), source=str(frame.attrs.get("source", card.path)))
-        image_summary, image_tests = stats.summarise_by_group(values, groups, attributes, intersections,
+    if images and kind == "classification" and (counts is None or counts.samples is not None):
+        if counts is None:
+            paths, per_image, source = frame["image_path"], groups, str(frame.attrs.get("source", card.path))
+        else:  # the per-sample image paths, kept up to the counts' detail limit
+            paths, per_image = counts.samples["image_path"], groups.iloc[counts.rows].reset_index(drop=True)
+            source = counts.source
+        image_summary, image_tests = stats.summarise_by_group(image_statistics(paths.tolist(), source=source),
+                                                              per_image, attributes, intersections,
                                                               correction=correction, alpha=alpha)
     if kind == "detection":
         geometry = stats.box_geometry(boxes)

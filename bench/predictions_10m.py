@@ -3,7 +3,7 @@
 The same split as bench/predictions_1m.py (3 attributes, 2 intersections, 1,000 resamples and permutations),
 labels only: the predictions file (Parquet, in another row order than the manifest) is streamed in record
 batches and counted per cell. The audit runs on 1M and on 10M rows, so the bench shows how peak memory grows
-with rows (about 33 bytes per sample for the id join, nothing else). References, point estimates only: on
+with rows (about 35 bytes per sample for the id join, nothing else). References, point estimates only: on
 the 10M-row files, pandas alone (read, merge on the id, one groupby per grouping: the speed of a groupby);
 on the 1M-row files, pandas + fairlearn's MetricFrame with numpy metric functions (MetricFrame costs about
 8 s per grouping and million rows here, so on 10M rows it would take most of an hour).

@@ -347,3 +347,25 @@ def test_a_file_pyarrow_cannot_read_is_read_row_by_row(tmp_path):
                                 id_column="id")
     run = _evaluate(card, predictions)
     assert isinstance(run.split, pd.DataFrame) and (run.predictions["pred"] == -1).sum() == 1
+
+
+def test_images_on_disk_dataset_section_and_thumbnails(tmp_path):
+    """With the images on disk, the streamed run's dataset section has the image statistics and the report's
+    worst errors their thumbnails, as the row-by-row run's."""
+    from slice_helpers import CLASSES as TINY_CLASSES
+    from slice_helpers import make_split as make_tiny_split
+
+    from audit.dataset import report_section
+    from audit.report import image_paths_from_card
+
+    split = make_tiny_split(tmp_path, n=60)
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, len(split["frame"]))
+    predictions = tmp_path / "preds.csv"
+    pd.DataFrame({"sample_id": split["frame"]["id"], f"score_{TINY_CLASSES[0]}": 1 - p,
+                  f"score_{TINY_CLASSES[1]}": p}).to_csv(predictions, index=False)
+    run = _evaluate(split["card"], predictions)
+    assert isinstance(run.split, stream.SplitCounts)
+    section = report_section(split["card"], split=run.split)
+    assert section == report_section(split["card"]) and "Image statistics" in json.dumps(section)
+    assert image_paths_from_card(split["card"], split=run.split.samples) == image_paths_from_card(split["card"])

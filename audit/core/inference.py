@@ -349,11 +349,13 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
 PROBABILITY_TOLERANCE = 1e-3  # how far a row of class scores may sum from 1 (rounding in CSV files)
 
 
-def _check_probabilities(scores: np.ndarray, columns, ids, path) -> None:
+def _check_probabilities(scores: np.ndarray, columns, ids, path, *, sums: bool = True) -> None:
     """Class scores must be probabilities: finite, in 0..1, each row summing to 1 (an all-empty row abstains).
 
     Logits or unnormalised scores would give meaningless calibration and AUC, so they are refused with the
-    first offending sample named (vectorised: one pass over the array).
+    first offending sample named (vectorised: one pass over the array). ``ids[r]`` names row ``r``;
+    ``sums=False`` checks the values only (a caller checking a split a chunk at a time checks every
+    chunk's values before any chunk's sums).
     """
     missing = np.isnan(scores)
     partial = missing.any(axis=1) & ~missing.all(axis=1)
@@ -368,6 +370,8 @@ def _check_probabilities(scores: np.ndarray, columns, ids, path) -> None:
         col = int(np.flatnonzero(bad_value[r])[0])
         raise PredictionError(f"{path}: sample '{ids[r]}': field '{columns[col]}': expected a probability in 0..1, "
                               f"found {scores[r, col]:.6g}; apply a softmax to logits first")
+    if not sums:
+        return
     complete = ~missing.any(axis=1)
     sums = scores[complete].sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > PROBABILITY_TOLERANCE)
@@ -381,27 +385,34 @@ def _parse_labels(values, classes, path, column, ids) -> np.ndarray:
     index = {name: i for i, name in enumerate(classes)}
     out = np.empty(len(values), dtype=np.int64)
     for i, value in enumerate(values):
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or (
-            isinstance(value, str) and value.strip() == ""
-        ):
-            out[i] = -1
-            continue
-        key = str(value).strip()
-        if key in index:
-            out[i] = index[key]
-            continue
-        try:
-            number = float(key)
-        except ValueError:
-            number = None
-        if number is not None and number.is_integer() and 0 <= int(number) < len(classes):
-            out[i] = int(number)
-            continue
-        if number is not None and number == -1:
-            out[i] = -1
-            continue
-        raise PredictionError(
-            f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({shown(classes)}) "
-            f"or index 0..{len(classes) - 1}, found {value!r}"
-        )
+        out[i] = parse_label(value, index)
+        if out[i] == NOT_A_LABEL:
+            raise PredictionError(
+                f"{path}: sample '{ids[i]}': field '{column}': expected a class name ({shown(classes)}) "
+                f"or index 0..{len(classes) - 1}, found {value!r}"
+            )
     return out
+
+
+NOT_A_LABEL = -2
+
+
+def parse_label(value, index: dict) -> int:
+    """A predicted label: its class index (``index`` maps class names to indices), -1 for an abstention (empty,
+    NA or -1), :data:`NOT_A_LABEL` when it is neither a class name nor an index."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or (
+        isinstance(value, str) and value.strip() == ""
+    ):
+        return -1
+    key = str(value).strip()
+    if key in index:
+        return index[key]
+    try:
+        number = float(key)
+    except ValueError:
+        number = None
+    if number is not None and number.is_integer() and 0 <= int(number) < len(index):
+        return int(number)
+    if number is not None and number == -1:
+        return -1
+    return NOT_A_LABEL

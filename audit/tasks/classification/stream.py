@@ -12,7 +12,7 @@ predicted class (one byte) and, when the file has them, its class scores (score 
 scores). The result, :class:`SplitCounts`, is what :func:`audit.stats.audit_classification` takes: the
 distinct cells with their counts, and each scored sample's cell.
 
-Memory: about 33 bytes per sample (16 of hashes, 4 of sort order, about 4 of bucket table, 4 of cell code,
+Memory: about 35 bytes per sample (16 of hashes, 4 of sort order, 4-8 of bucket table, 4 of cell code,
 4 for the predictions row that named it, 1 of prediction), whatever the files' other columns; plus the scores
 when there are any. Up to :data:`SAMPLE_DETAIL_LIMIT` samples the per-sample tables the report and ``audit
 compare`` read (``samples.parquet``, the worst errors, the threshold sweep, thumbnails) are kept too, with
@@ -725,7 +725,7 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
           numbers_as_text) -> SplitCounts:
     import pyarrow as pa
 
-    from ...core.inference import PROBABILITY_TOLERANCE, _sample
+    from ...core.inference import NOT_A_LABEL, _sample, parse_label
     from ...core.model_spec import shown
 
     n, n_classes = manifest.n, len(classes)
@@ -801,9 +801,9 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
                 codes, values = _encode(col[pred_col].take(take), as_float=table.pandas_float(pred_col))
                 if pred_kind is not None:
                     pred_kind.update(values)
-                parsed = np.array([_parse_label(v, class_index) for v in values], dtype=np.int64)
-                pred[positions] = np.where(parsed == _BAD, -1, parsed)[codes]
-                bad = parsed[codes] == _BAD
+                parsed = np.array([parse_label(v, class_index) for v in values], dtype=np.int64)
+                pred[positions] = np.where(parsed == NOT_A_LABEL, -1, parsed)[codes]
+                bad = parsed[codes] == NOT_A_LABEL
                 if bad.any():
                     i = int(np.argmin(np.where(bad, positions, np.iinfo(np.int64).max)))
                     if bad_pred is None or positions[i] < bad_pred[0]:
@@ -840,7 +840,7 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
         raise PredictionError(f"{path}: score columns must be numbers: Unable to parse string '{text}' at position "
                               f"{position}")
     if scored:
-        _check_probabilities(scores, score_cols, manifest.ids.id_at, path, PROBABILITY_TOLERANCE)
+        _check_probabilities(scores, score_cols, manifest.ids.id_at, path)
     if bad_pred is not None:
         position, value = bad_pred
         shown_value = pred_kind.shown(value) if pred_kind is not None else repr(value)
@@ -861,29 +861,6 @@ def _plain_type(kind):
     import pyarrow as pa
 
     return kind.value_type if pa.types.is_dictionary(kind) else kind
-
-
-_BAD = -2
-
-
-def _parse_label(value, index: dict) -> int:
-    """A predicted label as :func:`audit.core.inference._parse_labels` reads it: -1 for an abstention, _BAD if
-    it is neither a class name nor an index."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or (
-            isinstance(value, str) and value.strip() == ""):
-        return -1
-    key = str(value).strip()
-    if key in index:
-        return index[key]
-    try:
-        number = float(key)
-    except ValueError:
-        number = None
-    if number is not None and number.is_integer() and 0 <= int(number) < len(index):
-        return int(number)
-    if number is not None and number == -1:
-        return -1
-    return _BAD
 
 
 class _CsvKind:
@@ -934,37 +911,26 @@ def _numbers(array, positions) -> tuple[np.ndarray, tuple[int, str] | None]:
     return values, (int(positions[i]), str(text[i]))
 
 
-def _check_probabilities(scores, columns, id_at, path, tolerance) -> None:
-    """:func:`audit.core.inference._check_probabilities` over the whole split, a chunk at a time: the first
-    offending sample in split order, an empty or out-of-range value before a bad sum (``id_at(row)`` names
-    it)."""
-    bad_sum = None
-    for start in range(0, len(scores), _CHUNK):
-        part = np.asarray(scores[start:start + _CHUNK], dtype=float)
-        missing = np.isnan(part)
-        partial = missing.any(axis=1) & ~missing.all(axis=1)
-        bad_value = ~missing & (~np.isfinite(part) | (part < 0) | (part > 1))
-        rows = np.flatnonzero(partial | bad_value.any(axis=1))
-        if rows.size:
-            r = int(rows[0])
-            sid = id_at(start + r)
-            if partial[r]:
-                col = columns[int(np.flatnonzero(missing[r])[0])]
-                raise PredictionError(f"{path}: sample '{sid}': field '{col}': expected a probability in 0..1 for "
-                                      "every class (or no scores at all: an abstention), found an empty value")
-            col = int(np.flatnonzero(bad_value[r])[0])
-            raise PredictionError(f"{path}: sample '{sid}': field '{columns[col]}': expected a probability in 0..1, "
-                                  f"found {part[r, col]:.6g}; apply a softmax to logits first")
-        if bad_sum is None:
-            complete = np.flatnonzero(~missing.any(axis=1))
-            sums = part[complete].sum(axis=1)
-            off = np.flatnonzero(np.abs(sums - 1.0) > tolerance)
-            if off.size:
-                bad_sum = (start + int(complete[off[0]]), float(sums[off[0]]))
-    if bad_sum is not None:
-        r, total = bad_sum
-        raise PredictionError(f"{path}: sample '{id_at(r)}': expected class scores summing to 1 "
-                              f"(probabilities), found a sum of {total:.6g}; apply a softmax to logits first")
+def _check_probabilities(scores, columns, id_at, path) -> None:
+    """:func:`audit.core.inference._check_probabilities` over the whole split, a chunk at a time (bounded
+    temporaries): the first offending sample in split order, every chunk's values before any chunk's sums,
+    as over the whole array at once (``id_at(row)`` names it)."""
+    from ...core.inference import _check_probabilities as check
+
+    for sums in (False, True):
+        for start in range(0, len(scores), _CHUNK):
+            check(np.asarray(scores[start:start + _CHUNK], dtype=float), columns, _Offset(id_at, start), path,
+                  sums=sums)
+
+
+class _Offset:
+    """``ids[r]`` for row ``r`` of a chunk starting at ``start``."""
+
+    def __init__(self, id_at, start: int):
+        self.id_at, self.start = id_at, start
+
+    def __getitem__(self, row: int) -> str:
+        return self.id_at(self.start + int(row))
 
 
 def _smallest(strings, k: int) -> list[str]:
