@@ -35,7 +35,6 @@ import base64
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -160,4 +160,5 @@ def explain_gaps(units: UnitFrame | None, result, *, covariates: Sequence[str], 
         doc["slices"].append({"metric": outcome.metric, "outcome": outcome.column, "verb": outcome.verb,
                               "features": features, "tested": int(len(search.candidates)),
                               "confirmed": search.slices.to_dict(orient="records"), "config": search.config})
+    doc["notes"] = list(dict.fromkeys(doc["notes"]))  # one line each, whatever the number of outcomes
     return _plain(doc)

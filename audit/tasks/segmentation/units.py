@@ -8,7 +8,6 @@ image statistics.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ...core.covariates import covariate_table
