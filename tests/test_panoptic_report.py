@@ -146,6 +146,7 @@ def test_segment_boxes_by_hand():
 
     index = np.array([0, 1, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0])  # a 3 x 4 map: segment 1 at (0, 1..2), segment 2 at (1, 1)
     boxes = segment_boxes(index, (3, 4), 3)
+    assert np.isnan(segment_boxes(index, (3, 4), 3, segments=[1])[0]).all()  # only segment 2 asked for
     assert boxes[:2].tolist() == [[1, 0, 2, 1], [1, 1, 1, 1]] and np.isnan(boxes[2]).all()
 
 

@@ -108,10 +108,10 @@ class TaskInput:
     ``predictions`` / ``samples`` are the tables of ``predictions.parquet`` / ``samples.parquet``
     (classification: for the threshold sweep and the worst errors); ``image_paths`` maps sample ids to image
     files (for thumbnails); ``dataset`` is :func:`audit.dataset.report_section`'s dict; ``location`` is the
-    output directory shown in the re-render command. ``people`` is ``people.parquet`` (detection and
-    segmentation: one row per person, for the worst errors), ``images`` is ``images.parquet`` (semantic
-    segmentation without person masks: one row per image) and ``image_root`` the directory their
-    ``file_name`` column is relative to.
+    output directory shown in the re-render command. ``people`` is ``people.parquet`` (detection, semantic
+    and panoptic segmentation: one row per person, for the worst errors), ``images`` is ``images.parquet``
+    (semantic segmentation without person masks, panoptic segmentation: one row per image) and ``image_root``
+    the directory their ``file_name`` column is relative to.
     """
 
     document: dict

@@ -87,7 +87,7 @@ def image_keys(image_ids, *, key_column: str, file_names: Mapping) -> np.ndarray
     return np.array([file_names.get(i, "") for i in image_ids], dtype=object)
 
 
-def binned_group_columns(groups: pd.DataFrame, attributes: Sequence, intersections: Sequence = ()) -> dict:
+def binned_group_columns(groups: pd.DataFrame, *, attributes: Sequence, intersections: Sequence = ()) -> dict:
     """``group:<attribute>`` -> each row's group, binned by :func:`audit.stats.build_groups` as the audit bins.
 
     A single-valued attribute gives the label; a multi-valued one (FACET's ``votes: any``) the list of every

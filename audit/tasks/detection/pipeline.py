@@ -268,7 +268,7 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
                 boxes[best >= 0] = np.asarray(detections.bbox, dtype=float)[best[best >= 0]]
                 for k, c in enumerate("xywh"):
                     table[f"{prefix}best_{c}"] = boxes[:, k]
-    for column, values in binned_group_columns(groups, attributes, intersections).items():
+    for column, values in binned_group_columns(groups, attributes=attributes, intersections=intersections).items():
         table[column] = values
     return table
 

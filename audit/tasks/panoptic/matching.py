@@ -156,7 +156,7 @@ class ImageMatch:
     gt_best_pred: np.ndarray
 
 
-def segment_boxes(index: np.ndarray, shape, n: int, segments=None) -> np.ndarray:
+def segment_boxes(index: np.ndarray, shape, n: int, *, segments=None) -> np.ndarray:
     """The bounding box of each segment of a compacted map, in pixels.
 
     Parameters

@@ -79,8 +79,9 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
         if a in wanted:
             per_ann[a] = m
             mine = people_of[a]
-            boxes[a] = (segment_boxes(gi, shape, len(ann.segments), mine),
-                        segment_boxes(pi, shape, len(p.segments), m.gt_best_pred[mine][m.gt_best_pred[mine] >= 0]))
+            theirs = m.gt_best_pred[mine]  # the best-overlapping predictions of this image's people
+            boxes[a] = (segment_boxes(gi, shape, len(ann.segments), segments=mine),
+                        segment_boxes(pi, shape, len(p.segments), segments=theirs[theirs >= 0]))
     columns = ["matched", "iou", "owned_fp", "best_iou", *"xywh", *(f"best_{c}" for c in "xywh")]
     if not len(people):
         return counts, pd.DataFrame({c: [] for c in columns})
@@ -236,7 +237,8 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
                                intersections=card.intersections)
     images = _image_table(gt, counts)
     if image_attrs:
-        for column, values in binned_group_columns(image_groups, image_attrs, card.image_intersections).items():
+        binned = binned_group_columns(image_groups, attributes=image_attrs, intersections=card.image_intersections)
+        for column, values in binned.items():
             images[column] = values
     import torch
 
@@ -280,7 +282,7 @@ def _people_table(gt, people: pd.DataFrame, stats: pd.DataFrame, groups: pd.Data
         table[c] = stats[c].to_numpy()
     table["matched"] = table["matched"].astype(bool)
     if len(table) and attributes:
-        for column, values in binned_group_columns(groups, attributes, intersections).items():
+        for column, values in binned_group_columns(groups, attributes=attributes, intersections=intersections).items():
             table[column] = values
     return table
 
