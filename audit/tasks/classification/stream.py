@@ -412,7 +412,7 @@ def read_split(card, *, keep_samples_up_to: int | None = None) -> ManifestCodes:
                                      f"expected one of: {shown(card.classes)}")
         if split.image_column is not None and outside is None:
             try:
-                joined = root.check(image.to_pylist(), where=lambda i, where=where: (
+                joined = root.contain_all(image.to_pylist(), where=lambda i, where=where: (
                     f"{where(i)}: field '{split.image_column}'"))
             except DataError as exc:
                 outside, joined = str(exc), None
