@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...core.tables import image_keys, keyed_table, plain as _plain, read_table as _read_table
+from ...core.tables import image_keys, keyed_table, plain, read_table
 from ...errors import DataError
 from .data import VOTE_MODES, GroundTruth
 
@@ -110,12 +110,12 @@ def person_attributes(gt: GroundTruth, people: np.ndarray, specs, *, table: pd.D
                             f"{list(table.columns)[:12]}")
         if table[key_column].duplicated().any():
             dup = table.loc[table[key_column].duplicated(), key_column].iloc[0]
-            raise DataError(f"{table_path}: column '{key_column}': duplicate annotation id {_plain(dup)!r}")
+            raise DataError(f"{table_path}: column '{key_column}': duplicate annotation id {plain(dup)!r}")
         side = table.set_index(key_column)
         unknown = np.setdiff1d(side.index.to_numpy(), gt.boxes.ann_id)
         if unknown.size:
             raise DataError(f"{table_path}: column '{key_column}': expected annotation ids of {gt.path}, found "
-                            f"{_plain(unknown[0])!r} which is not one")
+                            f"{plain(unknown[0])!r} which is not one")
         side = side.reindex(ann_ids)
     images = gt.images.set_index("image_id")
     im_attrs = images["attributes"].reindex(image_ids).tolist()
@@ -187,11 +187,11 @@ def card_people(card, gt: GroundTruth, *, specs=None, required: bool = True) -> 
     ``required`` are :func:`person_attributes`'s.
     """
     people = np.flatnonzero(~np.asarray(gt.boxes.iscrowd, dtype=bool))
-    table = _read_table(card.attributes_table) if card.attributes_table else None
+    table = read_table(card.attributes_table) if card.attributes_table else None
     key = card.annotation_id_column
     if table is not None and key is None:
         key = "annotation_id" if "annotation_id" in table.columns or "person_id" not in table.columns else "person_id"
-    image_table = _read_table(card.image_attributes) if card.image_attributes else None
+    image_table = read_table(card.image_attributes) if card.image_attributes else None
     groups = person_attributes(gt, people, card.attributes if specs is None else specs, table=table,
                                table_path=card.attributes_table, key_column=key, image_table=image_table,
                                image_table_path=card.image_attributes, image_key=card.image_id_column,
