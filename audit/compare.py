@@ -29,7 +29,7 @@ import pandas as pd
 from ._io import atomic_write_bytes, atomic_write_text
 from .errors import CompareError, StatsInputError
 from .stats import ComparePolicy, Comparison, SampleStats, compare_results
-from .stats._compare import describe_row, regression_order, row_label
+from .stats._compare_outcome import describe_row, regression_order, row_label
 
 __all__ = [
     "GROUP_PREFIX",
