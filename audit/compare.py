@@ -227,7 +227,7 @@ def load_policy(path=None, **overrides) -> ComparePolicy:
             raise CompareError(f"{source}: expected a YAML policy file, found no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CompareError(f"{source}: cannot be read ({type(exc).__name__})") from None
-        from .core.cards import YamlTooLarge, safe_yaml_load
+        from .core.front_matter import YamlTooLarge, safe_yaml_load
 
         try:
             mapping = safe_yaml_load(text)
