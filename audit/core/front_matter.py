@@ -133,4 +133,3 @@ def safe_yaml_load(text: str):
             raise YamlTooLarge("nested too deeply to read") from None
     finally:
         loader.dispose()
-

@@ -221,7 +221,6 @@ def _match(base: dict, cand: dict, policy: ComparePolicy) -> pd.DataFrame:
     return out[ROW_COLUMNS].reset_index(drop=True)
 
 
-
 def _judge(rows: pd.DataFrame, replicates: dict, policy: ComparePolicy, base: dict, cand: dict, mode: str) -> pd.DataFrame:
     from scipy.stats import norm  # lazy (see audit.stats)
     z = norm.ppf(0.5 + policy.confidence / 2)

@@ -90,7 +90,6 @@ class SampleStats:
                            self.groups.iloc[order], self.classes)
 
 
-
 # --- bootstrap replicates from counts ----------------------------------------------------------------------
 
 
@@ -228,4 +227,3 @@ def _row_replicates(r, replicates: dict, side: str, reference: dict) -> tuple[fl
         return None
     o = labels.index(other)
     return float(point[g] - point[o]), boot[:, g] - boot[:, o]
-

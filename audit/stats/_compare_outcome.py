@@ -152,4 +152,3 @@ def describe_row(r) -> str:
 
 def _num_int(value) -> str:
     return "?" if value is None or (isinstance(value, float) and not np.isfinite(value)) else str(int(value))
-

@@ -178,4 +178,3 @@ def _integer(value, name: str, *, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise StatsInputError(f"{name}: expected an integer >= {low}, found {value!r}")
     return int(value)
-

@@ -239,7 +239,6 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
     return _counts(manifest, pred, scores, classes, score_cols, scored)
 
 
-
 class _CsvKind:
     """What pandas would make of a CSV column of predicted labels (ints, floats or text), for the message."""
 

@@ -98,7 +98,6 @@ class SplitCounts:
     source: str
 
 
-
 class _HashIndex:
     """The ids' two 64-bit hashes, sorted, with a bucket table on the first one's top bits.
 
@@ -216,4 +215,3 @@ def _hashes(strings) -> tuple[np.ndarray, np.ndarray]:
     values = strings.to_numpy(zero_copy_only=False)
     return (pd.util.hash_array(values, categorize=False),
             pd.util.hash_array(values, hash_key="audit-id-hash-02", categorize=False))
-

@@ -65,7 +65,6 @@ def predictions_sha256(path) -> str:
     return digest.hexdigest()
 
 
-
 # ---------------------------------------------------------------------------------------------------------
 # The manifest
 # ---------------------------------------------------------------------------------------------------------
@@ -253,7 +252,6 @@ def _combine(parts: list[np.ndarray], combos: dict) -> np.ndarray:
     return lookup[key]
 
 
-
 def _concat(chunks: list, empty):
     return np.concatenate(chunks) if chunks else empty
 
@@ -282,4 +280,3 @@ class _Growing:
         if array is not None:
             return array if self.size == len(array) else array[:self.size].copy()
         return _concat(parts, np.zeros(0, self.dtype))
-
