@@ -169,7 +169,7 @@ def insert_model_index(text: str, entry: dict, *, path="card") -> str:
     front = match.group(2)
     block = _YAML_BLOCK.search(front)
     outside = _YAML_BLOCK.sub("", front)
-    from .core.cards import YamlTooLarge, safe_yaml_load
+    from .core.front_matter import YamlTooLarge, safe_yaml_load
 
     try:
         data = safe_yaml_load(outside) or {}

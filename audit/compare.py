@@ -29,7 +29,7 @@ import pandas as pd
 from ._io import atomic_write_bytes, atomic_write_text
 from .errors import CompareError, StatsInputError
 from .stats import ComparePolicy, Comparison, SampleStats, compare_results
-from .stats._compare import describe_row, regression_order, row_label
+from .stats._compare_outcome import describe_row, regression_order, row_label
 
 __all__ = [
     "GROUP_PREFIX",
@@ -227,7 +227,7 @@ def load_policy(path=None, **overrides) -> ComparePolicy:
             raise CompareError(f"{source}: expected a YAML policy file, found no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CompareError(f"{source}: cannot be read ({type(exc).__name__})") from None
-        from .core.cards import YamlTooLarge, safe_yaml_load
+        from .core.front_matter import YamlTooLarge, safe_yaml_load
 
         try:
             mapping = safe_yaml_load(text)

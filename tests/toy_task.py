@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from audit.core.card_fields import settled
-from audit.core.cards import _Validator, read_front_matter
+from audit.core.cards import _Validator
+from audit.core.front_matter import read_front_matter
 from audit.core.registry import register_task
 from audit.core.run import AuditRun, _created, _model_provenance
 from audit.errors import AuditError

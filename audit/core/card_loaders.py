@@ -1,8 +1,8 @@
 """Data cards and model cards of classification and semantic segmentation: the two loaders.
 
-The primitives every task shares (front matter, the validator, attribute
-specs, model sources and weights) live in :mod:`audit.core.cards` and are
-re-exported here; a detection card is read by :mod:`audit.tasks.detection.cards`.
+The primitives every task shares (the validator, attribute specs, model
+sources and weights) live in :mod:`audit.core.cards`, the front matter reader
+in :mod:`audit.core.front_matter`; they are re-exported here; a detection card is read by :mod:`audit.tasks.detection.cards`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .card_fields import _DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, parse_weights
-from .cards import AttributeSpec, DataCard, ModelCard, ModelSource, Preprocessing, SplitSpec, WeightsSpec, _MISSING, _Validator, read_front_matter
+from .cards import AttributeSpec, DataCard, ModelCard, ModelSource, Preprocessing, SplitSpec, WeightsSpec, _MISSING, _Validator
+from .front_matter import read_front_matter
 
 __all__ = [
     "AttributeSpec",

@@ -148,7 +148,7 @@ def model_card_loader(card_task: str):
 
 
 def _front_matter(card) -> dict:
-    from .cards import read_front_matter
+    from .front_matter import read_front_matter
 
     if card is None:
         return {}

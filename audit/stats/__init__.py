@@ -11,7 +11,10 @@ never pays for ``scipy.stats`` (``tests/test_stats_imports.py``).
 """
 
 from ._bootstrap import cluster_bootstrap, cluster_weights, multinomial_bootstrap
-from ._compare import ComparePolicy, Comparison, SampleStats, compare_results, metric_direction
+from ._compare import compare_results
+from ._compare_bootstrap import SampleStats
+from ._compare_outcome import Comparison
+from ._compare_policy import ComparePolicy, metric_direction
 from ._composition import (
     box_geometry,
     compare_composition,

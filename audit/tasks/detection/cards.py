@@ -47,7 +47,8 @@ from pathlib import Path
 
 from ...core.card_fields import (_DATA_FIELDS, _normalise_level, _parse_bins, parse_audit_options, parse_intersections,
                                  parse_label_map, parse_reference_groups, parse_weights)
-from ...core.cards import SCALES, AttributeSpec, ModelCard, ModelSource, _Validator, read_front_matter
+from ...core.cards import SCALES, AttributeSpec, ModelCard, ModelSource, _Validator
+from ...core.front_matter import read_front_matter
 from ...errors import CardError
 from .data import VOTE_MODES
 

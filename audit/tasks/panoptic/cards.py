@@ -68,7 +68,8 @@ from pathlib import Path
 
 from ...core.card_fields import (_DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections,
                                  parse_label_map, parse_reference_groups, parse_weights)
-from ...core.cards import AttributeSpec, ModelCard, ModelSource, _Validator, read_front_matter
+from ...core.cards import AttributeSpec, ModelCard, ModelSource, _Validator
+from ...core.front_matter import read_front_matter
 
 __all__ = ["MERGE_DEFAULTS", "PANOPTIC_TASK", "PanopticDataCard", "load_panoptic_data_card",
            "load_panoptic_model_card"]

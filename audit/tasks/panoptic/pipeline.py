@@ -102,7 +102,7 @@ def reduce_split(gt, pred, people: pd.DataFrame, *, progress: bool | None = None
 
 
 def _load_model_card(model):
-    from ...core.cards import read_front_matter
+    from ...core.front_matter import read_front_matter
     from .cards import PANOPTIC_TASK, load_panoptic_model_card
 
     if model is None or not isinstance(model, (str, Path)):
