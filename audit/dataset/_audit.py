@@ -29,7 +29,8 @@ def _as_card_error(card, field_name: str, exc: Exception) -> CardError:
 
 
 def audit_dataset(card, *, images: bool = True, verify_images: bool = False, frame: pd.DataFrame | None = None,
-                  correction: str = "fdr_bh", alpha: float = 0.05, counts=None) -> DatasetAudit:
+                  correction: str = "fdr_bh", alpha: float = 0.05, counts=None,
+                  image_table: pd.DataFrame | None = None) -> DatasetAudit:
     """Run the dataset-bias audit of a data card's split.
 
     Parameters
@@ -46,6 +47,9 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         (:class:`audit.tasks.classification.stream.SplitCounts`: ``cells``, ``label``, ``count``, and per
         sample ``rows`` and ``samples`` up to its detail limit). Composition and co-occurrence come from the
         counts; image statistics need the per-sample image paths.
+    image_table : DataFrame, optional
+        With ``frame``: each sample's image statistics (:func:`audit.core.image_stats.image_statistics`' columns,
+        one row per row of ``frame``) as a model's inference pass computed them; the images are then not read.
 
     Returns
     -------
@@ -96,7 +100,9 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         else:  # the per-sample image paths, kept up to the counts' detail limit
             paths, per_image = counts.samples["image_path"], groups.iloc[counts.rows].reset_index(drop=True)
             source = counts.source
-        image_summary, image_tests = stats.summarise_by_group(image_statistics(paths.tolist(), source=source),
+        if image_table is None or counts is not None or len(image_table) != len(paths):
+            image_table = image_statistics(paths.tolist(), source=source)  # no model ran: decode the images
+        image_summary, image_tests = stats.summarise_by_group(image_table.reset_index(drop=True),
                                                               per_image, attributes, intersections,
                                                               correction=correction, alpha=alpha)
     if kind == "detection":
@@ -172,14 +178,15 @@ def _detection_people(card):
     return groups.reset_index(drop=True), labels, classes, boxes
 
 
-def report_section(data, *, images: bool = True, split=None) -> dict | None:
+def report_section(data, *, images: bool = True, split=None, image_statistics=None) -> dict | None:
     """The dataset section for ``audit run``'s ``index.html`` (classification and COCO detection splits), else None.
 
     Image statistics are left out when some image file is absent (an audit of
     predictions made elsewhere does not need the images). ``split`` is the
     classification split the audit loaded (a :func:`audit.core.data.load_split`
     frame, or per-cell counts: see :func:`audit_dataset`), so it is not loaded
-    again.
+    again; ``image_statistics`` are its images' statistics from the model's inference pass
+    (:attr:`audit.core.run.AuditRun.image_statistics`), so the images are not decoded again.
     """
     import os
 
@@ -202,8 +209,10 @@ def report_section(data, *, images: bool = True, split=None) -> dict | None:
         card, verify_images=False, **({"require_images": False} if _accepts_require_images() else {}))
     if "label" not in frame.columns:
         return None
-    images = images and all(os.path.isfile(p) for p in frame["image_path"])
-    return audit_dataset(card, images=images, frame=frame).section()
+    if image_statistics is None or split is None:
+        image_statistics = None
+        images = images and all(os.path.isfile(p) for p in frame["image_path"])
+    return audit_dataset(card, images=images, frame=frame, image_table=image_statistics).section()
 
 
 def _accepts_require_images() -> bool:
