@@ -11,7 +11,9 @@ dict the model card names) is run over it twice, each as a fresh subprocess:
   size, forward under ``torch.inference_mode``, the outputs turned into what they predict (softmax scores;
   boxes; per-pixel arg-max at the image size), and nothing else.
 
-Both run with the same thread count (``OMP_NUM_THREADS`` and ``torch.set_num_threads``). CPU is user + system
+Both run with the same thread count (``OMP_NUM_THREADS`` and ``torch.set_num_threads``; one by default, with
+``OMP_WAIT_POLICY=PASSIVE``: on a machine shared with other work, idle OpenMP threads spinning for a busy core
+made the CPU time of the same run vary by a factor of two). CPU is user + system
 of the subprocess and its children (``getrusage(RUSAGE_CHILDREN)`` in a wrapper process), printed as
 ours / reference. Target: <= 1.05 for every task.
 
@@ -31,7 +33,7 @@ directory (the prediction cache hits: everything but inference). Then
 | detection | 640 x 480 JPEG (the network resizes to 320) | fasterrcnn_mobilenet_v3_large_320_fpn |
 | semantic segmentation | 448 x 448 JPEG, PNG label masks | lraspp_mobilenet_v3_large |
 
-    python bench/overhead.py [--classification 320] [--detection 48] [--segmentation 48] [--threads 2]
+    python bench/overhead.py [--classification 320] [--detection 48] [--segmentation 48] [--threads 1]
                              [--tasks classification,detection,segmentation] [--repeat 1]
 """
 
@@ -290,11 +292,12 @@ def main(argv=None) -> None:
     parser.add_argument("--classification", type=int, default=320, help="images")
     parser.add_argument("--detection", type=int, default=48, help="images")
     parser.add_argument("--segmentation", type=int, default=48, help="images")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tasks", default="classification,detection,segmentation")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each side; the smallest CPU is kept")
     args = parser.parse_args(argv)
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "OMP_WAIT_POLICY": "PASSIVE"}
     load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
