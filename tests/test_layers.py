@@ -21,10 +21,6 @@ def test_import_contracts_are_kept():
 
 MAX_LINES = 500
 ONE_PIECE = "One piece:"  # a docstring line starting with this says why the module must stay whole
-# Temporary: modules being split on another branch; remove each entry when that branch is merged.
-BEING_SPLIT = {
-    "dataset.py",  # split on branch i19-overhead
-}
 
 
 def _length_and_reason(path: Path) -> tuple[int, str]:
@@ -44,15 +40,8 @@ def test_no_module_is_too_long_unless_its_docstring_says_why():
     for path in sorted(package.rglob("*.py")):
         name = path.relative_to(package).as_posix()
         lines, reason = _length_and_reason(path)
-        if lines > MAX_LINES and not reason and name not in BEING_SPLIT:
+        if lines > MAX_LINES and not reason:
             too_long.append(f"audit/{name}: {lines} lines")
     assert too_long == [], (f"modules over {MAX_LINES} lines: split them, or say in the docstring why each must be "
                             f"one piece (a line starting with {ONE_PIECE!r}): " + "; ".join(too_long))
 
-
-def test_the_modules_being_split_still_need_their_exemption():
-    """An entry of BEING_SPLIT whose module is gone or short again is removed (its split has been merged)."""
-    package = REPO / "audit"
-    stale = [name for name in sorted(BEING_SPLIT)
-             if not (package / name).is_file() or _length_and_reason(package / name)[0] <= MAX_LINES]
-    assert stale == [], f"remove from BEING_SPLIT in tests/test_layers.py: {stale}"

@@ -145,7 +145,8 @@ def _per_image(paths: Sequence[str], statistic: str, cache: dict) -> np.ndarray:
 
 def covariate_table(covariates: Sequence[Covariate] | None, *, n: int, columns: pd.DataFrame | None = None,
                     derived: Mapping[str, np.ndarray] | None = None, image_paths: Sequence[str] | None = None,
-                    card_path=None) -> tuple[pd.DataFrame, list[str]]:
+                    card_path=None, image_table: pd.DataFrame | None = None,
+                    images_later: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """The binned value of each declared covariate for each of ``n`` units, and notes on how they were made.
 
     Parameters
@@ -162,6 +163,12 @@ def covariate_table(covariates: Sequence[Covariate] | None, *, n: int, columns: 
         Each unit's image, for the image statistics.
     card_path : str or Path, optional
         Named in error messages.
+    image_table : DataFrame, optional
+        Each unit's image statistics (:func:`audit.core.image_stats.image_statistics`' columns, one row per
+        unit), computed in the inference pass: read instead of decoding the images again.
+    images_later : bool, default False
+        Check the names only for the image statistics and leave them out (a model run, before inference, that
+        calls again with ``image_table`` once the inference pass has computed them).
 
     Returns
     -------
@@ -194,6 +201,12 @@ def covariate_table(covariates: Sequence[Covariate] | None, *, n: int, columns: 
                 labels = np.asarray([UNKNOWN if _missing(v) else str(v) for v in raw.tolist()], dtype=object)
         elif cov.name in derived:
             labels = _labels(quantile_bins(np.asarray(derived[cov.name], dtype=float),
+                                           n_bins=cov.quantiles or DEFAULT_QUANTILES))
+        elif cov.name in IMAGE_COVARIATES and image_paths is not None and images_later:
+            continue
+        elif cov.name in IMAGE_COVARIATES and image_paths is not None and image_table is not None:
+            column = "megapixels" if cov.name == "resolution" else cov.name
+            labels = _labels(quantile_bins(image_table[column].to_numpy(dtype=float),
                                            n_bins=cov.quantiles or DEFAULT_QUANTILES))
         elif cov.name in IMAGE_COVARIATES and image_paths is not None:
             if not all(p and os.path.isfile(p) for p in image_paths):

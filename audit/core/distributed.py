@@ -75,8 +75,9 @@ def _chunk_path(root: Path, index: int) -> Path:
     return root / f"chunk-{index:06d}.parquet"
 
 
-def _valid_chunk(path: Path, sample_ids) -> pd.DataFrame | None:
-    """The committed chunk, if it is readable and holds exactly these samples in this order."""
+def _valid_chunk(path: Path, sample_ids, columns=()) -> pd.DataFrame | None:
+    """The committed chunk, if it is readable, holds exactly these samples in this order and has ``columns``
+    (a chunk an older version committed without them is recomputed)."""
     if not path.is_file():
         return None
     try:
@@ -85,11 +86,13 @@ def _valid_chunk(path: Path, sample_ids) -> pd.DataFrame | None:
         return None
     if table.get("sample_id") is None or table["sample_id"].astype(str).tolist() != [str(s) for s in sample_ids]:
         return None
+    if any(c not in table.columns for c in columns):
+        return None
     return table
 
 
 def predict_in_chunks(predict, frame: pd.DataFrame, *, out_dir, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                      context: DistContext = DistContext()) -> pd.DataFrame | None:
+                      context: DistContext = DistContext(), columns=()) -> pd.DataFrame | None:
     """Predict ``frame`` chunk by chunk, committing each chunk, skipping chunks already committed.
 
     Parameters
@@ -106,6 +109,8 @@ def predict_in_chunks(predict, frame: pd.DataFrame, *, out_dir, key: str, chunk_
         Samples per chunk.
     context : DistContext
         This process's rank and the world size.
+    columns : sequence of str
+        Columns every chunk's table has: a committed chunk without them (from an older version) is recomputed.
 
     Returns
     -------
@@ -118,7 +123,8 @@ def predict_in_chunks(predict, frame: pd.DataFrame, *, out_dir, key: str, chunk_
     n_chunks = -(-len(frame) // chunk_size)
     bounds = [(c * chunk_size, min(len(frame), (c + 1) * chunk_size)) for c in range(n_chunks)]
     mine = range(context.rank, n_chunks, context.world_size)
-    done = [c for c in mine if _valid_chunk(_chunk_path(root, c), frame["sample_id"].iloc[slice(*bounds[c])]) is not None]
+    done = [c for c in mine
+            if _valid_chunk(_chunk_path(root, c), frame["sample_id"].iloc[slice(*bounds[c])], columns) is not None]
     if done:
         log.info("predictions: resuming, %d of %d chunks already committed%s", len(done), len(mine),
                  f" on rank {context.rank}" if context.world_size > 1 else "")
@@ -132,7 +138,7 @@ def predict_in_chunks(predict, frame: pd.DataFrame, *, out_dir, key: str, chunk_
         return None
     parts = []
     for c in range(n_chunks):
-        table = _valid_chunk(_chunk_path(root, c), frame["sample_id"].iloc[slice(*bounds[c])])
+        table = _valid_chunk(_chunk_path(root, c), frame["sample_id"].iloc[slice(*bounds[c])], columns)
         if table is None:  # a rank died after the barrier was passed by everyone else: impossible unless tampered
             raise RuntimeError(f"chunk {c} of {n_chunks} missing after all ranks finished: {_chunk_path(root, c)}")
         parts.append(table)

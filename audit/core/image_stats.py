@@ -2,6 +2,11 @@
 
 Read with PIL, one row per image. The dataset audit (:mod:`audit.dataset`) summarises them per group; the
 covariates of a data card (:mod:`audit.core.covariates`) bin them into quantiles to explain gaps.
+
+A model run computes them in its inference pass from the image it has already decoded
+(:func:`statistics_of`, :class:`audit.core.images.ImageDataset` with ``statistics=True``) and keeps them with
+the predictions as the :data:`IMAGE_COLUMNS`; :func:`image_statistics` decodes the files again, only when there
+was no model run. Both go through :func:`grey_statistics`, so the numbers are the same bit for bit.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["IMAGE_STATISTICS", "DESCRIBE_IMAGE", "image_statistics"]
+__all__ = ["DESCRIBE_IMAGE", "IMAGE_COLUMNS", "IMAGE_STATISTICS", "grey_statistics", "image_statistics",
+           "split_image_columns", "statistics_of"]
 
 IMAGE_STATISTICS = ("brightness", "contrast", "sharpness", "width", "height", "megapixels")
+IMAGE_COLUMNS = tuple(f"image_{s}" for s in IMAGE_STATISTICS)  # their columns in a table of predictions
 DESCRIBE_IMAGE = {
     "brightness": "mean luminance (ITU-R 601 grey, 0 black to 1 white)",
     "contrast": "RMS contrast: standard deviation of the luminance (0 to 0.5)",
@@ -58,12 +65,38 @@ def image_statistics(paths, *, source: str | None = None) -> pd.DataFrame:
             where = f"{source}: " if source else ""
             raise DataError(f"{where}cannot read image {path}: {' '.join(str(exc).split()) or type(exc).__name__}") \
                 from None
-        h, w = grey.shape
-        if h >= 3 and w >= 3:
-            lap = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1])
-            sharpness = float(lap.var())
-        else:
-            sharpness = math.nan
-        rows.append((float(grey.mean() / 255), float(grey.std() / 255), sharpness, w, h, w * h / 1e6))
+        rows.append(grey_statistics(grey))
+    return _frame(rows)
+
+
+def _frame(rows) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(IMAGE_STATISTICS)).astype(
-        {"width": np.int64, "height": np.int64} if rows else {})
+        {"width": np.int64, "height": np.int64} if len(rows) else {})
+
+
+def grey_statistics(grey: np.ndarray) -> tuple:
+    """The :data:`IMAGE_STATISTICS` of one image from its 8-bit luminance (PIL mode ``L``) as float64."""
+    h, w = grey.shape
+    if h >= 3 and w >= 3:
+        lap = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4 * grey[1:-1, 1:-1])
+        sharpness = float(lap.var())
+    else:
+        sharpness = math.nan
+    return (float(grey.mean() / 255), float(grey.std() / 255), sharpness, w, h, w * h / 1e6)
+
+
+def statistics_of(image) -> tuple:
+    """The :data:`IMAGE_STATISTICS` of a decoded :class:`PIL.Image.Image` as it was opened (before any
+    ``convert("RGB")``, resizing or normalisation): what :func:`image_statistics` computes from its file."""
+    return grey_statistics(np.asarray(image.convert("L"), dtype=np.float64))
+
+
+def split_image_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A table of predictions without its :data:`IMAGE_COLUMNS`, and those as an :func:`image_statistics`
+    frame (one row per row of ``table``; None when it has none of them)."""
+    if not all(c in table.columns for c in IMAGE_COLUMNS):
+        return table.drop(columns=[c for c in IMAGE_COLUMNS if c in table.columns]), None
+    stats = table[list(IMAGE_COLUMNS)].reset_index(drop=True)
+    stats.columns = list(IMAGE_STATISTICS)
+    stats = stats.astype({"width": np.int64, "height": np.int64})
+    return table.drop(columns=list(IMAGE_COLUMNS)), stats

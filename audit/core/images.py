@@ -26,11 +26,15 @@ class ImageDataset(Dataset):
         Image files.
     transform : callable
         Maps an RGB :class:`PIL.Image.Image` to a tensor.
+    statistics : bool, default False
+        Items are ``(tensor, index, error, stats)``: ``stats`` holds the image statistics of the decoded image
+        (:func:`audit.core.image_stats.statistics_of`, computed before the transform), ``None`` on an error.
     """
 
-    def __init__(self, paths, transform: Callable):
+    def __init__(self, paths, transform: Callable, *, statistics: bool = False):
         self.paths = [str(p) for p in paths]
         self.transform = transform
+        self.statistics = statistics
         self._shape = None
 
     def __len__(self) -> int:
@@ -42,12 +46,18 @@ class ImageDataset(Dataset):
 
         try:
             with Image.open(self.paths[index]) as image:
+                stats = None
+                if self.statistics:
+                    from .image_stats import statistics_of
+
+                    stats = statistics_of(image)
                 tensor = self.transform(image.convert("RGB"))
             self._shape = tuple(tensor.shape)
-            return tensor, index, ""
+            return (tensor, index, "", stats) if self.statistics else (tensor, index, "")
         except Exception as exc:  # noqa: BLE001 - reported as DataError by the caller
             if isinstance(exc, UnidentifiedImageError):
                 reason = "not a recognised image format"
             else:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
-            return torch.zeros(self._shape or (3, 1, 1)), index, reason
+            blank = torch.zeros(self._shape or (3, 1, 1))
+            return (blank, index, reason, None) if self.statistics else (blank, index, reason)

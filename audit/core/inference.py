@@ -44,7 +44,7 @@ log = logging.getLogger("audit")
 
 CACHE_TABLE = "predictions.parquet"
 CACHE_META = "predictions.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the table also holds each image's statistics (audit.core.image_stats.IMAGE_COLUMNS)
 
 
 def score_columns(classes) -> list[str]:
@@ -68,13 +68,16 @@ def class_permutation(*, label_map, classes, model_card_path=None) -> np.ndarray
 
 
 def _collate(batch):
+    """Items of :class:`audit.core.images.ImageDataset` -> ``(images, indices, errors, stats)``; ``stats`` is the
+    list of each item's image statistics, or None when the dataset computes none."""
     import torch
 
-    errors = [(idx, err) for _, idx, err in batch if err]
-    indices = torch.tensor([idx for _, idx, _ in batch], dtype=torch.long)
+    errors = [(item[1], item[2]) for item in batch if item[2]]
+    indices = torch.tensor([item[1] for item in batch], dtype=torch.long)
+    stats = [item[3] for item in batch] if batch and len(batch[0]) > 3 else None
     if errors:
-        return None, indices, errors
-    return torch.stack([t for t, _, _ in batch]), indices, []
+        return None, indices, errors, stats
+    return torch.stack([item[0] for item in batch]), indices, [], stats
 
 
 def run_inference(
@@ -90,6 +93,7 @@ def run_inference(
     progress: bool | None = None,
     source: str = "split",
     class_map: dict | None = None,
+    image_statistics: bool = False,
 ) -> pd.DataFrame:
     """Predict every image of a split.
 
@@ -147,7 +151,7 @@ def run_inference(
     matrix = class_matrix(label_map=label_map, classes=classes, class_map=class_map)
     device = torch.device(device or "cpu")
     model = model.to(device).eval()
-    dataset = ImageDataset(frame["image_path"].tolist(), transform)
+    dataset = ImageDataset(frame["image_path"].tolist(), transform, statistics=image_statistics)
     loader = DataLoader(
         dataset,
         batch_size=max(1, int(batch_size)),
@@ -157,9 +161,10 @@ def run_inference(
         pin_memory=device.type == "cuda",
     )
     probs = np.zeros((len(frame), len(label_map)), dtype=np.float64)
+    stats_rows: list = [None] * len(frame)
     disable = None if progress is None else not progress
     with torch.inference_mode():
-        for images, indices, errors in tqdm(loader, desc="inference", unit="batch", disable=disable, leave=False):
+        for images, indices, errors, stats in tqdm(loader, desc="inference", unit="batch", disable=disable, leave=False):
             if errors:
                 idx, reason = errors[0]
                 raise DataError(
@@ -176,6 +181,9 @@ def run_inference(
                     f"found {tuple(out.shape)}"
                 )
             probs[indices.numpy()] = torch.softmax(out, dim=1).double().numpy()
+            if stats is not None:
+                for i, row in zip(indices.tolist(), stats):
+                    stats_rows[i] = row
     if class_map is None:
         scores = probs[:, matrix.argmax(0)]  # a permutation: reorder only
     else:
@@ -184,6 +192,12 @@ def run_inference(
     for col, values in zip(score_columns(classes), scores.T):
         result[col] = values
     result["pred"] = np.argmax(scores, axis=1).astype(np.int64) if len(frame) else np.zeros(0, np.int64)
+    if image_statistics:
+        from .image_stats import IMAGE_COLUMNS, _frame
+
+        table = _frame(stats_rows)
+        for col, name in zip(IMAGE_COLUMNS, table.columns):
+            result[col] = table[name].to_numpy()
     return result
 
 

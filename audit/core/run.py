@@ -61,6 +61,10 @@ class AuditRun:
     explanations : dict, optional
         The gap analysis (:func:`audit.core.explain.explain_gaps`), ``results.json``'s ``explanations``;
         :func:`audit.pipeline.evaluate` sets it.
+    image_statistics : DataFrame, optional
+        Each sample's image statistics (:func:`audit.core.image_stats.image_statistics`' columns, one row per
+        row of ``split``), computed in the model's inference pass and handed to the dataset section, so that
+        it does not decode the images again; None when no model ran.
     """
 
     result: object
@@ -73,6 +77,7 @@ class AuditRun:
     split: object = field(default=None, repr=False)
     units: UnitFrame | None = None
     explanations: dict | None = None
+    image_statistics: pd.DataFrame | None = field(default=None, repr=False)
 
     def _describe(self) -> str:
         prov = self.provenance or {}

@@ -104,7 +104,7 @@ def image_paths_from_card(card_path, *, split=None) -> dict | None:
         return None
     if "image_path" not in frame.columns:
         return None
-    return {str(s): str(p) for s, p in zip(frame["sample_id"], frame["image_path"]) if Path(p).is_file()}
+    return {str(s): str(p) for s, p in zip(frame["sample_id"], frame["image_path"]) if p and os.path.isfile(p)}
 
 
 def image_root_from_card(card_path) -> str | None:

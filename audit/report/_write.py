@@ -49,7 +49,7 @@ def _run_audit(*, data, model, predictions, out_dir, data_audit, thumbnails, com
     if data_audit:
         from ..dataset import report_section
 
-        dataset = report_section(data, split=split)
+        dataset = report_section(data, split=split, image_statistics=run.image_statistics)
     image_paths = image_root = None
     if thumbnails and run.samples is not None:
         from . import image_paths_from_card

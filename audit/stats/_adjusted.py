@@ -28,7 +28,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 __all__ = ["REGRESSION_MODELS", "COV_STRUCTS", "design_matrix", "marginal_risk_difference"]
 
@@ -110,6 +109,8 @@ def marginal_risk_difference(y, in_group, covariates: pd.DataFrame, *, cluster=N
     if trouble:
         out["notes"].append(f"regression: statsmodels warned ({', '.join(trouble)}); some covariate level "
                             "may have a single outcome")
+    from scipy.special import expit  # lazy (see audit.stats): `audit report` imports this module, never fits
+
     beta = np.asarray(result.params, dtype=float)
     x_group, x_reference = design.to_numpy(copy=True), design.to_numpy(copy=True)
     x_group[:, 1], x_reference[:, 1] = 1.0, 0.0

@@ -50,6 +50,7 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     from ...core.card_loaders import load_model_card
     from ...core.cards import ModelCard
     from ...core.data import fingerprint_split, load_split
+    from ...core.image_stats import IMAGE_COLUMNS, split_image_columns
     from ...core.inference import file_sha256, load_cache, load_predictions_file, run_inference, save_cache
 
     model_card = model if model is None or isinstance(model, ModelCard) else load_model_card(model)
@@ -91,7 +92,8 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
                            data_card.intersections, data_card.reference_groups)
     from .units import classification_covariates, classification_units
 
-    covariates = classification_covariates(data_card, frame)  # before inference: an unknown name fails fast
+    # before inference: an unknown name fails fast; a model run's image statistics come from its inference pass
+    covariates = classification_covariates(data_card, frame, images_later=predictions is None)
     data_sha = fingerprint_split(data_card, frame, include_images=predictions is None)
     pred_info: dict = {}
 
@@ -137,12 +139,14 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
                 device=torch_device,
                 progress=progress,
                 source=str(frame.attrs.get("source", data_card.split.table)),
+                image_statistics=True,
             )
             if out_dir is None:
                 preds = infer(frame)
             else:
                 preds = predict_in_chunks(lambda part: infer(part), frame, out_dir=out_dir,
-                                          key=f"{model_sha}{data_sha}", chunk_size=chunk_size, context=context)
+                                          key=f"{model_sha}{data_sha}", chunk_size=chunk_size, context=context,
+                                          columns=IMAGE_COLUMNS)
                 if preds is None:
                     return None  # not rank 0: rank 0 merges the chunks and computes the audit
             pred_info = {"source": "model", "device": str(torch_device)}
@@ -165,6 +169,11 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
 
     if not context.is_main:
         return None
+    image_table = None
+    if predictions is None:  # the model's pass computed each image's statistics: no second decode
+        preds, image_table = split_image_columns(preds)
+        if data_card.options.get("covariates"):
+            covariates = classification_covariates(data_card, frame, image_table=image_table)
     score_cols = [f"score_{c}" for c in data_card.classes]
     scores = None
     if all(c in preds.columns for c in score_cols):
@@ -194,7 +203,7 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     samples = samples_table(frame["sample_id"], table["label"], table["pred"], groups, attributes,
                             [tuple(c) for c in data_card.intersections])
     return AuditRun(result=result, provenance=provenance, predictions=table, samples=samples, split=frame,
-                    units=classification_units(samples, covariates))
+                    units=classification_units(samples, covariates), image_statistics=image_table)
 
 
 def _attributes(data_card) -> list:

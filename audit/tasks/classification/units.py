@@ -13,16 +13,20 @@ __all__ = ["ERROR", "classification_covariates", "classification_units"]
 ERROR = Outcome(metric="error_rate", column="error", verb="misclassified")
 
 
-def classification_covariates(card, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def classification_covariates(card, frame: pd.DataFrame, *, image_table: pd.DataFrame | None = None,
+                              images_later: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """The declared covariates of each sample of ``frame`` (:func:`audit.core.data.load_split`'s): columns of
-    the split's table, or the image statistics of the sample's image. Raises CardError for an unknown name."""
+    the split's table, or the image statistics of the sample's image (``image_table``, one row per sample, when
+    the inference pass computed them; ``images_later``: names checked only, see
+    :func:`audit.core.covariates.covariate_table`). Raises CardError for an unknown name."""
     declared = card.options.get("covariates")
     if not declared:
         return pd.DataFrame(index=pd.RangeIndex(len(frame))), []
     from ...core.data import split_columns
 
     return covariate_table(declared, n=len(frame), columns=split_columns(card, frame),
-                           image_paths=frame["image_path"].astype(str).tolist(), card_path=card.path)
+                           image_paths=frame["image_path"].astype(str).tolist(), card_path=card.path,
+                           image_table=image_table, images_later=images_later)
 
 
 def classification_units(samples: pd.DataFrame, covariates: tuple[pd.DataFrame, list[str]]) -> UnitFrame:

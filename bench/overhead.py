@@ -1,0 +1,351 @@
+"""Benchmark (issue #19): `audit run --model` against a bare PyTorch inference loop, whole-process CPU.
+
+For each task, a synthetic split (smooth random JPEG images, seeded) is written to a temporary directory
+with its data card, and a torchvision network with random weights (weights=None, seeded, saved as a state
+dict the model card names) is run over it twice, each as a fresh subprocess:
+
+- ours: ``audit run --model M --data D --out O -q --device cpu --batch-size B`` (everything: cards, split,
+  inference with the image statistics of the dataset section, the prediction cache, the statistics engine with
+  its default 1,000 resamples, the gap analysis, results.json and index.html);
+- reference: a bare PyTorch script over the same images: decode with PIL, the same transform, the same batch
+  size, forward under ``torch.inference_mode``, the outputs turned into what they predict (softmax scores;
+  boxes; per-pixel arg-max at the image size), and nothing else.
+
+Both run with the same thread count (``OMP_NUM_THREADS`` and ``torch.set_num_threads``; one by default, with
+``OMP_WAIT_POLICY=PASSIVE``: on a machine shared with other work, idle OpenMP threads spinning for a busy core
+made the CPU time of the same run vary by a factor of two). CPU is user + system
+of the subprocess and its children (``getrusage(RUSAGE_CHILDREN)`` in a wrapper process), printed as
+ours / reference. Target: <= 1.05 for every task.
+
+Two more runs split the difference into what is paid once and what is paid per image: the reference with no
+images (imports, building the network, loading its weights) and ``audit run`` again on the same output
+directory (the prediction cache hits: everything but inference). Then
+
+- inference = whole run - that run (ours: ``audit run`` - cached ``audit run``; reference: loop - no images),
+  whose ratio is the per-image overhead (decode, image statistics, the chunks and the cache);
+- the audit's fixed cost = cached ``audit run`` - reference with no images: the statistics engine (1,000
+  resamples and permutations), the gap analysis, the dataset section, results.json and index.html with their
+  charts, and the imports they need (pandas, scipy.stats, statsmodels, matplotlib, jinja2, pyarrow).
+
+| task | images | network |
+|---|---|---|
+| classification | 256 x 256 JPEG, resized to 224 | resnet18 |
+| detection | 640 x 480 JPEG (the network resizes to 320) | fasterrcnn_mobilenet_v3_large_320_fpn |
+| semantic segmentation | 448 x 448 JPEG, PNG label masks | lraspp_mobilenet_v3_large |
+
+    python bench/overhead.py [--classification 320] [--detection 48] [--segmentation 48] [--threads 1]
+                             [--tasks classification,detection,segmentation] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+# --------------------------------------------------------------------------- references: bare PyTorch loops
+
+REFERENCE = r'''
+import json, sys
+spec = json.load(open(sys.argv[1]))
+import torch, torchvision
+from PIL import Image
+torch.set_num_threads(spec["threads"])
+task, paths, batch = spec["task"], spec["paths"], spec["batch"]
+kwargs = {"weights": None, "num_classes": spec["num_classes"]}
+if task != "classification":
+    kwargs["weights_backbone"] = None
+net = torchvision.models.get_model(spec["architecture"], **kwargs)
+net.load_state_dict(torch.load(spec["weights"], map_location="cpu", weights_only=True))
+net.eval()
+if task == "detection":
+    from torchvision.transforms.functional import pil_to_tensor
+    transform = lambda image: pil_to_tensor(image).float().div(255)
+else:
+    from torchvision import transforms as T
+    transform = T.Compose([T.Resize(spec["resize"], antialias=True), T.ToTensor(),
+                           T.Normalize(mean=spec["mean"], std=spec["std"])])
+kept = 0
+with torch.inference_mode():
+    for start in range(0, len(paths), batch):
+        images = []
+        for path in paths[start:start + batch]:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        tensors = [transform(image) for image in images]
+        if task == "classification":
+            scores = torch.softmax(net(torch.stack(tensors)).float(), dim=1).numpy()
+            kept += scores.shape[0]
+        elif task == "detection":
+            for out in net(tensors):
+                kept += len(out["boxes"].numpy())
+        else:
+            logits = net(torch.stack(tensors))["out"].float()
+            for k, image in enumerate(images):
+                resized = torch.nn.functional.interpolate(logits[k:k + 1], size=(image.height, image.width),
+                                                          mode="bilinear", align_corners=False)
+                kept += int(resized[0].argmax(0).numpy().astype("uint8").size > 0)
+print(kept, file=sys.stderr)
+'''
+
+# --------------------------------------------------------------------------- synthetic splits
+
+
+def _image(rng, width: int, height: int):
+    """A smooth random colour field with some texture: a photo's JPEG size and decode cost, roughly."""
+    from PIL import Image
+
+    low = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((width, height), Image.BICUBIC)
+    pixels = np.asarray(low, dtype=np.int16) + rng.integers(-12, 13, (height, width, 1), dtype=np.int16)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _weights(path: Path, architecture: str, num_classes: int, task: str) -> None:
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    kwargs = {"weights": None, "num_classes": num_classes}
+    if task != "classification":
+        kwargs["weights_backbone"] = None
+    torch.save(torchvision.models.get_model(architecture, **kwargs).state_dict(), path)
+
+
+GROUPS = {"skin": ["lighter", "darker"], "gender": ["female", "male"]}
+
+
+def make_classification(root: Path, n: int) -> dict:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        name = f"images/{i:05d}.jpg"
+        _image(rng, 256, 256).save(root / name, quality=90)
+        rows.append({"id": f"s{i:05d}", "file": name, "label": ["cat", "dog"][i % 2],
+                     "skin": GROUPS["skin"][int(rng.integers(2))], "gender": GROUPS["gender"][int(rng.integers(2))]})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    (root / "data.md").write_text(textwrap.dedent("""\
+        ---
+        pretty_name: Overhead bench, classification
+        split: {manifest: manifest.csv, id_column: id, image_column: file}
+        image_root: .
+        label_column: label
+        classes: [cat, dog]
+        attributes:
+          skin: {column: skin}
+          gender: {column: gender}
+        intersections: [[skin, gender]]
+        ---
+        # Overhead bench
+        """))
+    _weights(root / "net.pth", "resnet18", 2, "classification")
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    (root / "model.md").write_text(textwrap.dedent(f"""\
+        ---
+        task: classification
+        model: {{architecture: resnet18}}
+        weights: {{path: net.pth}}
+        num_classes: 2
+        label_map: [cat, dog]
+        preprocessing: {{resize: [224, 224], mean: {mean}, std: {std}}}
+        ---
+        # resnet18, random weights
+        """))
+    return {"data": root / "data.md", "model": root / "model.md", "batch": 32,
+            "reference": {"task": "classification", "architecture": "resnet18", "num_classes": 2,
+                          "weights": str(root / "net.pth"), "resize": [224, 224], "mean": mean, "std": std,
+                          "paths": [str(root / r["file"]) for r in rows]},
+            "what": "resnet18, 256x256 JPEG -> 224"}
+
+
+def make_detection(root: Path, n: int) -> dict:
+    rng = np.random.default_rng(1)
+    root.mkdir(parents=True)
+    images, anns = [], []
+    for i in range(n):
+        name = f"{i:05d}.jpg"
+        _image(rng, 640, 480).save(root / name, quality=90)
+        images.append({"id": i + 1, "file_name": name, "width": 640, "height": 480})
+        for k in range(int(rng.integers(1, 4))):
+            x, y = float(rng.integers(0, 400)), float(rng.integers(0, 200))
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": [x, y, 120.0, 240.0],
+                         "area": 120.0 * 240.0, "iscrowd": 0,
+                         "attributes": {"skin": GROUPS["skin"][int(rng.integers(2))],
+                                        "gender": GROUPS["gender"][int(rng.integers(2))]}})
+    (root / "gt.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                              "categories": [{"id": 1, "name": "person"}]}))
+    (root / "data.md").write_text(textwrap.dedent("""\
+        ---
+        pretty_name: Overhead bench, detection
+        split: {coco: gt.json}
+        attributes: {skin: {}, gender: {}}
+        intersections: [[skin, gender]]
+        ---
+        # Overhead bench
+        """))
+    _weights(root / "net.pth", "fasterrcnn_mobilenet_v3_large_320_fpn", 2, "detection")
+    (root / "model.md").write_text(textwrap.dedent("""\
+        ---
+        task: detection
+        model: {architecture: fasterrcnn_mobilenet_v3_large_320_fpn}
+        weights: {path: net.pth}
+        num_classes: 2
+        label_map: [__background__, person]
+        ---
+        # fasterrcnn_mobilenet_v3_large_320_fpn, random weights
+        """))
+    return {"data": root / "data.md", "model": root / "model.md", "batch": 4,
+            "reference": {"task": "detection", "architecture": "fasterrcnn_mobilenet_v3_large_320_fpn",
+                          "num_classes": 2, "weights": str(root / "net.pth"),
+                          "paths": [str(root / im["file_name"]) for im in images]},
+            "what": "fasterrcnn_mobilenet_v3_large_320_fpn, 640x480 JPEG"}
+
+
+def make_segmentation(root: Path, n: int) -> dict:
+    import pandas as pd
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = []
+    for i in range(n):
+        sid = f"s{i:05d}"
+        _image(rng, 448, 448).save(root / "images" / f"{sid}.jpg", quality=90)
+        mask = np.zeros((448, 448), dtype=np.uint8)
+        top, left = rng.integers(0, 200, 2)
+        mask[top:top + 240, left:left + 120] = 1
+        Image.fromarray(mask).save(root / "masks" / f"{sid}.png")
+        rows.append({"id": sid, "file": f"images/{sid}.jpg", "mask": f"masks/{sid}.png",
+                     "lighting": ["dim", "bright"][int(rng.integers(2))]})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    (root / "data.md").write_text(textwrap.dedent("""\
+        ---
+        pretty_name: Overhead bench, semantic segmentation
+        split: {manifest: manifest.csv, id_column: id, image_column: file}
+        image_root: .
+        classes: [background, person]
+        attributes:
+          lighting: {column: lighting}
+        segmentation: {mask_column: mask, person_class: person}
+        ---
+        # Overhead bench
+        """))
+    _weights(root / "net.pth", "lraspp_mobilenet_v3_large", 2, "segmentation")
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    (root / "model.md").write_text(textwrap.dedent(f"""\
+        ---
+        task: semantic_segmentation
+        model: {{architecture: lraspp_mobilenet_v3_large}}
+        weights: {{path: net.pth}}
+        num_classes: 2
+        label_map: [background, person]
+        preprocessing: {{resize: [448, 448], mean: {mean}, std: {std}}}
+        ---
+        # lraspp_mobilenet_v3_large, random weights
+        """))
+    return {"data": root / "data.md", "model": root / "model.md", "batch": 8,
+            "reference": {"task": "segmentation", "architecture": "lraspp_mobilenet_v3_large", "num_classes": 2,
+                          "weights": str(root / "net.pth"), "resize": [448, 448], "mean": mean, "std": std,
+                          "paths": [str(root / r["file"]) for r in rows]},
+            "what": "lraspp_mobilenet_v3_large, 448x448 JPEG"}
+
+
+MAKERS = {"classification": make_classification, "detection": make_detection, "segmentation": make_segmentation}
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(command: list[str], env: dict) -> dict:
+    """CPU seconds (user + system, children included) and wall seconds of ``command`` in a fresh process."""
+    wrapper = ("import resource, subprocess, sys, json, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:]); "
+               "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "print(json.dumps({'rc': p.returncode, 'cpu': u.ru_utime + u.ru_stime, "
+               "'wall': time.perf_counter() - t, 'rss': u.ru_maxrss / 1024}))")
+    done = subprocess.run([sys.executable, "-c", wrapper, *command], stdout=subprocess.PIPE, text=True, env=env,
+                          check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["rc"]:
+        raise SystemExit(f"failed (exit {result['rc']}): {' '.join(map(str, command))}")
+    return result
+
+
+def audit_command(case: dict, out: Path, threads: int) -> list[str]:
+    return [sys.executable, "-m", "audit", "run", "--model", str(case["model"]), "--data", str(case["data"]),
+            "--out", str(out), "-q", "--device", "cpu", "--batch-size", str(case["batch"])]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classification", type=int, default=320, help="images")
+    parser.add_argument("--detection", type=int, default=48, help="images")
+    parser.add_argument("--segmentation", type=int, default=48, help="images")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tasks", default="classification,detection,segmentation")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each side; the smallest CPU is kept")
+    args = parser.parse_args(argv)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "OMP_WAIT_POLICY": "PASSIVE"}
+    load_before = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in [t for t in args.tasks.split(",") if t]:
+            n = getattr(args, task)
+            case = MAKERS[task](Path(tmp) / task, n)
+            spec = Path(tmp) / f"{task}.json"
+            spec.write_text(json.dumps({**case["reference"], "batch": case["batch"], "threads": args.threads}))
+            empty = Path(tmp) / f"{task}-empty.json"
+            empty.write_text(json.dumps({**case["reference"], "paths": [], "batch": case["batch"],
+                                         "threads": args.threads}))
+            runs = {"ours": [], "reference": [], "cached": [], "startup": []}
+            for r in range(args.repeat):  # alternate, so that a change of load hits both sides
+                out = Path(tmp) / f"{task}-out-{r}"
+                runs["reference"].append(measure([sys.executable, "-c", REFERENCE, str(spec)], env))
+                runs["ours"].append(measure(audit_command(case, out, args.threads) + ["--no-cache"], env))
+                runs["startup"].append(measure([sys.executable, "-c", REFERENCE, str(empty)], env))
+                runs["cached"].append(measure(audit_command(case, out, args.threads), env))
+            best = {k: min(v, key=lambda f: f["cpu"]) for k, v in runs.items()}
+            rows.append((task, n, case["what"], case["batch"], best))
+    print(f"threads={args.threads}  repeat={args.repeat} (smallest CPU of each side kept)  "
+          f"load average at the start {load_before:.1f}, at the end {os.getloadavg()[0]:.1f}")
+    print()
+    print("| task | images | network | batch | ours CPU s | reference CPU s | ours / reference | ours wall s | "
+          "reference wall s |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for task, n, what, batch, f in rows:
+        print(f"| {task} | {n} | {what} | {batch} | {f['ours']['cpu']:.1f} | {f['reference']['cpu']:.1f} | "
+              f"**{f['ours']['cpu'] / f['reference']['cpu']:.3f}** | {f['ours']['wall']:.1f} | "
+              f"{f['reference']['wall']:.1f} |")
+    print()
+    print("Split into inference (whole run - the run without it) and what is paid once (CPU s):")
+    print()
+    print("| task | inference: ours | inference: reference | inference ours / reference | ms per image: ours | "
+          "ms per image: reference | reference with no images | cached `audit run` | audit's fixed cost |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for task, n, what, batch, f in rows:
+        ours_inf = f["ours"]["cpu"] - f["cached"]["cpu"]
+        ref_inf = f["reference"]["cpu"] - f["startup"]["cpu"]
+        print(f"| {task} | {ours_inf:.1f} | {ref_inf:.1f} | **{ours_inf / ref_inf:.3f}** | "
+              f"{1000 * ours_inf / n:.0f} | {1000 * ref_inf / n:.0f} | {f['startup']['cpu']:.1f} | "
+              f"{f['cached']['cpu']:.1f} | {f['cached']['cpu'] - f['startup']['cpu']:.1f} |")
+    print()
+    worst = max(f["ours"]["cpu"] / f["reference"]["cpu"] for *_, f in rows)
+    print(f"target: ours / reference <= 1.05 for every task: {'met' if worst <= 1.05 else 'NOT met'} "
+          f"(largest {worst:.3f})")
+    print("command: python bench/overhead.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
