@@ -369,3 +369,25 @@ def test_images_on_disk_dataset_section_and_thumbnails(tmp_path):
     section = report_section(split["card"], split=run.split)
     assert section == report_section(split["card"]) and "Image statistics" in json.dumps(section)
     assert image_paths_from_card(split["card"], split=run.split.samples) == image_paths_from_card(split["card"])
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "row-by-row"])
+def test_report_rereads_a_predictions_file_keyed_by_the_cards_id_column(tmp_path, streamed, request):
+    """``audit report DIR`` reads the predictions file again for the threshold sweep; a file keyed by the card's
+    ``split.id_column`` (here ``id``, not ``sample_id``) is read under that name (it raised a KeyError before)."""
+    from audit.cli import main
+
+    if not streamed:
+        request.getfixturevalue("row_by_row")
+    card, frame = make_split(tmp_path, n=600)
+    predictions, table = make_predictions(tmp_path, frame, name="predictions.csv")
+    table.rename(columns={"sample_id": "id"}).to_csv(predictions, index=False)
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(card), "--predictions", str(predictions), "--out", str(out), "--n-boot", "50",
+                 "--n-perm", "50", "--no-thumbnails", "-q"]) == 0
+    document = json.loads((out / "results.json").read_text())
+    assert document["provenance"]["predictions"]["id_column"] == "id"
+    assert main(["report", str(out), "-o", str(tmp_path / "again.html"), "-q"]) == 0
+    html = (tmp_path / "again.html").read_text()
+    assert "Not available: the threshold sweep needs" not in html
+    assert 'id="sweep-' in html  # the threshold sweep charts, drawn from the scores of the file read again

@@ -172,11 +172,16 @@ def load_output(path, *, images: bool = True) -> TaskInput:
             predictions = pd.read_parquet(out_dir / "predictions.parquet")
             samples = pd.read_parquet(out_dir / "samples.parquet")
         elif (out_dir / "samples.parquet").is_file():  # predictions made elsewhere: read the file named in the provenance
-            source = Path(str(((document.get("provenance") or {}).get("predictions") or {}).get("file") or ""))
+            info = (document.get("provenance") or {}).get("predictions") or {}
+            source, id_column = Path(str(info.get("file") or "")), str(info.get("id_column") or "sample_id")
             if source.suffix.lower() in (".csv", ".parquet", ".pq") and source.is_file():
-                predictions = (pd.read_csv(source, dtype={"sample_id": str}) if source.suffix.lower() == ".csv"
-                               else pd.read_parquet(source))
+                predictions = (pd.read_csv(source, dtype={id_column: str, "sample_id": str})
+                               if source.suffix.lower() == ".csv" else pd.read_parquet(source))
+                if "sample_id" not in predictions.columns and id_column in predictions.columns:
+                    predictions = predictions.rename(columns={id_column: "sample_id"})  # the card's id column
                 samples = pd.read_parquet(out_dir / "samples.parquet")
+                if "sample_id" not in predictions.columns:  # not the file the audit read: no per-sample sections
+                    predictions = samples = None
     except (OSError, ValueError) as exc:
         raise AuditError(f"{out_dir}: expected readable predictions.parquet and samples.parquet, found {exc}") from None
     tables = {}

@@ -100,7 +100,8 @@ def evaluate_classification(data_card, *, model=None, predictions=None, out_dir=
     if predictions is not None:
         preds = load_predictions_file(predictions, sample_ids=frame["sample_id"].tolist(), classes=data_card.classes,
                                       id_column=data_card.split.id_column)
-        pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions)}
+        pred_info = {"source": "file", "file": str(predictions), "sha256": file_sha256(predictions),
+                     "id_column": data_card.split.id_column}
         log.info("predictions: read from %s", predictions)
     else:
         preds = None
@@ -305,7 +306,8 @@ def _evaluate_streamed(data_card, predictions, *, model_card, model_sha, context
     split = read_predictions(predictions, manifest, classes=list(data_card.classes),
                              id_column=data_card.split.id_column)
     del manifest
-    pred_info = {"source": "file", "file": str(predictions), "sha256": predictions_sha256(predictions)}
+    pred_info = {"source": "file", "file": str(predictions), "sha256": predictions_sha256(predictions),
+                 "id_column": data_card.split.id_column}
     log.info("predictions: read from %s", predictions)
     if not context.is_main:
         return None
