@@ -128,7 +128,7 @@ _ROW_KEYS = {
 }
 
 
-def _check_document(document, path: Path, *, role: str) -> None:
+def check_document(document, path: Path, *, role: str) -> None:
     """Schema-validate the structure (on the first rows of each table; full validation of thousands of rows
     takes seconds), then check that every row has the keys a comparison reads."""
     import jsonschema
@@ -185,7 +185,7 @@ def load_audit(path, *, role: str = "audit") -> LoadedAudit:
     from ._output import check_complete
 
     check_complete(results_path.parent)
-    _check_document(document, results_path, role=role)
+    check_document(document, results_path, role=role)
     samples = None
     samples_path = results_path.parent / SAMPLES_FILE
     if samples_path.is_file():

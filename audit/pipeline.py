@@ -27,7 +27,7 @@ import logging
 
 from .core.distributed import context_from_env
 from .core.run import (  # noqa: F401 - re-exported: where callers and tests find them
-    RESULTS_SCHEMA_VERSION, AuditRun, _created, _fmt, _model_provenance, check_reference_groups,
+    RESULTS_SCHEMA_VERSION, AuditRun, created_time, _fmt, model_provenance, check_reference_groups,
     load_results_schema, results_document)
 from .errors import AuditError  # noqa: F401 - named in docstrings, imported from here by callers
 

@@ -61,7 +61,7 @@ def main() -> int:
 
         audit.stats.audit_classification = die
         audit.stats.audit_segmentation = die
-        audit.tasks.detection.pipeline._audit_detections = die
+        audit.tasks.detection.pipeline.audit_detections_with_matches = die
     elif phase == "report":
         def move(commit, out):
             _die()

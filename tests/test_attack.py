@@ -305,14 +305,14 @@ def test_compressed_rle_whose_counts_overrun_the_image_is_refused():
     import numpy as np
     from pycocotools import mask as mask_utils
 
-    from audit.tasks.detection.data import _to_rle
+    from audit.tasks.detection.data import to_rle
     from audit.errors import DataError
 
     big = mask_utils.encode(np.asfortranarray(np.ones((10, 10), dtype=np.uint8)))
     ok = mask_utils.encode(np.asfortranarray(np.ones((7, 9), dtype=np.uint8)))
-    assert _to_rle({"size": [7, 9], "counts": ok["counts"].decode()}, 7, 9, "gt.json: annotations[0]")["size"] == [7, 9]
+    assert to_rle({"size": [7, 9], "counts": ok["counts"].decode()}, 7, 9, "gt.json: annotations[0]")["size"] == [7, 9]
     with pytest.raises(DataError) as caught:
-        _to_rle({"size": [7, 9], "counts": big["counts"].decode()}, 7, 9, "gt.json: annotations[0]")
+        to_rle({"size": [7, 9], "counts": big["counts"].decode()}, 7, 9, "gt.json: annotations[0]")
     assert str(caught.value) == ("gt.json: annotations[0]: field 'segmentation.counts': expected run lengths covering "
                                  "7 x 9 = 63 pixels, found 100")
 

@@ -242,12 +242,12 @@ def test_overall_ap_identical_to_pycocotools(seed, agnostic):
 
 
 def test_mask_ap_identical_to_pycocotools():
-    from audit.tasks.detection.data import _to_rle
+    from audit.tasks.detection.data import to_rle
 
     gt_dict, res = _random_set(7, n_img=12, with_masks=True)
     e = _pycoco(gt_dict, res, iou_type="segm")
     gt = _gt(gt_dict["annotations"])
-    gt.segmentation = [_to_rle(a["segmentation"], 60, 80, "gt") for a in gt_dict["annotations"]]
+    gt.segmentation = [to_rle(a["segmentation"], 60, 80, "gt") for a in gt_dict["annotations"]]
     from pycocotools import mask as mask_utils
 
     rles = [dict(d["segmentation"], counts=d["segmentation"]["counts"].encode()) for d in res]

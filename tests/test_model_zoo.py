@@ -489,13 +489,13 @@ def test_torchscript_detector(tmp_path, capsys):
 
 
 def test_unet_provenance_names_the_project_not_torchvision(tmp_path):
-    from audit.pipeline import _model_provenance
+    from audit.pipeline import model_provenance
     from test_segmentation_e2e import make_model_card
 
     card = load_model_card(make_model_card(tmp_path, "unet_small"))
-    assert _model_provenance(card, None)["source"] == "audit U-Net audit.tasks.segmentation.models:unet_small"
+    assert model_provenance(card, None)["source"] == "audit U-Net audit.tasks.segmentation.models:unet_small"
     card = load_model_card(make_model_card(tmp_path, "lraspp_mobilenet_v3_large", weights=False))
-    assert _model_provenance(card, None)["source"] == "torchvision lraspp_mobilenet_v3_large"
+    assert model_provenance(card, None)["source"] == "torchvision lraspp_mobilenet_v3_large"
 
 
 def test_run_help_names_every_task(capsys):

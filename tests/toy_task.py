@@ -21,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from audit.core.card_fields import settled
-from audit.core.cards import _Validator
+from audit.core.cards import Validator
 from audit.core.front_matter import read_front_matter
 from audit.core.registry import register_task
-from audit.core.run import AuditRun, _created, _model_provenance
+from audit.core.run import AuditRun, created_time, model_provenance
 from audit.errors import AuditError
 
 
@@ -49,7 +49,7 @@ class ToyTask:
     def load_data_card(self, data, *, pos_label=None, min_group_size=None, **settings):
         path = Path(data)
         front, _ = read_front_matter(path)
-        v = _Validator(path, front)
+        v = Validator(path, front)
         v.unknown_keys(front, {"task", "table", "min_group_size"})
         card = ToyCard(path=path, name=path.stem, table=v.resolve(v.string(front, "table")),
                        min_group_size=v.integer(front, "min_group_size", required=False, default=50, minimum=1),
@@ -72,7 +72,7 @@ class ToyTask:
             correction=card.options.get("correction", "fdr_bh"), n_boot=n_boot, n_perm=n_perm, bootstrap=bootstrap,
             seed=seed, alpha=alpha, min_group_size=card.min_group_size)
         provenance = {
-            "audit_version": "toy", "created": _created(), "model": _model_provenance(None, None),
+            "audit_version": "toy", "created": created_time(), "model": model_provenance(None, None),
             "data": {"card": str(card.path), "name": card.name, "title": card.name, "sha256": None,
                      "split": str(card.table), "n_samples": len(table), "classes": ["no", "yes"],
                      "attributes": ["group"]},

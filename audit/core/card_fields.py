@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .cards import (_MISSING, _ROMAN, _SCALE_RANGE, FITZPATRICK_DEFAULT_BINS, SCALES, AttributeSpec, WeightsSpec,
-                    _show, _Validator)
+from .cards import (MISSING, _ROMAN, _SCALE_RANGE, FITZPATRICK_DEFAULT_BINS, SCALES, AttributeSpec, WeightsSpec,
+                    _show, Validator)
 
-def _normalise_level(value: Any, scale: str) -> Any:
+def normalise_level(value: Any, scale: str) -> Any:
     """Normalise a Fitzpatrick / Monk value (roman or int) to an int; else unchanged."""
     if scale not in _SCALE_RANGE:
         return value
@@ -27,7 +27,7 @@ def _normalise_level(value: Any, scale: str) -> Any:
     return value
 
 
-_DATA_FIELDS = {
+DATA_FIELDS = {
     "split", "image_root", "label_column", "classes", "attributes", "intersections",
     "reference_groups", "min_group_size", "allow_paths_outside_root", "segmentation",
     # statistics settings (the command line overrides them): see parse_audit_options
@@ -39,9 +39,9 @@ _DATA_FIELDS = {
     "annotations_creators", "source_datasets", "task_categories", "size_categories",
 }
 # dataset-audit fields, validated by audit.dataset.dataset_options when `audit data-card` runs
-_DATA_FIELDS |= {"reference_population", "compare_to"}
+DATA_FIELDS |= {"reference_population", "compare_to"}
 # written by `audit import` (audit.importers): the source, root and command that wrote the card and its side files
-_DATA_FIELDS |= {"imported_from"}
+DATA_FIELDS |= {"imported_from"}
 
 
 INTERVALS = ("wilson", "clopper-pearson", "bootstrap")
@@ -50,7 +50,7 @@ INTERVALS = ("wilson", "clopper-pearson", "bootstrap")
 CORRECTIONS = ("fdr_bh", "holm")
 
 
-def parse_audit_options(v: "_Validator", data: dict, *, classes: list[str] | None = None) -> dict:
+def parse_audit_options(v: "Validator", data: dict, *, classes: list[str] | None = None) -> dict:
     """The statistics settings a data card may set: only those it sets, for the command line to override.
 
     ``pos_label`` (a class name, binary tasks: then only that class's rows are
@@ -96,7 +96,7 @@ def apply_settings(card, *, min_group_size: int | None = None, **given):
     return dataclasses.replace(card, **changes)
 
 
-def parse_attribute_specs(v: _Validator, raw: Mapping | None, prefix: str = "") -> list[AttributeSpec]:
+def parse_attribute_specs(v: Validator, raw: Mapping | None, prefix: str = "") -> list[AttributeSpec]:
     """Attribute specs from a card's ``attributes`` mapping (fields reported under ``prefix + "attributes."``)."""
     attributes: list[AttributeSpec] = []
     for name, spec in (raw or {}).items():
@@ -112,17 +112,17 @@ def parse_attribute_specs(v: _Validator, raw: Mapping | None, prefix: str = "") 
         scale = spec.get("scale", "nominal")
         if scale not in SCALES:
             raise v.fail(where + "scale", f"one of {', '.join(SCALES)}", scale)
-        bins = _parse_bins(v, spec, where, scale)
+        bins = parse_bins(v, spec, where, scale)
         order = spec.get("order")
         if order is not None:
             if not isinstance(order, list) or not order:
                 raise v.fail(where + "order", "a non-empty list of values", order)
-            order = [_normalise_level(x, scale) for x in order]
+            order = [normalise_level(x, scale) for x in order]
         attributes.append(AttributeSpec(name=name, column=column, scale=scale, bins=bins, order=order))
     return attributes
 
 
-def parse_intersections(v: _Validator, raw, names: list[str], prefix: str = "") -> list[tuple[str, ...]]:
+def parse_intersections(v: Validator, raw, names: list[str], prefix: str = "") -> list[tuple[str, ...]]:
     """A card's ``intersections``: lists of two or more distinct declared attribute names."""
     intersections: list[tuple[str, ...]] = []
     if raw is None:
@@ -142,7 +142,7 @@ def parse_intersections(v: _Validator, raw, names: list[str], prefix: str = "") 
     return intersections
 
 
-def parse_reference_groups(v: _Validator, raw: Mapping | None, groupings: list[str], prefix: str = "") -> dict:
+def parse_reference_groups(v: Validator, raw: Mapping | None, groupings: list[str], prefix: str = "") -> dict:
     """A card's ``reference_groups``: grouping name (one of ``groupings``) to its reference group label."""
     reference_groups: dict[str, str] = {}
     for key, label in (raw or {}).items():
@@ -154,7 +154,7 @@ def parse_reference_groups(v: _Validator, raw: Mapping | None, groupings: list[s
     return reference_groups
 
 
-def parse_weights(v: _Validator, data: Mapping, *, architecture: bool,
+def parse_weights(v: Validator, data: Mapping, *, architecture: bool,
                   example: str = "ResNet18_Weights.IMAGENET1K_V1") -> tuple[WeightsSpec | None, bool]:
     """A model card's ``weights`` (a torchvision enum or a local file) and ``trust_checkpoint``."""
     weights: WeightsSpec | None = None
@@ -181,9 +181,9 @@ def parse_weights(v: _Validator, data: Mapping, *, architecture: bool,
     return weights, trust
 
 
-def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str, list] | None:
-    raw = spec.get("bins", _MISSING)
-    if raw is _MISSING or raw is None:
+def parse_bins(v: Validator, spec: dict, prefix: str, scale: str) -> dict[str, list] | None:
+    raw = spec.get("bins", MISSING)
+    if raw is MISSING or raw is None:
         return {k: list(vals) for k, vals in FITZPATRICK_DEFAULT_BINS.items()} if scale == "fitzpatrick" else None
     if raw == {}:
         return {}  # an explicit empty mapping keeps every level of the scale
@@ -197,7 +197,7 @@ def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str,
             raise v.fail(where, "a non-empty list of values", values)
         normalised = []
         for i, value in enumerate(values):
-            level = _normalise_level(value, scale)
+            level = normalise_level(value, scale)
             if scale in _SCALE_RANGE and (isinstance(level, bool) or level not in _SCALE_RANGE[scale]):
                 lo, hi = _SCALE_RANGE[scale][0], _SCALE_RANGE[scale][-1]
                 roman = " or I..VI" if scale == "fitzpatrick" else ""
@@ -210,7 +210,7 @@ def _parse_bins(v: _Validator, spec: dict, prefix: str, scale: str) -> dict[str,
     return bins
 
 
-def parse_label_map(v: _Validator, data: Mapping, weights: WeightsSpec | None, *, minimum: int,
+def parse_label_map(v: Validator, data: Mapping, weights: WeightsSpec | None, *, minimum: int,
                     unique: bool) -> tuple[int, list[str]]:
     """A model card's ``num_classes`` and ``label_map`` (a list, an index mapping, or ``weights``).
 
@@ -219,7 +219,7 @@ def parse_label_map(v: _Validator, data: Mapping, weights: WeightsSpec | None, *
     their count and must equal it when given. Names taken from an enum may
     repeat (ImageNet has two 'crane's, COCO many 'N/A's).
     """
-    raw = data.get("label_map", _MISSING)
+    raw = data.get("label_map", MISSING)
     categories = weights_categories(weights.enum) if weights is not None and weights.enum else None
     if raw == "weights":
         if categories is None:

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .card_fields import _DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, parse_weights
-from .cards import AttributeSpec, DataCard, ModelCard, ModelSource, Preprocessing, SplitSpec, WeightsSpec, _MISSING, _Validator
+from .card_fields import DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections, parse_label_map, parse_reference_groups, parse_weights
+from .cards import AttributeSpec, DataCard, ModelCard, ModelSource, Preprocessing, SplitSpec, WeightsSpec, MISSING, Validator
 from .front_matter import read_front_matter
 
 __all__ = [
@@ -51,8 +51,8 @@ def load_data_card(path: str | Path, *, sections: Mapping[str, Callable] | None 
     """
     path = Path(path)
     data, body = read_front_matter(path)
-    v = _Validator(path, data)
-    v.unknown_keys(data, _DATA_FIELDS)
+    v = Validator(path, data)
+    v.unknown_keys(data, DATA_FIELDS)
 
     split_raw = v.mapping(data, "split", expected="a mapping with either 'manifest' or 'imagefolder'")
     if ("manifest" in split_raw) == ("imagefolder" in split_raw):
@@ -173,7 +173,7 @@ def load_model_card(path: str | Path) -> ModelCard:
         loader = model_card_loader(data["task"])  # a task that reads its own model cards (detection)
         if loader is not None:
             return loader(path, data, body)
-    v = _Validator(path, data)
+    v = Validator(path, data)
     v.unknown_keys(data, _MODEL_FIELDS)
 
     task = v.string(data, "task")
@@ -222,10 +222,10 @@ def load_model_card(path: str | Path) -> ModelCard:
     pre_raw = v.mapping(data, "preprocessing", required=False, expected="a mapping with resize, mean, std")
     if pre_raw is None:
         if weights is None or weights.enum is None:
-            raise v.fail("preprocessing", "a mapping with resize, mean, std (required without weights.enum)", _MISSING)
+            raise v.fail("preprocessing", "a mapping with resize, mean, std (required without weights.enum)", MISSING)
     else:
         v.unknown_keys(pre_raw, {"resize", "mean", "std"}, "preprocessing.")
-        resize = pre_raw.get("resize", _MISSING)
+        resize = pre_raw.get("resize", MISSING)
         if isinstance(resize, int) and not isinstance(resize, bool):
             resize = [resize, resize]
         if (
@@ -236,7 +236,7 @@ def load_model_card(path: str | Path) -> ModelCard:
             raise v.fail("preprocessing.resize", "[height, width] as two positive integers", resize)
         stats = {}
         for key in ("mean", "std"):
-            val = pre_raw.get(key, _MISSING)
+            val = pre_raw.get(key, MISSING)
             if (
                 not isinstance(val, list)
                 or len(val) not in (1, 3)

@@ -55,7 +55,7 @@ SCALES = ("nominal", "ordinal", "fitzpatrick", "monk")
 FITZPATRICK_DEFAULT_BINS = {"lighter": [1, 2, 3], "darker": [4, 5, 6]}
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 _SCALE_RANGE = {"fitzpatrick": range(1, 7), "monk": range(1, 11)}
-_MISSING = object()
+MISSING = object()
 
 
 # ---------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _show(value: Any) -> str:
     """Render a found value for an error message."""
-    if value is _MISSING:
+    if value is MISSING:
         return "nothing (the field is missing)"
     if value is None:
         return "null"
@@ -295,7 +295,7 @@ def _show(value: Any) -> str:
     return short_repr(value, 77)  # never the whole repr: an expanded alias structure can be huge
 
 
-class _Validator:
+class Validator:
     """Collects the card path so every error names the file and field."""
 
     def __init__(self, path: Path, data: dict):
@@ -307,11 +307,11 @@ class _Validator:
 
     @staticmethod
     def get(mapping: Mapping, key: str) -> Any:
-        return mapping.get(key, _MISSING) if isinstance(mapping, Mapping) else _MISSING
+        return mapping.get(key, MISSING) if isinstance(mapping, Mapping) else MISSING
 
     def string(self, mapping: Mapping, key: str, prefix: str = "", *, required: bool = True, default=None):
         value = self.get(mapping, key)
-        if value is _MISSING or (value is None and not required):
+        if value is MISSING or (value is None and not required):
             if required:
                 raise self.fail(prefix + key, "a string", value)
             return default
@@ -321,7 +321,7 @@ class _Validator:
 
     def integer(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, default=None, minimum=None):
         value = self.get(mapping, key)
-        if value is _MISSING or (value is None and not required):
+        if value is MISSING or (value is None and not required):
             if required:
                 raise self.fail(prefix + key, "an integer", value)
             return default
@@ -333,7 +333,7 @@ class _Validator:
 
     def mapping(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, expected="a mapping"):
         value = self.get(mapping, key)
-        if value is _MISSING or (value is None and not required):
+        if value is MISSING or (value is None and not required):
             if required:
                 raise self.fail(prefix + key, expected, value)
             return None
@@ -343,7 +343,7 @@ class _Validator:
 
     def string_list(self, mapping: Mapping, key: str, prefix: str = "", *, required=True, unique=True):
         value = self.get(mapping, key)
-        if value is _MISSING or (value is None and not required):
+        if value is MISSING or (value is None and not required):
             if required:
                 raise self.fail(prefix + key, "a list of strings", value)
             return None

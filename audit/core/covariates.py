@@ -74,7 +74,7 @@ def parse_covariates(raw, *, fail: Callable[[str, str, object], Exception]) -> t
         The value: a list of names or of mappings with ``name``, ``column``, ``quantiles``.
     fail : callable
         ``fail(where, expected, found)`` makes the error to raise: ``where`` is ``""`` for the whole value,
-        ``"[i]"`` or ``"[i].key"`` for an item (the card's :meth:`_Validator.fail` names the field with it).
+        ``"[i]"`` or ``"[i].key"`` for an item (the card's :meth:`Validator.fail` names the field with it).
 
     Returns
     -------

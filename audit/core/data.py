@@ -66,7 +66,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _as_object(series: pd.Series) -> pd.Series:
+def as_object(series: pd.Series) -> pd.Series:
     """Raw values as Python objects with ``None`` for missing."""
     return pd.Series([None if _missing(v) else v for v in series.tolist()], dtype=object, index=series.index)
 
@@ -78,7 +78,7 @@ def _missing(value) -> bool:
         return False
 
 
-def _require_columns(table: pd.DataFrame, path: Path, card: DataCard, wanted: dict[str, str]) -> None:
+def require_columns(table: pd.DataFrame, path: Path, card: DataCard, wanted: dict[str, str]) -> None:
     """``wanted`` maps column name -> card field that declares it."""
     for column, field_name in wanted.items():
         if column not in table.columns:
@@ -88,7 +88,7 @@ def _require_columns(table: pd.DataFrame, path: Path, card: DataCard, wanted: di
             )
 
 
-def _row_ids(table: pd.DataFrame, path: Path, id_column: str) -> list[str]:
+def row_ids(table: pd.DataFrame, path: Path, id_column: str) -> list[str]:
     ids = []
     first_row: dict[str, int] = {}
     for i, raw in enumerate(table[id_column].tolist(), start=1):
@@ -141,8 +141,8 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
         declared[card.label_column] = "label_column"
     for attr in card.attributes:
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
-    _require_columns(table, split.table, card, declared)
-    ids = _row_ids(table, split.table, split.id_column)
+    require_columns(table, split.table, card, declared)
+    ids = row_ids(table, split.table, split.id_column)
     if not ids:
         raise DataError(f"{split.table}: expected at least one sample (a row below the header), found none")
     class_index = {name: i for i, name in enumerate(card.classes)}
@@ -154,9 +154,9 @@ def load_split(card: DataCard, *, verify_images: bool = True, require_images: bo
 
     for attr in card.attributes:
         if split.kind == "manifest":
-            values = _as_object(table[attr.column]).tolist()
+            values = as_object(table[attr.column]).tolist()
         else:
-            lookup = dict(zip(ids, _as_object(table[attr.column]).tolist()))
+            lookup = dict(zip(ids, as_object(table[attr.column]).tolist()))
             values = [lookup.get(sid) for sid in frame["sample_id"]]
         frame[attr.name] = pd.Series(values, dtype=object)  # object keeps None (missing -> 'unknown' group)
 

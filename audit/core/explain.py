@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import SEPARATOR, UNKNOWN, find_slices, stratified_disparity
-from ..stats._results import _plain
+from ..stats import json_plain
 from .covariates import COVARIATE_PREFIX
 from .units import CLUSTER, GROUP_PREFIX, UnitFrame
 
@@ -103,7 +103,7 @@ def explain_gaps(units: UnitFrame | None, result, *, covariates: Sequence[str], 
     present = units.covariates
     if not present:
         doc["notes"].append("None of the declared covariates could be measured.")
-        return _plain(doc)
+        return json_plain(doc)
     table = units.table
     cluster = CLUSTER if units.clustered else None
     regression = "gee" if cluster and len(table) <= GEE_MAX_UNITS else "glm"
@@ -161,4 +161,4 @@ def explain_gaps(units: UnitFrame | None, result, *, covariates: Sequence[str], 
                               "features": features, "tested": int(len(search.candidates)),
                               "confirmed": search.slices.to_dict(orient="records"), "config": search.config})
     doc["notes"] = list(dict.fromkeys(doc["notes"]))  # one line each, whatever the number of outcomes
-    return _plain(doc)
+    return json_plain(doc)

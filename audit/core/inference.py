@@ -253,7 +253,7 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def _sample(ids, k=5) -> str:
+def shown_ids(ids, k=5) -> str:
     ids = sorted(ids, key=str)
     shown = ", ".join(repr(str(i)) for i in ids[:k])
     return shown + (f" and {len(ids) - k} more" if len(ids) > k else "")
@@ -321,9 +321,9 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} split ids missing ({_sample(missing)})")
+            parts.append(f"{len(missing)} split ids missing ({shown_ids(missing)})")
         if extra:
-            parts.append(f"{len(extra)} ids not in the split ({_sample(extra)})")
+            parts.append(f"{len(extra)} ids not in the split ({shown_ids(extra)})")
         raise PredictionError(f"{path}: sample ids do not match the split: {'; '.join(parts)}")
 
     table.index = ids
@@ -349,7 +349,7 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
         for col, values in zip(score_cols, scores.T):
             result[col] = values
     if scores is not None:
-        _check_probabilities(scores, score_cols, wanted, path)
+        check_probabilities(scores, score_cols, wanted, path)
     if pred_col is not None:
         result["pred"] = _parse_labels(table[pred_col].tolist(), classes, path, pred_col, wanted)
     else:
@@ -363,7 +363,7 @@ def load_predictions_file(path, *, sample_ids, classes, id_column: str = "sample
 PROBABILITY_TOLERANCE = 1e-3  # how far a row of class scores may sum from 1 (rounding in CSV files)
 
 
-def _check_probabilities(scores: np.ndarray, columns, ids, path, *, sums: bool = True) -> None:
+def check_probabilities(scores: np.ndarray, columns, ids, path, *, sums: bool = True) -> None:
     """Class scores must be probabilities: finite, in 0..1, each row summing to 1 (an all-empty row abstains).
 
     Logits or unnormalised scores would give meaningless calibration and AUC, so they are refused with the

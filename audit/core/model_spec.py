@@ -63,7 +63,7 @@ def shown(items, k: int = SHOWN) -> str:
 def parse_class_map(v, raw, label_map: list[str]) -> dict[int, str] | None:
     """Validate a card's ``class_map`` into ``model output index -> split class`` (dropped outputs left out).
 
-    ``v`` is the card's validator (:class:`audit.core.card_loaders._Validator`). A key must
+    ``v`` is the card's validator (:class:`audit.core.card_loaders.Validator`). A key must
     name a model class, an output index or an index range; a value is a split
     class name or null.
     """

@@ -113,7 +113,7 @@ def load_checkpoint(path: Path, *, trust: bool = False):
         raise ModelError(f"{path}: cannot load checkpoint: {_one_line(exc)}") from None
 
 
-def _state_dict(card: ModelCard | None, loaded, path: Path):
+def checkpoint_state_dict(card: ModelCard | None, loaded, path: Path):
     """The state dict inside a loaded checkpoint (``card`` is unused; kept for callers)."""
     if isinstance(loaded, torch.nn.Module):
         return loaded  # only reachable with trust_checkpoint: true
@@ -183,7 +183,7 @@ def build_from_card(card: ModelCard, *, build_architecture) -> torch.nn.Module:
     weights = card.weights
     loaded = None
     if weights is not None and weights.path is not None:
-        loaded = _state_dict(card, _load_checkpoint(card, weights.path), weights.path)
+        loaded = checkpoint_state_dict(card, _load_checkpoint(card, weights.path), weights.path)
     if source.kind == "architecture":
         model = build_architecture(card, None if isinstance(loaded, torch.nn.Module) else loaded)
     elif source.kind == "torchscript":

@@ -127,14 +127,14 @@ def check_reference_groups(card_path, groups: pd.DataFrame, attributes, intersec
             raise StatsInputError(f"{card_path}: reference_groups['{name}']: expected one of {labels}, found '{label}'")
 
 
-def _created() -> str:
+def created_time() -> str:
     """Creation time, or ``SOURCE_DATE_EPOCH`` when set (reproducible outputs)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
     return moment.isoformat(timespec="seconds")
 
 
-def _model_provenance(card, sha: str | None) -> dict:
+def model_provenance(card, sha: str | None) -> dict:
     if card is None:
         return {"card": None, "name": None, "title": None, "sha256": None, "source": None, "weights": None, "weights_sha256": None}
     from .inference import file_sha256

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.card_loaders import _MISSING, _Validator
+from ..core.card_loaders import MISSING, Validator
 
 __all__ = ["DatasetOptions", "dataset_options"]
 
@@ -23,7 +23,7 @@ class DatasetOptions:
 def dataset_options(card) -> DatasetOptions:
     """Validate ``reference_population`` and ``compare_to`` of a (classification or detection) data card."""
     data = card.front_matter
-    v = _Validator(Path(card.path), data)
+    v = Validator(Path(card.path), data)
     names = [a.name for a in card.attributes]
     groupings = names + [" × ".join(c) for c in card.intersections]
     reference: dict[str, dict[str, float]] = {}
@@ -48,8 +48,8 @@ def dataset_options(card) -> DatasetOptions:
                 parsed[str(group)] = float(w)
             reference[str(grouping)] = parsed
     compare_to = None
-    other = data.get("compare_to", _MISSING)
-    if other is not _MISSING and other is not None:
+    other = data.get("compare_to", MISSING)
+    if other is not MISSING and other is not None:
         if not isinstance(other, str) or not other.strip().endswith(".md"):
             raise v.fail("compare_to", "the path of another data card (.md)", other)
         compare_to = v.resolve(other)

@@ -48,14 +48,14 @@ class DatasetAudit:
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN as None)."""
-        from ..stats._results import _plain, _records
+        from ..stats import json_plain, json_records
 
         out = {}
         for key, value in self.__dict__.items():
             if isinstance(value, pd.DataFrame):
-                out[key] = _records(value)
+                out[key] = json_records(value)
             else:
-                out[key] = _plain(value)
+                out[key] = json_plain(value)
         out["section"] = self.section()
         return out
 

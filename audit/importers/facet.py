@@ -293,7 +293,7 @@ def _with_person_masks(gt: dict, masks_path: Path) -> tuple[dict, set, int]:
     """Keep the people of ``gt`` that have a ``person`` mask; their annotation carries it (several are merged)."""
     from pycocotools import mask as mask_utils
 
-    from ..tasks.detection.data import _to_rle
+    from ..tasks.detection.data import to_rle
 
     data = _read_json(masks_path)
     person_cats = {c["id"] for c in data.get("categories", []) if isinstance(c, dict) and c.get("name") == "person"}
@@ -316,7 +316,7 @@ def _with_person_masks(gt: dict, masks_path: Path) -> tuple[dict, set, int]:
         if not found:
             continue
         h, w = size[a["image_id"]]
-        rles = [_to_rle(m["segmentation"], h, w, f"{masks_path}: annotations[{i}]") for i, m in found]
+        rles = [to_rle(m["segmentation"], h, w, f"{masks_path}: annotations[{i}]") for i, m in found]
         rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
         counts = rle["counts"].decode("ascii") if isinstance(rle["counts"], bytes) else rle["counts"]
         annotations.append(dict(a, segmentation={"size": list(rle["size"]), "counts": counts}))

@@ -153,7 +153,7 @@ def load_output(path, *, images: bool = True) -> TaskInput:
     if not results.is_file():
         raise AuditError(f"{path}: expected an audit output directory or a results.json file, found nothing there")
     from .._output import check_complete
-    from ..compare import _check_document
+    from ..compare import check_document
 
     check_complete(results.parent)
     try:
@@ -164,7 +164,7 @@ def load_output(path, *, images: bool = True) -> TaskInput:
         raise AuditError(f"{results}: expected a results.json document, found values nested too deeply") from None
     if not isinstance(document, dict) or "results" not in document:
         raise AuditError(f"{results}: field 'results': expected the audit results, found none")
-    _check_document(document, results, role="report")  # the schema audit compare checks: a tampered file stops here
+    check_document(document, results, role="report")  # the schema audit compare checks: a tampered file stops here
     out_dir = results.parent
     predictions = samples = dataset = None
     try:

@@ -66,7 +66,7 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, p
     ``(document, people)``.
     """
     from ..tasks.detection.cocoeval import Boxes
-    from ..tasks.detection.pipeline import _audit_detections, person_table
+    from ..tasks.detection.pipeline import audit_detections_with_matches, person_table
     from ..core.run import results_document
     from ..stats import Attribute
 
@@ -91,7 +91,7 @@ def detection_example(n_images: int = 120, *, seed: int = 0, n_boot: int = 50, p
     dt = Boxes([r[0] for r in dt_rows], [1] * len(dt_rows), [r[1] for r in dt_rows], [r[2] for r in dt_rows],
                score=[r[3] for r in dt_rows])
     frame, attributes = pd.DataFrame({"group": groups}), [Attribute("group")]
-    result, matches = _audit_detections(
+    result, matches = audit_detections_with_matches(
         gt=gt, dt=dt, groups=frame, attributes=attributes, intersections=(), class_agnostic=True, masks=False,
         per_group_ap=True, n_boot=n_boot, seed=seed, interval="wilson", alpha=0.05, correction="fdr_bh",
         min_group_size=50, reference_groups={"group": "g1"}, categories=["person"])

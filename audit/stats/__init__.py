@@ -41,7 +41,7 @@ from ._groups import SEPARATOR, UNKNOWN, Attribute, AttributeValueError, bin_att
 from ._intervals import percentile_interval, proportion_interval
 from ._rates import CLASS_METRICS, DESCRIPTIONS, OVERALL_METRICS, RATE_METRICS, confusion_cells, rate_components
 from ._names import METRIC_DISPLAY, display_name, is_event, is_proportion, lower_is_better, sentence_case, short_name
-from ._results import GroupedMetrics, UndefinedMetricWarning
+from ._results import GroupedMetrics, UndefinedMetricWarning, json_plain, json_records
 from ._scores import calibration_bins, expected_calibration_error, roc_auc
 from ._significance import adjust_p_values, permutation_range_test, two_proportion_test
 from ._covariates import quantile_bins
@@ -57,6 +57,8 @@ from ._stratified import (
 from ._summary import Finding, findings, method_line
 
 __all__ = [
+    "json_plain",
+    "json_records",
     "is_event",
     "short_name",
     "sentence_case",

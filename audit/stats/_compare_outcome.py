@@ -90,7 +90,7 @@ class Comparison:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        from ._results import _records
+        from ._results import json_records
 
         return {
             "passed": self.passed,
@@ -100,7 +100,7 @@ class Comparison:
             "policy": self.policy.to_dict(),
             "sources": self.sources,
             "counts": self.counts(),
-            "rows": _records(self.rows),
+            "rows": json_records(self.rows),
         }
 
 

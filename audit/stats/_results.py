@@ -15,7 +15,7 @@ class UndefinedMetricWarning(UserWarning):
     """A metric is undefined for some group (empty group or zero denominator) and is NaN."""
 
 
-def _plain(value):
+def json_plain(value):
     """Python scalars for JSON: NaN and inf become None, numpy types become builtins."""
     if isinstance(value, (np.bool_, bool)):
         return bool(value)
@@ -25,14 +25,14 @@ def _plain(value):
         value = float(value)
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_plain(v) for v in value]
     return value
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: json_plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 @dataclass
@@ -96,12 +96,12 @@ class GroupedMetrics:
     def to_dict(self) -> dict:
         """A JSON-ready dict: builtin types only, NaN as None."""
         return {
-            "config": _plain(self.config),
-            "significance": _plain(self.significance),
-            "groups": _records(self.groups),
-            "metrics": _records(self.metrics),
-            "disparities": _records(self.disparities),
-            "reliability": _records(self.reliability),
+            "config": json_plain(self.config),
+            "significance": json_plain(self.significance),
+            "groups": json_records(self.groups),
+            "metrics": json_records(self.metrics),
+            "disparities": json_records(self.disparities),
+            "reliability": json_records(self.reliability),
             "warnings": list(self.warnings),
         }
 

@@ -230,7 +230,7 @@ def pretrained_trunk(*, weights=None, cache=None, seed: int = 0, backbone: str =
         The file cannot be loaded or does not fit; the enum cannot be fetched
         or belongs to another backbone.
     """
-    from ..core.models import _state_dict, fetch_weights_enum, load_checkpoint
+    from ..core.models import checkpoint_state_dict, fetch_weights_enum, load_checkpoint
 
     trunk = make_trunk(backbone)
     extra = {} if backbone == "resnet18" else {"backbone": backbone}
@@ -239,7 +239,7 @@ def pretrained_trunk(*, weights=None, cache=None, seed: int = 0, backbone: str =
         if path.suffix in (".pth", ".pt") or path.exists():
             if not path.is_file():
                 raise ModelError(f"{path}: backbone weights file not found")
-            state = _state_dict(None, load_checkpoint(path), path)
+            state = checkpoint_state_dict(None, load_checkpoint(path), path)
             load_trunk_state(trunk, state, origin=str(path))
             return trunk, {"source": "local file", "path": str(path), "sha256": _file_sha256(path), **extra}
         name = str(weights)
@@ -254,7 +254,7 @@ def pretrained_trunk(*, weights=None, cache=None, seed: int = 0, backbone: str =
         prov = loaded.get("provenance") if isinstance(loaded, dict) else None
         if isinstance(prov, dict) and prov.get("version") == SOURCE_VERSION and prov.get("seed") == seed \
                 and prov.get("backbone", "resnet18") == backbone:
-            load_trunk_state(trunk, _state_dict(None, loaded, cache), origin=str(cache))
+            load_trunk_state(trunk, checkpoint_state_dict(None, loaded, cache), origin=str(cache))
             log.info("reusing the source-pretrained trunk %s", cache)
             return trunk, {**prov, "cache": str(cache)}
     state, prov = _pretrain(seed, backbone)

@@ -107,7 +107,7 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
           numbers_as_text) -> SplitCounts:
     import pyarrow as pa
 
-    from ...core.inference import NOT_A_LABEL, _sample, parse_label
+    from ...core.inference import NOT_A_LABEL, parse_label, shown_ids
     from ...core.model_spec import shown
 
     n, n_classes = manifest.n, len(classes)
@@ -211,9 +211,9 @@ def _join(path, table, manifest, columns, *, column, classes, score_cols, scored
         parts = []
         if missing.size:
             shown_missing = manifest.ids.smallest(missing, 5)
-            parts.append(f"{missing.size} split ids missing ({_shown_sample(_sample, shown_missing, missing.size)})")
+            parts.append(f"{missing.size} split ids missing ({_shown_sample(shown_ids, shown_missing, missing.size)})")
         if extra_count:
-            parts.append(f"{extra_count} ids not in the split ({_shown_sample(_sample, extra_smallest, extra_count)})")
+            parts.append(f"{extra_count} ids not in the split ({_shown_sample(shown_ids, extra_smallest, extra_count)})")
         raise PredictionError(f"{path}: sample ids do not match the split: {'; '.join(parts)}")
     if schema_problem is not None:
         raise PredictionError(schema_problem)
@@ -288,10 +288,10 @@ def _numbers(array, positions) -> tuple[np.ndarray, tuple[int, str] | None]:
 
 
 def _check_probabilities(scores, columns, id_at, path) -> None:
-    """:func:`audit.core.inference._check_probabilities` over the whole split, a chunk at a time (bounded
+    """:func:`audit.core.inference.check_probabilities` over the whole split, a chunk at a time (bounded
     temporaries): the first offending sample in split order, every chunk's values before any chunk's sums,
     as over the whole array at once (``id_at(row)`` names it)."""
-    from ...core.inference import _check_probabilities as check
+    from ...core.inference import check_probabilities as check
 
     for sums in (False, True):
         for start in range(0, len(scores), _CHUNK):
@@ -310,7 +310,7 @@ class _Offset:
 
 
 def _shown_sample(sample, smallest: list[str], count: int) -> str:
-    """:func:`audit.core.inference._sample`'s text for ``count`` ids whose ``k`` smallest are ``smallest``."""
+    """:func:`audit.core.inference.shown_ids`'s text for ``count`` ids whose ``k`` smallest are ``smallest``."""
     text = sample(smallest)
     return text + (f" and {count - len(smallest)} more" if count > len(smallest) else "")
 

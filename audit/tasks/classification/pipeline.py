@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...core.run import AuditRun, _created, _model_provenance, check_reference_groups
+from ...core.run import AuditRun, created_time, model_provenance, check_reference_groups
 from ...core.distributed import discard_chunks, predict_in_chunks
 from ...errors import AuditError
 
@@ -241,8 +241,8 @@ def _provenance(data_card, settings: dict, *, model_card, model_sha, data_sha, n
 
     return {
         "audit_version": __version__,
-        "created": _created(),
-        "model": _model_provenance(model_card, model_sha),
+        "created": created_time(),
+        "model": model_provenance(model_card, model_sha),
         "data": {
             "card": str(data_card.path),
             "name": data_card.name,

@@ -95,7 +95,7 @@ def read_split(card, *, keep_samples_up_to: int | None = None) -> ManifestCodes:
     import pyarrow as pa
 
     from ..._paths import Root
-    from ...core.data import _require_columns
+    from ...core.data import require_columns
     from ...core.model_spec import shown
     from ...stats import AttributeValueError, bin_attribute
 
@@ -114,7 +114,7 @@ def read_split(card, *, keep_samples_up_to: int | None = None) -> ManifestCodes:
     declared[card.label_column] = "label_column"
     for attr in card.attributes:
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
-    _require_columns(pd.DataFrame(columns=table.names), path, card, declared)
+    require_columns(pd.DataFrame(columns=table.names), path, card, declared)
     columns = list(declared)
     as_float = {c: table.pandas_float(c) for c in columns}
     class_index = {name: i for i, name in enumerate(card.classes)}

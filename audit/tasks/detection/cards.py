@@ -45,9 +45,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.card_fields import (_DATA_FIELDS, _normalise_level, _parse_bins, parse_audit_options, parse_intersections,
+from ...core.card_fields import (DATA_FIELDS, normalise_level, parse_bins, parse_audit_options, parse_intersections,
                                  parse_label_map, parse_reference_groups, parse_weights)
-from ...core.cards import SCALES, AttributeSpec, ModelCard, ModelSource, _Validator
+from ...core.cards import SCALES, AttributeSpec, ModelCard, ModelSource, Validator
 from ...core.front_matter import read_front_matter
 from ...errors import CardError
 from .data import VOTE_MODES
@@ -99,7 +99,7 @@ def is_detection_data_card(path) -> bool:
     return isinstance(split, dict) and "coco" in split
 
 
-_DET_DATA_FIELDS = (_DATA_FIELDS - {"label_column", "classes", "pos_label"}) | {"class_agnostic", "detection_classes",
+_DET_DATA_FIELDS = (DATA_FIELDS - {"label_column", "classes", "pos_label"}) | {"class_agnostic", "detection_classes",
                                                                               "task"}
 
 
@@ -107,7 +107,7 @@ def load_detection_data_card(path) -> DetectionDataCard:
     """Parse and validate a detection data card (see the module docstring). Raises CardError."""
     path = Path(path)
     data, body = read_front_matter(path)
-    v = _Validator(path, data)
+    v = Validator(path, data)
     v.unknown_keys(data, _DET_DATA_FIELDS)
     task = data.get("task")
     if task is not None and task not in DETECTION_TASKS:
@@ -152,8 +152,8 @@ def load_detection_data_card(path) -> DetectionDataCard:
         if order is not None:
             if not isinstance(order, list) or not order:
                 raise v.fail(prefix + "order", "a non-empty list of values", order)
-            order = [_normalise_level(x, scale) for x in order]
-        attributes.append(DetectionAttribute(name=name, column=column, scale=scale, bins=_parse_bins(v, spec, prefix, scale),
+            order = [normalise_level(x, scale) for x in order]
+        attributes.append(DetectionAttribute(name=name, column=column, scale=scale, bins=parse_bins(v, spec, prefix, scale),
                                              order=order, votes=votes))
         names.append(name)
     intersections = parse_intersections(v, data.get("intersections"), names)
@@ -178,7 +178,7 @@ def load_detection_data_card(path) -> DetectionDataCard:
 def load_detection_model_card(path, data: dict, body: str) -> ModelCard:
     """Validate a model card whose ``task`` is detection or instance_segmentation (called by ``load_model_card``)."""
     path = Path(path)
-    v = _Validator(path, data)
+    v = Validator(path, data)
     v.unknown_keys(data, {"task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "name",
                           "model_name", "description", "license", "version", "tags", "language", "library_name",
                           "datasets", "metrics", "base_model", "pipeline_tag", "score_threshold", "class_map",

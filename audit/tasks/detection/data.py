@@ -85,7 +85,7 @@ class GroundTruth:
         self.has_masks = has_masks
 
 
-def _to_rle(segm, h, w, where: str):
+def to_rle(segm, h, w, where: str):
     from pycocotools import mask as mask_utils
 
     try:
@@ -275,7 +275,7 @@ def load_ground_truth(path: Path, *, masks: Path | None = None, need_masks: bool
             if not _is_int(h) or not _is_int(w):
                 raise DataError(f"{path}: image {a['image_id']!r}: expected integer 'height' and 'width' to decode "
                                 "polygon masks")
-            segm.append(_to_rle(s, h, w, where))
+            segm.append(to_rle(s, h, w, where))
     if not isinstance(image, np.ndarray):  # pragma: no cover
         image = np.asarray(image)
     boxes = Boxes(image, cat, bbox, area, iscrowd=crowd, ann_id=ann_id, segmentation=segm)
@@ -323,7 +323,7 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
         if d.get("segmentation"):
             h, w = size[d["image_id"]]
             try:
-                rle = _to_rle(d["segmentation"], h, w, where)
+                rle = to_rle(d["segmentation"], h, w, where)
             except DataError as exc:
                 raise PredictionError(str(exc)) from None
         elif need_masks:

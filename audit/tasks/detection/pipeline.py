@@ -156,13 +156,13 @@ def audit_detections(*, gt: Boxes, dt: Boxes, groups: pd.DataFrame, attributes, 
         per-group AP rows and the overall COCO numbers (``bbox_AP`` ... in
         the ``overall`` grouping).
     """
-    return _audit_detections(gt=gt, dt=dt, groups=groups, attributes=attributes, intersections=intersections,
+    return audit_detections_with_matches(gt=gt, dt=dt, groups=groups, attributes=attributes, intersections=intersections,
                              reference_groups=reference_groups, class_agnostic=class_agnostic, masks=masks,
                              per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha,
                              correction=correction, min_group_size=min_group_size, categories=categories)[0]
 
 
-def _audit_detections(*, gt, dt, groups, attributes, intersections, reference_groups, class_agnostic, masks,
+def audit_detections_with_matches(*, gt, dt, groups, attributes, intersections, reference_groups, class_agnostic, masks,
                       per_group_ap, n_boot, seed, interval, alpha, correction, min_group_size, categories):
     """:func:`audit_detections`, also returning the matchings (``{"bbox": Matches, "segm": Matches}``)."""
     from ...stats import audit_ratio_metrics
@@ -306,7 +306,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
 
     from ..._version import __version__
     from ...core.card_loaders import ModelCard, load_model_card
-    from ...core.run import AuditRun, _created, _model_provenance
+    from ...core.run import AuditRun, created_time, model_provenance
     from ...stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
     from .data import fingerprint_files, load_ground_truth, load_results
@@ -396,7 +396,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from ...errors import StatsInputError
 
     try:  # the engine's message names the argument; say which card declared it
-        result, matches = _audit_detections(
+        result, matches = audit_detections_with_matches(
             gt=gt.boxes, dt=dt, groups=groups, attributes=attributes, intersections=card.intersections,
             reference_groups=card.reference_groups or None, class_agnostic=card.class_agnostic, masks=masks,
             per_group_ap=per_group_ap, n_boot=n_boot, seed=seed, interval=interval, alpha=alpha, correction=correction,
@@ -411,9 +411,9 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         table_out[c] = groups[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, tuple) else v).astype(object)
     provenance = {
         "audit_version": __version__,
-        "created": _created(),
+        "created": created_time(),
         "task": task,
-        "model": _model_provenance(model_card, model_sha),
+        "model": model_provenance(model_card, model_sha),
         "data": {
             "card": str(card.path), "name": card.name,
             "title": str(card.front_matter.get("pretty_name") or card.front_matter.get("name") or card.name),

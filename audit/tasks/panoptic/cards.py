@@ -66,9 +66,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.card_fields import (_DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections,
+from ...core.card_fields import (DATA_FIELDS, parse_attribute_specs, parse_audit_options, parse_intersections,
                                  parse_label_map, parse_reference_groups, parse_weights)
-from ...core.cards import AttributeSpec, ModelCard, ModelSource, _Validator
+from ...core.cards import AttributeSpec, ModelCard, ModelSource, Validator
 from ...core.front_matter import read_front_matter
 
 __all__ = ["MERGE_DEFAULTS", "PANOPTIC_TASK", "PanopticDataCard", "load_panoptic_data_card",
@@ -76,7 +76,7 @@ __all__ = ["MERGE_DEFAULTS", "PANOPTIC_TASK", "PanopticDataCard", "load_panoptic
 
 PANOPTIC_TASK = "panoptic_segmentation"
 MERGE_DEFAULTS = {"score_threshold": 0.5, "overlap_threshold": 0.5, "stuff_area_threshold": 4096}
-_FIELDS = (_DATA_FIELDS - {"label_column", "classes", "pos_label", "segmentation"}) | {"task", "person_categories",
+_FIELDS = (DATA_FIELDS - {"label_column", "classes", "pos_label", "segmentation"}) | {"task", "person_categories",
                                                                                       "image_groups"}
 
 
@@ -107,7 +107,7 @@ class PanopticDataCard:
     allow_paths_outside_root: bool = False
 
 
-def _table(v: _Validator, split: dict, key: str) -> Path | None:
+def _table(v: Validator, split: dict, key: str) -> Path | None:
     value = split.get(key)
     if value is None:
         return None
@@ -116,7 +116,7 @@ def _table(v: _Validator, split: dict, key: str) -> Path | None:
     return v.resolve(value)
 
 
-def _grouping(v: _Validator, raw, prefix: str):
+def _grouping(v: Validator, raw, prefix: str):
     """Attributes, intersections and reference groups of one level (``""`` person, ``"image_groups."`` image)."""
     attributes = parse_attribute_specs(v, v.mapping(raw, "attributes", prefix, required=False,
                                                     expected="a mapping of attribute name to its spec"), prefix)
@@ -133,7 +133,7 @@ def load_panoptic_data_card(path) -> PanopticDataCard:
     """Parse and validate a panoptic data card (see the module docstring). Raises CardError."""
     path = Path(path)
     data, body = read_front_matter(path)
-    v = _Validator(path, data)
+    v = Validator(path, data)
     v.unknown_keys(data, _FIELDS)
     if data.get("task", PANOPTIC_TASK) != PANOPTIC_TASK:
         raise v.fail("task", PANOPTIC_TASK, data.get("task"))
@@ -169,7 +169,7 @@ def load_panoptic_data_card(path) -> PanopticDataCard:
     )
 
 
-def _merge_settings(v: _Validator, raw) -> dict:
+def _merge_settings(v: Validator, raw) -> dict:
     if raw is None:
         return dict(MERGE_DEFAULTS)
     if not isinstance(raw, dict):
@@ -192,7 +192,7 @@ def load_panoptic_model_card(path, data: dict, body: str) -> ModelCard:
     The ``merge`` thresholds are validated and kept in ``front_matter["merge"]`` (defaults filled in).
     """
     path = Path(path)
-    v = _Validator(path, data)
+    v = Validator(path, data)
     v.unknown_keys(data, {"task", "model", "weights", "trust_checkpoint", "num_classes", "label_map", "class_map",
                           "merge", "builder", "name", "model_name", "description", "license", "version", "tags", "language",
                           "library_name", "datasets", "metrics", "base_model", "pipeline_tag", "model-index"})

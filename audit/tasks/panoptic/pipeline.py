@@ -144,7 +144,7 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
         row per image with its own PQ.
     """
     from ..._version import __version__
-    from ...core.run import AuditRun, _created, _model_provenance, check_reference_groups
+    from ...core.run import AuditRun, created_time, model_provenance, check_reference_groups
     from ...core.tables import binned_group_columns, fingerprint_files
     from ._attributes import image_attribute_values, person_attribute_values, person_category_indices, \
         person_segments
@@ -243,8 +243,8 @@ def evaluate_panoptic(*, data, model=None, predictions=None, out_dir=None, use_c
     import torch
 
     provenance = {
-        "audit_version": __version__, "created": _created(), "task": "panoptic_segmentation",
-        "model": _model_provenance(model_card, model_sha),
+        "audit_version": __version__, "created": created_time(), "task": "panoptic_segmentation",
+        "model": model_provenance(model_card, model_sha),
         "data": {"card": str(card.path), "name": card.name,
                  "title": str(card.front_matter.get("pretty_name") or card.front_matter.get("name") or card.name),
                  "sha256": data_sha, "split": str(card.panoptic), "n_samples": int(len(gt.annotations)),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.cards import DataCard
-from ...core.data import _as_object, _require_columns, _row_ids, read_table
+from ...core.data import as_object, require_columns, row_ids, read_table
 from ..._paths import Root
 from ...errors import DataError, PredictionError
 
@@ -93,8 +93,8 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
         declared[split.image_column] = "split.image_column"
     for attr in card.attributes:
         declared.setdefault(attr.column, f"attributes.{attr.name}.column")
-    _require_columns(table, split.table, card, declared)
-    ids = _row_ids(table, split.table, split.id_column)
+    require_columns(table, split.table, card, declared)
+    ids = row_ids(table, split.table, split.id_column)
     if not ids:
         raise DataError(f"{split.table}: expected at least one sample (a row below the header), found none")
     for i, sid in enumerate(ids, start=1):  # predicted masks are stored and read as <sample_id>.png
@@ -123,7 +123,7 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
                 raise DataError(f"{split.table}: row {i} (id '{sid}'): {kind} file not found: {p}")
     frame = pd.DataFrame({"sample_id": ids, "image_path": images, "mask_path": masks})
     for attr in card.attributes:
-        frame[attr.name] = pd.Series(_as_object(table[attr.column]).tolist(), dtype=object)
+        frame[attr.name] = pd.Series(as_object(table[attr.column]).tolist(), dtype=object)
     frame.attrs["source"] = str(split.table)
 
     people = None
@@ -135,7 +135,7 @@ def load_segmentation_split(card: DataCard) -> tuple[pd.DataFrame, pd.DataFrame 
             wanted[spec.instance_column] = "segmentation.people.instance_column"
         for attr in spec.attributes:
             wanted.setdefault(attr.column, f"segmentation.people.attributes.{attr.name}.column")
-        _require_columns(ptable, spec.table, card, wanted)
+        require_columns(ptable, spec.table, card, wanted)
         known = set(ids)
         rows = []
         for i, record in enumerate(ptable.to_dict(orient="records"), start=1):

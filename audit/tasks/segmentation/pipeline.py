@@ -225,7 +225,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
 
     from ..._version import __version__
     from ...core.inference import file_sha256
-    from ...core.run import AuditRun, _created, _model_provenance
+    from ...core.run import AuditRun, created_time, model_provenance
     from ...stats import Attribute, audit_segmentation
     from .data import fingerprint_segmentation_split, load_segmentation_split, predicted_mask_paths, read_mask
 
@@ -382,9 +382,9 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                           "miou": per_image_miou})
     provenance = {
         "audit_version": __version__,
-        "created": _created(),
+        "created": created_time(),
         "task": "semantic_segmentation",
-        "model": _model_provenance(model_card, model_sha),
+        "model": model_provenance(model_card, model_sha),
         "data": {
             "card": str(data_card.path), "name": data_card.name,
             "title": str(data_card.front_matter.get("pretty_name") or data_card.front_matter.get("name")
