@@ -45,3 +45,21 @@ def test_no_module_is_too_long_unless_its_docstring_says_why():
     assert too_long == [], (f"modules over {MAX_LINES} lines: split them, or say in the docstring why each must be "
                             f"one piece (a line starting with {ONE_PIECE!r}): " + "; ".join(too_long))
 
+
+
+def test_no_module_imports_a_private_name_from_another_package():
+    """What one package shares with another has a public name: ``from ..core.run import _created`` in a task is
+    a helper the core forgot to publish (issue #17)."""
+    package = REPO / "audit"
+    crossings = []
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        home = ".".join(parts[:-1])  # the importing module's package
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            source = ".".join(parts[:len(parts) - node.level] + node.module.split(".")) if node.level else node.module
+            private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            if private and source.startswith("audit") and not source.startswith(home):
+                crossings.append(f"{path.relative_to(REPO)}: {source} {', '.join(private)}")
+    assert crossings == []
