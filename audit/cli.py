@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
 
     demo = sub.add_parser("demo", help="draw the planted-bias benchmark, train a classifier, a detector and a "
-                                       "segmenter on it, and audit all three")
+                                       "segmenter on it, and audit all three and their panoptic merge")
     demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
     demo.add_argument("--knobs", choices=("on", "off", "representation", "acquisition"), default="on",
                       help="plant the bias (on, default: rare Monk 6-10 people in the training data, and more often "

@@ -1,4 +1,4 @@
-"""``audit demo``: the planted-bias benchmark, three models trained by ``audit train``, one report.
+"""``audit demo``: the planted-bias benchmark, three models trained by ``audit train``, four audits, one report.
 
 :func:`run_demo`
 
@@ -13,8 +13,12 @@
    training splits exactly as ``audit train`` does, writing their model cards
    and weights into ``OUT/models/``;
 4. audits each on its test split (``OUT/classification``, ``OUT/detection``,
-   ``OUT/segmentation``, like ``audit run``) and renders one report of all
-   three into ``OUT/index.html``.
+   ``OUT/segmentation``, like ``audit run``);
+5. audits panoptic segmentation on the scenes' panoptic ground truth
+   (:mod:`audit.benchmark.panoptic`) with no fourth model: the detector's boxes
+   and the segmenter's map merged (:mod:`audit.demo.panoptic_model`, card
+   ``OUT/models/benchmark_panoptic.md``) into ``OUT/panoptic``, and renders one
+   report of all four into ``OUT/index.html``.
 
 Everything is seeded. ``OUT/demo.json`` records what was drawn and trained; a
 second run with the same settings reuses the benchmark, the weights and the
@@ -101,7 +105,7 @@ def _trained(out: Path, stamp: dict) -> dict | None:
 
 def run_demo(*, out_dir="reports/demo", seed: int = 0, knobs=None, backbone_weights=None, thumbnails: bool = True,
              command=None, **options) -> DemoRun:
-    """Draw the benchmark, train three models, audit them and write ``OUT/index.html``.
+    """Draw the benchmark, train three models, audit them (and the panoptic merge of two) into ``OUT/index.html``.
 
     Parameters
     ----------
@@ -149,10 +153,24 @@ def run_demo(*, out_dir="reports/demo", seed: int = 0, knobs=None, backbone_weig
     for t in DEMO_TASKS:
         audits[t.name] = run_audit(model=out / "models" / t.model_card, data=bench.card(t.data, "test"),
                                    out_dir=out / t.name, seed=seed, thumbnails=thumbnails, command=command, **options)
-    report = write_report([out / t.name for t in DEMO_TASKS], out / "index.html", thumbnails=thumbnails)
+    audits["panoptic"] = _panoptic_audit(out, bench, seed=seed, thumbnails=thumbnails, command=command, **options)
+    report = write_report([out / t.name for t in DEMO_TASKS] + [out / "panoptic"], out / "index.html",
+                          thumbnails=thumbnails)
     seconds = time.perf_counter() - start
     log.info("demo: wrote %s in %.1f s", report, seconds)
     return DemoRun(out_dir=out, report=report, audits=audits, training=training, seconds=seconds)
+
+
+def _panoptic_audit(out: Path, bench, **options):
+    """The panoptic audit of the test scenes by the detector and the segmenter merged (no model trained)."""
+    from ..benchmark.panoptic import write_panoptic_benchmark
+    from ..report import run_audit
+    from .panoptic_model import write_card
+
+    data = write_panoptic_benchmark(bench, splits=("test",))["test"]
+    cards = {t.name: t.model_card for t in DEMO_TASKS}
+    card = write_card(out / "models", detector=cards["detection"], segmenter=cards["segmentation"])
+    return run_audit(model=card, data=data, out_dir=out / "panoptic", **options)
 
 
 def _train_all(out: Path, bench, *, seed: int, backbone_weights) -> dict:
