@@ -60,23 +60,24 @@ class DetectorAndSegmenter(torch.nn.Module):
         self.register_buffer("std", torch.tensor(preprocessing.std, dtype=torch.float32).view(3, 1, 1))
         self.min_area = int(min_area)
 
-    def semantic(self, image: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``(C, H, W)`` of one ``[0, 1]`` image ``(3, H, W)``, at the image's size."""
-        x = torch.nn.functional.interpolate(image[None], size=self.size, mode="bilinear", align_corners=False,
-                                            antialias=True)
-        logits = self.segmenter(((x[0] - self.mean) / self.std)[None])
-        logits = logits["out"] if isinstance(logits, dict) else logits
-        logits = torch.nn.functional.interpolate(logits.float(), size=tuple(image.shape[-2:]), mode="bilinear",
-                                                 align_corners=False)
-        return torch.softmax(logits[0], dim=0)
+    def semantic(self, images) -> list:
+        """Class probabilities ``(C, H, W)`` of each ``[0, 1]`` image ``(3, H, W)``, at the image's size (one
+        forward pass for the batch)."""
+        x = torch.stack([torch.nn.functional.interpolate(image[None], size=self.size, mode="bilinear",
+                                                         align_corners=False, antialias=True)[0] for image in images])
+        logits = self.segmenter((x - self.mean) / self.std)
+        logits = (logits["out"] if isinstance(logits, dict) else logits).float()
+        return [torch.softmax(torch.nn.functional.interpolate(logits[k:k + 1], size=tuple(image.shape[-2:]),
+                                                              mode="bilinear", align_corners=False)[0], dim=0)
+                for k, image in enumerate(images)]
 
     def forward(self, images):
         from scipy import ndimage
 
-        detections = self.detector(list(images))
+        images = list(images)
+        detections = self.detector(images)
         out = []
-        for image, found in zip(images, detections):
-            probs = self.semantic(image)
+        for probs, found in zip(self.semantic(images), detections):
             labels = probs.argmax(0)
             h, w = labels.shape
             masks, classes, scores = [], [], []
