@@ -3,8 +3,10 @@
 The demo is run twice per session (module fixtures): with both knobs on it
 must recover the planted disparity in all three tasks and in their panoptic
 merge, with the right sign and significant after Benjamini-Hochberg; with every
-knob off nothing may be flagged. Both runs are deterministic from the seed, so these are fixed checks
-of one draw each, not flaky statistics.
+knob off nothing may be flagged, in any of the four audits, on any attribute
+(skin tone, age group, lighting and their intersections). Both runs are
+deterministic from the seed, so these are fixed checks of one draw each, not
+flaky statistics.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def test_knobs_on_recover_the_planted_disparity(demo_on, task):
 def test_knobs_on_explain_the_classifier_gap_in_two_parts(demo_on):
     """Both knobs: lighting explains part of the tone gap (acquisition) and part remains within lighting
     (representation). The same demo run as above: no extra training. Each knob alone: tests/test_explain_benchmark.py
-    (simulated errors) and bench/explain.py (trained models)."""
+    (the classifier of audit demo --knobs representation / acquisition) and bench/explain.py (every task)."""
     out, _ = demo_on
     for task in TASKS:
         block = json.loads((out / task / "results.json").read_text())["explanations"]
@@ -172,10 +174,18 @@ def test_benchmark_is_seeded_and_knobs_do_what_they_say(tmp_path):
     assert abs((on_train.monk >= 6).mean() - 0.165) < 0.06
     assert (on_test.monk.value_counts() == 20).all() and len(on_test.monk.unique()) == 10
     assert abs((off_train.monk >= 6).mean() - 0.5) < 0.08
-    # acquisition: P(underexposed) = 0.1 for Monk 1-5 and 0.1 + 0.5 = 0.6 for Monk 6-10; never with knobs off
+    # acquisition: in the test split P(underexposed) = 0.1 for Monk 1-5 and 0.1 + 0.5 = 0.6 for Monk 6-10; in
+    # training 0.1 + 0.5 * 0.165 = 0.18 whoever is pictured; never with knobs off
     under = on_test.lighting.eq("underexposed").groupby(on_test.monk >= 6).mean()
     assert abs(under[False] - 0.1) < 0.07 and abs(under[True] - 0.6) < 0.1
+    under = on_train.lighting.eq("underexposed").groupby(on_train.monk >= 6).mean()
+    assert Knobs().train_underexposure() == pytest.approx(0.1825)
+    assert abs(under[False] - 0.1825) < 0.06 and abs(under[True] - 0.1825) < 0.12
     assert (off_train.lighting == "well_lit").all()
+    # no knob is about age: every age group a third of the people in every split (the rest of n / 3 at random)
+    for table in (on_train, on_test, off_train, pd.read_csv(a.root / "scenes/train/people.csv")):
+        counts = table.age_group.value_counts()
+        assert sorted(counts.index) == ["middle", "older", "young"] and counts.max() - counts.min() <= 1
 
 
 def test_scene_annotations_agree(tmp_path):
