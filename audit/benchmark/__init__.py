@@ -19,8 +19,9 @@ colours) and an age group; every image has its lighting (``well_lit`` or
     (0.5 is balanced; 0.165 mirrors LFW's 83.5% white).
 ``underexposure_darker``
     Acquisition: the extra probability that a picture of a Monk 6-10 person
-    in the audited (test) split is underexposed (45% of the light, amplified
-    sensor noise), on top of ``underexposure_base`` for everyone.
+    in the audited (test) split is underexposed (a portrait keeps 45% of the
+    light, a scene 30%, with amplified sensor noise: :func:`_draw.expose`), on
+    top of ``underexposure_base`` for everyone.
 
 Acquisition is how the audited pictures were taken. In the training splits
 underexposure does not depend on tone: every picture is underexposed with
@@ -204,7 +205,9 @@ def _write_scenes(out: Path, n: int, *, train: bool, knobs: Knobs, rng: np.rando
         members = range(starts[i], starts[i] + counts[i])
         image, instances, balls, boxes = _draw.draw_scene(
             [{"monk": int(monk[j]), "age_group": age[j]} for j in members], int(rng.integers(0, 3)), rng)
-        _save_png(out / "images" / f"{sid}.png", _draw.expose(image, bool(under[i]), rng))
+        _save_png(out / "images" / f"{sid}.png", _draw.expose(image, bool(under[i]), rng,
+                                                                  light=_draw.SCENE_UNDEREXPOSED_LIGHT,
+                                                                  noise=_draw.SCENE_UNDEREXPOSED_NOISE))
         semantic = np.where(instances > 0, 1, np.where(balls, 2, 0)).astype(np.uint8)
         _save_png(out / "masks" / f"{sid}.png", semantic)
         _save_png(out / "instances" / f"{sid}.png", instances.astype(np.uint8))

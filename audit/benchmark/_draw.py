@@ -53,6 +53,9 @@ STICKER_CONTRAST = 85.0
 # the sensor: the drawn 0-255 lands on BLACK_LEVEL..WHITE_LEVEL, so noise is never clipped (see expose)
 BLACK_LEVEL, WHITE_LEVEL = 16.0, 235.0
 UNDEREXPOSED_LIGHT, UNDEREXPOSED_NOISE, SENSOR_NOISE = 0.45, 5.0, 5.0
+# Scenes are underexposed harder: a person's outline against the background stands out far more than a
+# portrait's sticker against the skin, and at 45% of the light the detector misses no more people in the dark.
+SCENE_UNDEREXPOSED_LIGHT, SCENE_UNDEREXPOSED_NOISE = 0.3, 7.0
 BALL_COLOURS = np.array([[220, 40, 40], [40, 170, 60], [40, 80, 220], [240, 200, 30]], np.float32)
 
 _yy, _xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
@@ -169,7 +172,8 @@ def draw_scene(people: list[dict], n_balls: int, rng: np.random.Generator):
     return img, instances, balls, boxes
 
 
-def expose(img: np.ndarray, underexposed: bool, rng: np.random.Generator) -> np.ndarray:
+def expose(img: np.ndarray, underexposed: bool, rng: np.random.Generator, *, light: float = UNDEREXPOSED_LIGHT,
+           noise: float = UNDEREXPOSED_NOISE) -> np.ndarray:
     """Capture; uint8.
 
     The drawn 0-255 is mapped onto the sensor's ``BLACK_LEVEL``-``WHITE_LEVEL`` (16-235), then sensor noise
@@ -177,9 +181,10 @@ def expose(img: np.ndarray, underexposed: bool, rng: np.random.Generator) -> np.
     on top (sd 5 more: 7.1 in all). The darkest pixel an underexposed portrait has, the blue of Monk 10's skin
     (30.7 at the bottom of its jitter), lands at 27.9, 3.9 noise sds above 0, and white at 235 is 4 sds below
     255: the final clip changes no mean by more than 0.01, so every tone keeps its contrast, lit or not.
+    Scenes pass ``light=SCENE_UNDEREXPOSED_LIGHT`` and ``noise=SCENE_UNDEREXPOSED_NOISE`` (30%, sd 7).
     """
     scale = (WHITE_LEVEL - BLACK_LEVEL) / 255.0
     img = BLACK_LEVEL + img * scale
     if underexposed:
-        img = BLACK_LEVEL + (img - BLACK_LEVEL) * UNDEREXPOSED_LIGHT + rng.normal(0, UNDEREXPOSED_NOISE, img.shape)
+        img = BLACK_LEVEL + (img - BLACK_LEVEL) * light + rng.normal(0, noise, img.shape)
     return np.clip(img + rng.normal(0, SENSOR_NOISE, img.shape), 0, 255).astype(np.uint8)
