@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
 
     demo = sub.add_parser("demo", help="draw the planted-bias benchmark, train a classifier, a detector and a "
-                                       "segmenter on it, and audit all three")
+                                       "segmenter on it, and audit all three and their panoptic merge")
     demo.add_argument("--out", metavar="DIR", default="reports/demo", help="output directory (default: reports/demo)")
     demo.add_argument("--knobs", choices=("on", "off", "representation", "acquisition"), default="on",
                       help="plant the bias (on, default: rare Monk 6-10 people in the training data, and more often "
@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "project's own source-task pretraining")
     demo.add_argument("--covariates", type=_name_list, metavar="C1,C2",
                       help="what may explain a gap, over the benchmark cards' covariates (default: lighting)")
+    demo.add_argument("--tasks", type=_demo_tasks, metavar="T1,T2",
+                      help="audit only these of classification, detection, segmentation, panoptic (default: all), "
+                           "training only the models they need")
     demo.add_argument("--no-thumbnails", action="store_true", help="leave the worst-error thumbnails out of index.html")
     _common(demo, n_boot=500)
 
@@ -135,6 +138,17 @@ def _name_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",")]
     if not all(names):
         raise argparse.ArgumentTypeError(f"expected comma-separated names, found '{text}'")
+    return names
+
+
+def _demo_tasks(text: str) -> list[str]:
+    """``audit demo --tasks``: a comma list of the demo's audits."""
+    from .demo import AUDITS
+
+    names = _name_list(text)
+    unknown = [name for name in names if name not in AUDITS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"expected some of {', '.join(AUDITS)}, found '{unknown[0]}'")
     return names
 
 
@@ -313,7 +327,7 @@ def _dispatch(args, options):
     from .demo import run_demo
 
     return run_demo(out_dir=args.out, knobs=Knobs.named(args.knobs), backbone_weights=args.backbone_weights,
-                    covariates=args.covariates, **options)
+                    covariates=args.covariates, tasks=args.tasks, **options)
 
 
 if __name__ == "__main__":  # pragma: no cover

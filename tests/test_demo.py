@@ -1,10 +1,12 @@
 """``audit demo`` and the planted-bias benchmark.
 
 The demo is run twice per session (module fixtures): with both knobs on it
-must recover the planted disparity in all three tasks, with the right sign and
-significant after Benjamini-Hochberg; with every knob off nothing may be
-flagged. Both runs are deterministic from the seed, so these are fixed checks
-of one draw each, not flaky statistics.
+must recover the planted disparity in all three tasks and in their panoptic
+merge, with the right sign and significant after Benjamini-Hochberg; with every
+knob off nothing may be flagged, in any of the four audits, on any attribute
+(skin tone, age group, lighting and their intersections). Both runs are
+deterministic from the seed, so these are fixed checks of one draw each, not
+flaky statistics.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ TASKS = ("classification", "detection", "segmentation")
 # The planted disparity as each task measures it: (metric, True when higher is worse).
 PLANTED = {"classification": ("error_rate", True), "detection": ("ar", False),
            "segmentation": ("person_iou", False)}
+PANOPTIC_PLANTED = "person_sq"  # the merge inherits the segmenter's looser person masks (higher is better)
 
 
 def _run_demo(out: Path, knobs: str) -> dict:
     # No wall-time assertion here: speed lives in bench/demo.py, and a busy CI machine must not fail the suite.
     assert main(["demo", "--out", str(out), "--knobs", knobs, "--n-boot", "200", "--n-perm", "200", "-q"]) == 0
-    return {t: json.loads((out / t / "results.json").read_text())["results"] for t in TASKS}
+    return {t: json.loads((out / t / "results.json").read_text())["results"] for t in (*TASKS, "panoptic")}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ def test_demo_models_are_good_enough_and_small(demo_on):
     assert len(weights) == 3
     assert sum(p.stat().st_size for p in weights) <= 10 * 2**20
     html = (out / "index.html").read_text(encoding="utf-8")
-    for title in ("Classification", "Detection", "Semantic segmentation"):
+    for title in ("Classification", "Detection", "Semantic segmentation", "Panoptic segmentation"):
         assert title in html
 
 
@@ -80,7 +83,7 @@ def test_knobs_on_recover_the_planted_disparity(demo_on, task):
 def test_knobs_on_explain_the_classifier_gap_in_two_parts(demo_on):
     """Both knobs: lighting explains part of the tone gap (acquisition) and part remains within lighting
     (representation). The same demo run as above: no extra training. Each knob alone: tests/test_explain_benchmark.py
-    (simulated errors) and bench/explain.py (trained models)."""
+    (the classifier of audit demo --knobs representation / acquisition) and bench/explain.py (every task)."""
     out, _ = demo_on
     for task in TASKS:
         block = json.loads((out / task / "results.json").read_text())["explanations"]
@@ -96,14 +99,30 @@ def test_knobs_on_explain_the_classifier_gap_in_two_parts(demo_on):
     assert "After accounting for lighting, samples in monk group &#39;darker&#39; are still misclassified" in section
 
 
+def test_panoptic_merge_recovers_the_planted_disparity(demo_on):
+    # no fourth model: the detector's boxes and the segmenter's map merged (audit.demo.panoptic_model)
+    out, results = demo_on
+    panoptic = results["panoptic"]
+    assert _value(panoptic, "pq")["value"] >= 0.5 and _value(panoptic, "person_recall")["value"] >= 0.6
+    lighter = _value(panoptic, PANOPTIC_PLANTED, "monk", "lighter")["value"]
+    darker = _value(panoptic, PANOPTIC_PLANTED, "monk", "darker")["value"]
+    assert darker < lighter, (lighter, darker)
+    to_reference = [d for d in panoptic["disparities"]
+                    if d["grouping"] == "monk" and d["metric"] == PANOPTIC_PLANTED and d["kind"] == "to_reference"]
+    assert len(to_reference) == 1 and to_reference[0]["group"] == "darker" and to_reference[0]["significant"]
+    card = (out / "models" / "benchmark_panoptic.md").read_text(encoding="utf-8")
+    assert "merge: {score_threshold: 0.5" in card and "benchmark_detector.md" in card
+    assert (out / "panoptic" / "people.parquet").is_file()
+
+
 def test_knobs_off_flag_nothing(demo_off):
     _, results = demo_off
-    for task in TASKS:
+    for task in (*TASKS, "panoptic"):
         flagged = [(d["grouping"], d["metric"], d["group"], d["other"]) for d in results[task]["disparities"]
                    if d["significant"]]
         assert flagged == [], (task, flagged)
         tested = [d for d in results[task]["disparities"] if d["p_value"] is not None]
-        assert len(tested) > 10  # there was something to flag
+        assert len(tested) > 10, task  # there was something to flag
     # and the models are still good: knobs off is not "everything is equally bad"
     assert _value(results["classification"], "accuracy")["value"] >= 0.85
 
@@ -114,7 +133,7 @@ def test_second_run_reuses_benchmark_models_and_predictions(demo_on, capsys):
     assert main(["demo", "--out", str(out), "--n-boot", "200", "--n-perm", "200"]) == 0
     log = capsys.readouterr().out
     assert "demo: reusing the trained models" in log
-    assert log.count("predictions: reusing cache") == 3
+    assert log.count("predictions: reusing cache") == 4  # the panoptic merge's too
     again = json.loads((out / "classification" / "results.json").read_text())["results"]
     assert again["metrics"] == results["classification"]["metrics"]
 
@@ -155,10 +174,18 @@ def test_benchmark_is_seeded_and_knobs_do_what_they_say(tmp_path):
     assert abs((on_train.monk >= 6).mean() - 0.165) < 0.06
     assert (on_test.monk.value_counts() == 20).all() and len(on_test.monk.unique()) == 10
     assert abs((off_train.monk >= 6).mean() - 0.5) < 0.08
-    # acquisition: P(underexposed) = 0.1 for Monk 1-5 and 0.1 + 0.5 = 0.6 for Monk 6-10; never with knobs off
+    # acquisition: in the test split P(underexposed) = 0.1 for Monk 1-5 and 0.1 + 0.5 = 0.6 for Monk 6-10; in
+    # training 0.1 + 0.5 * 0.165 = 0.18 whoever is pictured; never with knobs off
     under = on_test.lighting.eq("underexposed").groupby(on_test.monk >= 6).mean()
     assert abs(under[False] - 0.1) < 0.07 and abs(under[True] - 0.6) < 0.1
+    under = on_train.lighting.eq("underexposed").groupby(on_train.monk >= 6).mean()
+    assert Knobs().train_underexposure() == pytest.approx(0.1825)
+    assert abs(under[False] - 0.1825) < 0.06 and abs(under[True] - 0.1825) < 0.12
     assert (off_train.lighting == "well_lit").all()
+    # no knob is about age: every age group a third of the people in every split (the rest of n / 3 at random)
+    for table in (on_train, on_test, off_train, pd.read_csv(a.root / "scenes/train/people.csv")):
+        counts = table.age_group.value_counts()
+        assert sorted(counts.index) == ["middle", "older", "young"] and counts.max() - counts.min() <= 1
 
 
 def test_scene_annotations_agree(tmp_path):

@@ -13,7 +13,7 @@ People and balls are things, the background is stuff. Segment ids: person
 components of the semantic mask's ball pixels, ``10 + j`` (two balls that
 touch become one segment: the scene keeps no ball instances); the background
 is ``100``. :func:`write_panoptic_benchmark` does both splits and writes
-``data_cards/benchmark_panoptic_{train,test}.md``; the demo can call it after
+``data_cards/benchmark_panoptic_{train,test}.md``; ``audit demo`` calls it after
 :func:`audit.benchmark.write_benchmark`.
 """
 
@@ -110,17 +110,17 @@ def panoptic_card_front_matter(split: str, *, root: str = "..") -> dict:
             "min_group_size": MIN_GROUP_SIZE}
 
 
-def write_panoptic_benchmark(paths) -> dict:
-    """Panoptic ground truth and data cards for both scene splits of a drawn benchmark (a ``BenchmarkPaths``).
+def write_panoptic_benchmark(paths, *, splits=("train", "test")) -> dict:
+    """Panoptic ground truth and data cards for the scene splits of a drawn benchmark (a ``BenchmarkPaths``).
 
-    Returns ``{split: card path}``.
+    ``splits`` are those to write (``audit demo`` audits the test split only). Returns ``{split: card path}``.
     """
     import yaml
 
     from .cards import _PlainDumper
 
     cards = {}
-    for split in ("train", "test"):
+    for split in splits:
         write_panoptic_ground_truth(paths.root / "scenes" / split)
         front = yaml.dump(panoptic_card_front_matter(split), Dumper=_PlainDumper, sort_keys=False,
                           allow_unicode=True, default_flow_style=None)
