@@ -63,3 +63,26 @@ def test_no_module_imports_a_private_name_from_another_package():
             if private and source.startswith("audit") and not source.startswith(home):
                 crossings.append(f"{path.relative_to(REPO)}: {source} {', '.join(private)}")
     assert crossings == []
+
+
+def test_every_import_of_an_audit_name_resolves():
+    """Imports inside functions run only when their branch does; a name that moved (``read_front_matter`` left
+    ``audit.core.cards``) must not wait for that branch to fail."""
+    import importlib
+
+    missing = []
+    for path in sorted((REPO / "audit").rglob("*.py")):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or (node.level == 0 and not (node.module or "").startswith("audit")):
+                continue
+            module = (".".join(parts[:len(parts) - node.level] + ([node.module] if node.module else []))
+                      if node.level else node.module)
+            imported = importlib.import_module(module)
+            for alias in node.names:
+                if alias.name != "*" and not hasattr(imported, alias.name):
+                    try:
+                        importlib.import_module(f"{module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.relative_to(REPO)}:{node.lineno}: {module} has no {alias.name}")
+    assert missing == []

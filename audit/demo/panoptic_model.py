@@ -152,7 +152,7 @@ def write_card(models_dir, *, detector: str, segmenter: str) -> Path:
     Its ``label_map`` is the segmenter's; its ``merge`` thresholds are :data:`MERGE`. Written atomically and
     the same bytes every time, so a second demo run reuses the cached predictions.
     """
-    from ..core.cards import read_front_matter
+    from ..core.front_matter import read_front_matter
     from ..train._card import write_model_card
 
     models = Path(models_dir)
