@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from audit.card_update import replace_section, strip_generated
 from audit.core.card_loaders import read_front_matter
 from audit.core.registry import load_any_data_card
 from audit.cli import main
-from audit.dataset import audit_dataset, image_statistics, section_markdown
+from audit.dataset import audit_dataset, chart_png, image_statistics, section_markdown
 from audit.errors import CardError
 
 # 12 test images: gender male x8 / female x4, skin I..VI; label = shape.
@@ -143,7 +144,11 @@ def test_data_card_numbers_and_byte_identical_round_trip(project, capsys):
     assert "&lt;b>x&lt;/b>" in block and "<b>x</b>" not in block
     html = (project["out"] / "dataset.html").read_text()
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
-    assert "66.7% male, 50.0% lighter" in html and "data:image/png;base64," in html
+    assert "66.7% male, 50.0% lighter" in html and "data:image/png" not in html
+    # the chart is inline SVG, its labels escaped like the tables'
+    assert '<figure class="share-chart"><svg xmlns="http://www.w3.org/2000/svg"' in html
+    assert "<title>gender: &lt;b&gt;x&lt;/b&gt;: 8.3%</title>" in html
+    assert "data:image/png;base64," in block  # Markdown viewers get a PNG
     doc = json.loads((project["out"] / "dataset.json").read_text())
     assert doc["sentence"] == "66.7% male, 50.0% lighter"
     # nominal groups in sorted order: '<b>x</b>' before 'female'
@@ -408,8 +413,16 @@ def test_update_model_card_needs_a_model(project, capsys):
         "error: audit run: expected --model with --update-model-card, found only --predictions\n")
 
 
-def test_chart_is_deterministic(project):
-    a = audit_dataset(project["card"], images=False).chart_png
-    b = audit_dataset(project["card"], images=False).chart_png
-    assert a and a == b
+def test_chart_geometry_by_hand_and_png_deterministic(project):
+    chart = audit_dataset(project["card"], images=False).chart
+    # labels "gender: <b>x</b>" (16 characters) is the longest: left = 6 * 16 + 10 = 106; right = 600 - 46 = 554;
+    # 5 bars of 20 px from top 6: bottom 106, height 106 + 34 = 140
+    assert (chart["width"], chart["height"], chart["plot"]) == (600, 140, (106, 6, 554, 106))
+    bars = {b["label"]: b for b in chart["bars"]}
+    # male: 8 of 12 -> 106 + (8/12) * 448 = 404.67, a bar 298.7 wide; skin's reference share 1/2 -> x = 330
+    assert bars["gender: male"]["width"] == 298.7 and bars["gender: male"]["value"] == "66.7%"
+    assert bars["skin: darker"]["reference_x"] == 330.0 and bars["gender: male"]["reference_x"] is None
+    assert bars["gender: male"]["colour"] != bars["skin: darker"]["colour"]  # one colour per attribute
+    a, b = chart_png(chart), chart_png(audit_dataset(project["card"], images=False).chart)
+    assert a and a == b and base64.b64decode(a).startswith(b"\x89PNG")
     assert yaml.safe_load("a: 1")  # keep the yaml import honest

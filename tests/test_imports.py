@@ -49,6 +49,19 @@ def test_help_imports_no_torch_and_no_pandas():
     assert loaded == {"rc": 0, "heavy": []}
 
 
+def test_run_with_predictions_imports_no_matplotlib(tmp_path):
+    """The dataset section's chart is inline SVG: an audit of predictions made elsewhere loads no matplotlib
+    (only ``audit data-card`` does, for the PNG in the Markdown card)."""
+    split = make_split(tmp_path / "s", n=60)
+    preds = tmp_path / "p.csv"
+    pd.DataFrame({"sample_id": split["frame"]["id"], "pred": split["frame"]["species"]}).to_csv(preds, index=False)
+    out = tmp_path / "out"
+    run = _loaded(f"from audit.cli import main\nrc = main(['run', '--data', {str(split['card'])!r}, '--predictions', "
+                  f"{str(preds)!r}, '--out', {str(out)!r}, '--n-boot', '20', '--n-perm', '20', '-q'])")
+    assert run["rc"] == 0 and "matplotlib" not in run["heavy"]
+    assert '<figure class="share-chart"><svg' in (out / "index.html").read_text(encoding="utf-8")  # the control
+
+
 def test_report_and_compare_import_no_torch(tmp_path):
     baseline = _classification_audit(tmp_path, "a")
     candidate = _classification_audit(tmp_path, "b")

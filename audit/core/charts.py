@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Chart", "Series", "ForestPlot", "PALETTE", "DASHES", "line_chart", "forest_plot", "style_for"]
+__all__ = ["Chart", "Series", "ForestPlot", "ShareBars", "PALETTE", "DASHES", "line_chart", "forest_plot",
+           "share_bars", "style_for"]
 
 # Okabe & Ito's colour-blind-safe qualitative palette (yellow last: low contrast on white).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -217,3 +218,46 @@ def forest_plot(*, id: str, title: str, blocks: list[dict], overall: float | Non
                          width=360, label_w=128, value_w=14, show_values=False) if compact else None
     return ForestPlot(id=id, title=title, width=width, height=_r(height), plot=(left, top, right, _r(y)), rows=rows,
                       ticks=ticks, lines=lines, note=note, compact=narrow)
+
+
+@dataclass
+class ShareBars:
+    """Horizontal bars of each group's share, one colour per grouping (plain data: JSON-ready with ``asdict``)."""
+
+    title: str
+    width: int
+    height: int
+    plot: tuple  # (left, top, right, bottom) in pixels
+    ticks: list  # [(x, label)]
+    bars: list  # dicts: pixels (x, y, width, height, text_x, label_y, reference_x), colour, label (and short,
+    #              cut to fit), share and reference share (reference and reference_x None without one), value text
+    x_label: str
+
+
+def share_bars(rows: list[dict], *, title: str, reference: bool, width: int = 600) -> ShareBars | None:
+    """Bars from 0 to 100% of the shares of ``rows`` (dicts ``grouping``, ``group``, ``share``, optional
+    ``reference_share``), in their order, coloured by grouping from :data:`PALETTE`. None without rows."""
+    if not rows:
+        return None
+    row_h, top = 20, 6
+    labels = [f"{r['grouping']}: {r['group']}" for r in rows]
+    left = min(max(60, 6 * max(len(s) for s in labels) + 10), width // 2)  # about 6 px per 11-px character
+    right = width - 46  # room for the value of a full bar
+    bottom = top + row_h * len(rows)
+    colours = {}
+    bars = []
+    for k, (r, label) in enumerate(zip(rows, labels)):
+        colour = colours.setdefault(r["grouping"], PALETTE[len(colours) % (len(PALETTE) - 1)])  # no yellow
+        share = min(max(float(r["share"]), 0.0), 1.0)
+        end = left + share * (right - left)
+        ref = r.get("reference_share")
+        room = (left - 10) // 6
+        bars.append({"y": _r(top + k * row_h + 3), "x": left, "width": _r(end - left), "height": row_h - 6,
+                     "colour": colour, "label": label, "short": label if len(label) <= room else label[:room - 1] + "…", "share": share, "reference": ref,
+                     "value": f"{100 * share:.1f}%", "text_x": _r(end + 4),
+                     "label_y": _r(top + k * row_h + row_h / 2 + 4),
+                     "reference_x": None if ref is None else _r(left + min(max(float(ref), 0.0), 1.0) * (right - left))})
+    ticks = [(_r(left + t / 100 * (right - left)), f"{t}%") for t in (0, 25, 50, 75, 100)]
+    x_label = "share of samples" + ("; black tick: reference population" if reference else "")
+    return ShareBars(title=title, width=width, height=bottom + 34, plot=(left, top, right, bottom), ticks=ticks,
+                     bars=bars, x_label=x_label)

@@ -38,7 +38,7 @@ from __future__ import annotations
 from ..core.image_stats import IMAGE_STATISTICS, image_statistics  # noqa: F401 - re-exported: audit.dataset's API
 from ._audit import audit_dataset, report_section  # noqa: F401 - report_section: audit run's dataset section
 from ._options import DatasetOptions, dataset_options  # noqa: F401
-from ._section import DatasetAudit
+from ._section import DatasetAudit, chart_png
 from ._write import COMMAND, SECTION, render_dataset_html, section_markdown, write_data_card  # noqa: F401 - COMMAND
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "IMAGE_STATISTICS",
     "SECTION",
     "audit_dataset",
+    "chart_png",
     "dataset_options",
     "image_statistics",
     "render_dataset_html",

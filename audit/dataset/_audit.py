@@ -12,7 +12,7 @@ from ..core.card_loaders import DataCard
 from ..core.image_stats import image_statistics
 from ..errors import CardError, DataError, StatsInputError
 from ._options import dataset_options
-from ._section import DatasetAudit, _chart
+from ._section import DatasetAudit, share_chart
 
 __all__ = ["audit_dataset", "report_section"]
 
@@ -127,7 +127,7 @@ def audit_dataset(card, *, images: bool = True, verify_images: bool = False, fra
         image_statistics=image_summary, image_tests=image_tests, boxes=box_summary, box_tests=box_tests,
         split=split, split_tests=split_tests,
         compare_to=str(options.compare_to) if options.compare_to else None,
-        chart_png=_chart(comp, names, options.reference),
+        chart=share_chart(comp, names, options.reference),
     )
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..core.image_stats import DESCRIBE_IMAGE as _DESCRIBE_IMAGE
 
-__all__ = ["DatasetAudit"]
+__all__ = ["DatasetAudit", "chart_png", "share_chart"]
 
 
 @dataclass
@@ -44,7 +44,7 @@ class DatasetAudit:
     split: pd.DataFrame | None = None
     split_tests: pd.DataFrame | None = None
     compare_to: str | None = None
-    chart_png: str = ""
+    chart: dict | None = None  # audit.core.charts.share_bars as a dict
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN as None)."""
@@ -143,7 +143,7 @@ class DatasetAudit:
                  "difference"], rows, f"Shares among known values; difference = {other} - {self.name}."))
             tables.append(_tests_table("Split composition: same shares in both splits (chi-square homogeneity)",
                                        self.split_tests))
-        return {"title": f"Dataset audit: {self.title}", "sentence": self.sentence, "chart": self.chart_png,
+        return {"title": f"Dataset audit: {self.title}", "sentence": self.sentence, "chart": self.chart,
                 "tables": tables}
 
 
@@ -204,34 +204,46 @@ def _p(x) -> str:
     return f"{x:.1e}" if x < 1e-3 else f"{x:.3f}"
 
 
-def _chart(comp: pd.DataFrame, attributes: list[str], reference: dict | None) -> str:
-    """Horizontal bars of each group's share of all samples, one colour per attribute; base64 PNG.
+def share_chart(comp: pd.DataFrame, attributes: list[str], reference: dict | None) -> dict | None:
+    """Each group's share of all samples (``composition`` rows of the single attributes), with the reference
+    population's share where the card gives one: :func:`audit.core.charts.share_bars` as a dict."""
+    from dataclasses import asdict
 
-    Deterministic: the Agg backend, fixed size and dpi, no timestamp in the PNG metadata.
-    """
+    from ..core.charts import share_bars
+
+    rows = []
+    for r in comp.itertuples(index=False):
+        if r.grouping not in attributes:
+            continue
+        ref = (reference or {}).get(r.grouping)
+        rows.append({"grouping": r.grouping, "group": r.group, "share": r.share,
+                     "reference_share": ref[r.group] / sum(ref.values()) if ref and r.group in ref else None})
+    chart = share_bars(rows, title="Share of samples per group", reference=bool(reference))
+    return None if chart is None else asdict(chart)
+
+
+def chart_png(chart: dict | None) -> str:
+    """The chart of :func:`share_chart` as a base64 PNG (for Markdown, whose viewers often refuse SVG data URIs);
+    "" without one. Deterministic: the Agg backend, fixed size and dpi, no timestamp in the PNG metadata."""
+    if not chart:
+        return ""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    rows = [r for r in comp.itertuples(index=False) if r.grouping in attributes]
-    if not rows:
-        return ""
-    fig = Figure(figsize=(6.0, 0.6 + 0.28 * len(rows)), dpi=80)
+    bars = chart["bars"]
+    fig = Figure(figsize=(6.0, 0.6 + 0.28 * len(bars)), dpi=80)
     ax = fig.add_subplot()
-    palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
-    colour = {a: palette[i % len(palette)] for i, a in enumerate(attributes)}
-    y = np.arange(len(rows))[::-1]
-    ax.barh(y, [100 * r.share for r in rows], color=[colour[r.grouping] for r in rows], height=0.7)
-    for yi, r in zip(y, rows):
-        ax.text(100 * r.share + 0.8, yi, f"{100 * r.share:.1f}%", va="center", fontsize=7)
-        ref = (reference or {}).get(r.grouping)
-        if ref and r.group in ref:
-            share = ref[r.group] / sum(ref.values())
-            ax.plot([100 * share] * 2, [yi - 0.4, yi + 0.4], color="black", linewidth=1.5)
-    ax.set_yticks(y, [f"{r.grouping}: {r.group}" for r in rows], fontsize=7)
+    y = np.arange(len(bars))[::-1]
+    ax.barh(y, [100 * b["share"] for b in bars], color=[b["colour"] for b in bars], height=0.7)
+    for yi, b in zip(y, bars):
+        ax.text(100 * b["share"] + 0.8, yi, b["value"], va="center", fontsize=7)
+        if b["reference"] is not None:
+            ax.plot([100 * b["reference"]] * 2, [yi - 0.4, yi + 0.4], color="black", linewidth=1.5)
+    ax.set_yticks(y, [b["label"] for b in bars], fontsize=7)
     ax.set_xlim(0, 110)
-    ax.set_xlabel("share of samples (%)" + ("; black tick: reference population" if reference else ""), fontsize=7)
+    ax.set_xlabel(chart["x_label"] + " (%)", fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ._audit import audit_dataset
-from ._section import DatasetAudit
+from ._section import DatasetAudit, chart_png
 
 __all__ = ["COMMAND", "SECTION", "render_dataset_html", "section_markdown", "write_data_card"]
 
@@ -22,7 +22,7 @@ def section_markdown(section: dict) -> str:
     """The section as Markdown (what goes between the card's markers). No timestamps: rerunning is idempotent."""
     out = [f"### {_md_cell(section['title'])}", "", f"**{_md_cell(section['sentence'])}**", ""]
     if section["chart"]:
-        out += [f"![Share of samples per group](data:image/png;base64,{section['chart']})", ""]
+        out += [f"![Share of samples per group](data:image/png;base64,{chart_png(section['chart'])})", ""]
     for t in section["tables"]:
         out += [f"#### {_md_cell(t['title'])}", ""]
         if t["note"]:
@@ -47,7 +47,7 @@ def _env():
 
 
 def render_dataset_html(section: dict) -> str:
-    """A self-contained HTML page with the section (Jinja2, autoescaped; the chart is a data: URI)."""
+    """A self-contained HTML page with the section (Jinja2, autoescaped; the chart is inline SVG)."""
     return _env().get_template("dataset.html.j2").render(section=section)
 
 
