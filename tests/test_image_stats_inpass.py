@@ -8,12 +8,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import audit.core.image_stats
 import audit.dataset._audit
 from audit.core.distributed import CHUNK_DIR
-from audit.core.image_stats import IMAGE_COLUMNS, IMAGE_STATISTICS, image_statistics, split_image_columns
+from audit.core.image_stats import (IMAGE_COLUMNS, IMAGE_STATISTICS, grey_statistics, image_statistics,
+                                    split_image_columns)
 from audit.core.images import ImageDataset
 from audit.dataset import report_section
 from audit.report import run_audit
@@ -51,6 +54,35 @@ def test_dataset_statistics_equal_decode_again(tmp_path):
     assert in_pass[["width", "height"]].astype(np.int64).equals(again[["width", "height"]])
     # the plain dataset is unchanged: three items, no statistics
     assert len(ImageDataset(paths, lambda image: 0)[0]) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 2**32 - 1),
+       levels=st.sampled_from([(0, 256), (0, 1), (254, 256), (100, 102)]))
+def test_grey_statistics_match_float64_formulas(h, w, seed, levels):
+    """The integer sums give numpy's float64 mean, std and Laplacian variance (up to rounding), on any shape,
+    constant images and two-level ones included."""
+    grey = np.random.default_rng(seed).integers(*levels, (h, w), dtype=np.uint8)
+    brightness, contrast, sharpness, width, height, megapixels = grey_statistics(grey)
+    g = grey.astype(np.float64)
+    assert brightness == pytest.approx(g.mean() / 255, rel=1e-12, abs=1e-15)
+    assert contrast == pytest.approx(g.std() / 255, rel=1e-9, abs=1e-12)
+    if h >= 3 and w >= 3:
+        lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+        assert sharpness == pytest.approx(lap.var(), rel=1e-9, abs=1e-9)
+    else:
+        assert np.isnan(sharpness)
+    assert (width, height, megapixels) == (w, h, w * h / 1e6)
+
+
+def test_grey_statistics_by_hand_and_refuses_other_depths():
+    # 3 x 3 of 0 with a 255 in the middle: mean 255/9 -> brightness 1/9; variance 255^2 * (1/9 - 1/81)
+    # -> std 255 * sqrt(8) / 9 -> contrast sqrt(8)/9; one Laplacian value, -1020: variance 0
+    grey = np.zeros((3, 3), dtype=np.uint8)
+    grey[1, 1] = 255
+    assert grey_statistics(grey) == pytest.approx((1 / 9, 8 ** 0.5 / 9, 0.0, 3, 3, 9e-6))
+    with pytest.raises(TypeError, match="expected 8-bit luminance"):
+        grey_statistics(grey.astype(np.float64))
 
 
 def test_split_image_columns():
