@@ -19,6 +19,7 @@ from audit.core.image_stats import (IMAGE_COLUMNS, IMAGE_STATISTICS, grey_statis
                                     split_image_columns)
 from audit.core.images import ImageDataset
 from audit.dataset import report_section
+from audit.pipeline import evaluate
 from audit.report import run_audit
 from slice_helpers import make_model, make_split
 
@@ -177,3 +178,101 @@ def test_decode_error_still_names_the_sample(tmp_path, bad):
     with pytest.raises(DataError, match="image 's002': cannot read image"):
         run_inference(build_model(card), frame, transform=build_transform(card), classes=["cat", "dog"],
                       label_map=["cat", "dog"], batch_size=4, progress=False, image_statistics=True)
+
+
+# ---------------------------------------------------------------- detection and segmentation: the image covariates
+
+DETECTOR_CARD = """---
+task: detection
+model:
+  architecture: fasterrcnn_mobilenet_v3_large_320_fpn
+weights: null
+num_classes: 3
+label_map: [__background__, doctor, guitarist]
+---
+# Untrained detector (weights=None)
+"""
+
+
+def _no_decode(monkeypatch):
+    def no_decode(*args, **kwargs):
+        raise AssertionError("image statistics decoded the images a second time")
+
+    monkeypatch.setattr(audit.core.image_stats, "image_statistics", no_decode)
+
+
+def _covariates(run) -> pd.DataFrame:
+    return run.units.table.filter(like="covariate:").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("chunk_size", [2, None], ids=["chunks", "no-out-dir"])
+def test_detection_image_covariates_from_the_inference_pass(tmp_path, monkeypatch, chunk_size):
+    """Several people per image: each person gets their own image's statistics, computed once while detecting;
+    the same bins as the run that decodes the images again (predictions made elsewhere); the cache keeps them."""
+    import torch
+    from detection_helpers import make_facet_split, write_facet_card
+
+    root = make_facet_split(tmp_path / "facet", n_images=6, with_images=True)
+    card = write_facet_card(root, extra="covariates: [brightness, {name: sharpness, quantiles: 2}]\n")
+    model = tmp_path / "det.md"
+    model.write_text(DETECTOR_CARD)
+    out = tmp_path / "out" if chunk_size else None
+    _no_decode(monkeypatch)
+    torch.manual_seed(0)
+    options = dict(n_boot=20, n_perm=20, progress=False, batch_size=2) | ({"chunk_size": chunk_size} if out else {})
+    run = (run_audit if out else evaluate)(data=card, model=model, out_dir=out, **options)
+    covariates = _covariates(run)
+    assert list(covariates.columns) == ["covariate:brightness", "covariate:sharpness"]
+    monkeypatch.undo()
+    # predictions made elsewhere: the covariates decode the images (the reference)
+    preds = tmp_path / "detections.json"
+    preds.write_text(json.dumps([]))
+    reference = run_audit(data=card, predictions=preds, out_dir=tmp_path / "file", n_boot=20, n_perm=20,
+                          progress=False)
+    assert covariates.equals(_covariates(reference))
+    assert covariates["covariate:sharpness"].nunique() == 2  # images differ: the bins are not degenerate
+    if out is not None:  # a cache hit reads them from detections.meta.json, without decoding
+        meta = json.loads((out / "detections.meta.json").read_text())
+        assert len(meta["image_statistics"]) == 6
+        _no_decode(monkeypatch)
+        again = run_audit(data=card, model=model, out_dir=out, **options)
+        assert _covariates(again).equals(covariates)
+
+
+def test_segmentation_image_covariates_from_the_inference_pass(tmp_path, monkeypatch):
+    from test_segmentation_e2e import make_model_card
+    from test_segmentation_e2e import make_split as make_segmentation_split
+
+    split = make_segmentation_split(tmp_path, n=8, card_extra="covariates: [contrast, lighting]\n")
+    model = make_model_card(tmp_path)
+    out = tmp_path / "out"
+    _no_decode(monkeypatch)
+    run = run_audit(data=split["card"], model=model, out_dir=out, n_boot=20, batch_size=4, chunk_size=3,
+                    progress=False)
+    covariates = _covariates(run)
+    assert list(covariates.columns) == ["covariate:contrast", "covariate:lighting"] and len(covariates) == 8
+    again = run_audit(data=split["card"], model=model, out_dir=out, n_boot=20, progress=False)  # the cache
+    assert _covariates(again).equals(covariates)
+    monkeypatch.undo()
+    reference = run_audit(data=split["card"], predictions=split["pred"], out_dir=tmp_path / "file", n_boot=20,
+                          progress=False)
+    assert covariates.equals(_covariates(reference))
+
+
+def test_an_older_cache_without_statistics_decodes_again(tmp_path):
+    """A cache written before the statistics were kept (or a damaged entry) is still right: decoded again."""
+    from test_segmentation_e2e import make_model_card
+    from test_segmentation_e2e import make_split as make_segmentation_split
+
+    split = make_segmentation_split(tmp_path, n=6, card_extra="covariates: [brightness]\n")
+    model = make_model_card(tmp_path)
+    out = tmp_path / "out"
+    first = run_audit(data=split["card"], model=model, out_dir=out, n_boot=20, progress=False)
+    metas = [p for p in out.glob("*.json") if "image_statistics" in p.read_text()]  # the masks' meta file
+    assert len(metas) == 1
+    meta = json.loads(metas[0].read_text())
+    meta["image_statistics"] = {"img00": ["dark", 1, 2, 3, 4, 5]}  # damaged, and the other images missing
+    metas[0].write_text(json.dumps(meta))
+    again = run_audit(data=split["card"], model=model, out_dir=out, n_boot=20, progress=False)
+    assert again.provenance["predictions"]["source"] == "model"
+    assert _covariates(again).equals(_covariates(first))

@@ -41,7 +41,7 @@ from ..errors import CardError
 from ..stats import UNKNOWN, UndefinedMetricWarning, quantile_bins
 
 __all__ = ["BOX_COVARIATES", "COVARIATE_PREFIX", "Covariate", "DEFAULT_QUANTILES", "IMAGE_COVARIATES",
-           "MAX_COVARIATES", "NOMINAL_LEVELS", "covariate_table", "parse_covariates"]
+           "MAX_COVARIATES", "NOMINAL_LEVELS", "covariate_table", "image_statistics_pending", "parse_covariates"]
 
 COVARIATE_PREFIX = "covariate:"
 IMAGE_COVARIATES = ("brightness", "contrast", "sharpness", "resolution")
@@ -223,6 +223,12 @@ def covariate_table(covariates: Sequence[Covariate] | None, *, n: int, columns: 
                             + (f" or one of {', '.join(builtin)}" if builtin else "") + f", found '{cov.column}'")
         out[COVARIATE_PREFIX + cov.name] = labels
     return out, notes
+
+
+def image_statistics_pending(covariates: Sequence[Covariate] | None, table: pd.DataFrame) -> bool:
+    """Whether :func:`covariate_table` with ``images_later`` left out a declared covariate for the image
+    statistics of the inference pass (``table`` is its first output)."""
+    return any(COVARIATE_PREFIX + c.name not in table.columns for c in covariates or ())
 
 
 def _missing(value) -> bool:

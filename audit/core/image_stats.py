@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import DataError
 
 __all__ = ["DESCRIBE_IMAGE", "IMAGE_COLUMNS", "IMAGE_STATISTICS", "grey_statistics", "image_statistics",
-           "split_image_columns", "statistics_of"]
+           "split_image_columns", "statistics_columns", "statistics_from_columns", "statistics_frame", "statistics_from_json", "statistics_of", "statistics_to_json"]
 
 IMAGE_STATISTICS = ("brightness", "contrast", "sharpness", "width", "height", "megapixels")
 IMAGE_COLUMNS = tuple(f"image_{s}" for s in IMAGE_STATISTICS)  # their columns in a table of predictions
@@ -66,10 +66,11 @@ def image_statistics(paths, *, source: str | None = None) -> pd.DataFrame:
             raise DataError(f"{where}cannot read image {path}: {' '.join(str(exc).split()) or type(exc).__name__}") \
                 from None
         rows.append(grey_statistics(grey))
-    return _frame(rows)
+    return statistics_frame(rows)
 
 
-def _frame(rows) -> pd.DataFrame:
+def statistics_frame(rows) -> pd.DataFrame:
+    """A frame of :data:`IMAGE_STATISTICS` from :func:`statistics_of` tuples, one row each."""
     return pd.DataFrame(rows, columns=list(IMAGE_STATISTICS)).astype(
         {"width": np.int64, "height": np.int64} if len(rows) else {})
 
@@ -123,3 +124,45 @@ def split_image_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     stats.columns = list(IMAGE_STATISTICS)
     stats = stats.astype({"width": np.int64, "height": np.int64})
     return table.drop(columns=list(IMAGE_COLUMNS)), stats
+
+
+def statistics_to_json(statistics: dict) -> dict:
+    """``{image key: statistics_of tuple}`` as JSON for a prediction cache's meta file (NaN as None)."""
+    return {str(k): [None if isinstance(v, float) and math.isnan(v) else v for v in row]
+            for k, row in statistics.items()}
+
+
+def statistics_from_json(saved, keys) -> pd.DataFrame | None:
+    """The :func:`statistics_frame` of ``keys`` (one row each, in order, indexed by them) from
+    :func:`statistics_to_json`'s output, or None when ``saved`` is not that or lacks a key (an older or damaged
+    cache: decode again)."""
+    if not isinstance(saved, dict):
+        return None
+    keys = list(keys)
+    rows = []
+    for key in keys:
+        row = saved.get(str(key))
+        if not isinstance(row, list) or len(row) != len(IMAGE_STATISTICS) or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in row):
+            return None
+        rows.append(tuple(math.nan if v is None else v for v in row))
+    table = statistics_frame(rows)
+    table.index = list(keys)
+    return table
+
+
+def statistics_columns(frame: pd.DataFrame, statistics: dict, keys) -> pd.DataFrame:
+    """``frame`` with the :data:`IMAGE_COLUMNS` of ``statistics[key]`` for each of ``keys`` (one per row): how a
+    chunk of predictions keeps them, so that a resumed run does not decode its images again."""
+    table = statistics_frame([statistics[k] for k in keys])
+    for column, name in zip(IMAGE_COLUMNS, table.columns):
+        frame[column] = table[name].to_numpy()
+    return frame
+
+
+def statistics_from_columns(frame: pd.DataFrame, keys) -> dict:
+    """``{key: statistics tuple}`` from the :data:`IMAGE_COLUMNS` of merged chunks (``keys``: one per row), ``{}``
+    when they lack them (chunks of an older run)."""
+    if not all(c in frame.columns for c in IMAGE_COLUMNS):
+        return {}
+    return dict(zip(keys, frame[list(IMAGE_COLUMNS)].itertuples(index=False, name=None)))

@@ -193,9 +193,9 @@ def run_inference(
         result[col] = values
     result["pred"] = np.argmax(scores, axis=1).astype(np.int64) if len(frame) else np.zeros(0, np.int64)
     if image_statistics:
-        from .image_stats import IMAGE_COLUMNS, _frame
+        from .image_stats import IMAGE_COLUMNS, statistics_frame
 
-        table = _frame(stats_rows)
+        table = statistics_frame(stats_rows)
         for col, name in zip(IMAGE_COLUMNS, table.columns):
             result[col] = table[name].to_numpy()
     return result

@@ -76,8 +76,13 @@ def category_mapping(card, gt, *, class_agnostic: bool, detection_classes=None) 
 
 
 def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size: int = 4, masks: bool = False,
-                 score_threshold: float = 0.0, progress: bool | None = None, images=None) -> list[dict]:
-    """Detections on every ground-truth image (or the rows of ``images``) as COCO results dicts."""
+                 score_threshold: float = 0.0, progress: bool | None = None, images=None,
+                 statistics: dict | None = None) -> list[dict]:
+    """Detections on every ground-truth image (or the rows of ``images``) as COCO results dicts.
+
+    With a ``statistics`` dict, each image's statistics (:func:`audit.core.image_stats.statistics_of`, from
+    the image as decoded) are put in it under its ``image_id``: the image covariates need not decode it again.
+    """
     import torch
     from PIL import Image
     from pycocotools import mask as mask_utils
@@ -101,6 +106,10 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
                     raise DataError(f"{gt.path}: image {r.image_id!r}: expected a regular file, found {path}")
                 try:
                     with Image.open(path) as im:
+                        if statistics is not None:
+                            from ...core.image_stats import statistics_of
+
+                            statistics[r.image_id] = statistics_of(im)
                         tensors.append(pil_to_tensor(im.convert("RGB")).float().div(255).to(device))
                 except FileNotFoundError:
                     raise DataError(f"{gt.path}: image {r.image_id!r}: file not found: {path}") from None

@@ -273,25 +273,32 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
     return table
 
 
-def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context):
+def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context, statistics: dict | None = None):
     """Run ``detect(images=...)`` chunk by chunk of images, committing each chunk (resumable, shardable).
 
-    Returns the COCO results of all images, in image order, on rank 0, and ``None`` on other ranks.
+    Returns the COCO results of all images, in image order, on rank 0, and ``None`` on other ranks. With a
+    ``statistics`` dict, each image's statistics go into the chunks and then into it, by ``image_id``.
     """
+    from ...core.image_stats import statistics_columns, statistics_from_columns
+
     images = gt.images.reset_index(drop=True)
     frame = pd.DataFrame({"sample_id": images["image_id"].astype(str)})
 
     def predict(part):
         subset = images.iloc[part.index.to_numpy()]
         by_image: dict = {}
-        for det in detect(images=subset):
+        seen = {} if statistics is not None else None
+        for det in detect(images=subset, statistics=seen):
             by_image.setdefault(det["image_id"], []).append(det)
-        return pd.DataFrame({"sample_id": part["sample_id"].to_numpy(),
-                             "detections": [json.dumps(by_image.get(i, [])) for i in subset["image_id"]]})
+        out = pd.DataFrame({"sample_id": part["sample_id"].to_numpy(),
+                            "detections": [json.dumps(by_image.get(i, [])) for i in subset["image_id"]]})
+        return out if seen is None else statistics_columns(out, seen, subset["image_id"])
 
     merged = predict_in_chunks(predict, frame, out_dir=out_dir, key=key, chunk_size=chunk_size, context=context)
     if merged is None:
         return None
+    if statistics is not None:
+        statistics.update(statistics_from_columns(merged, images["image_id"]))
     return [det for text in merged["detections"] for det in json.loads(text)]
 
 
@@ -312,6 +319,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from .data import fingerprint_files, load_ground_truth, load_results
     from .people import card_people
     from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
+    from ...core.image_stats import statistics_from_json, statistics_to_json
 
     card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
     model_card = model if (model is None or isinstance(model, ModelCard)) else load_model_card(model)
@@ -337,7 +345,12 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     check_reference_groups(card.path, groups, attributes, card.intersections, card.reference_groups)
     from .units import detection_covariates, detection_units
 
-    covariates = detection_covariates(card, gt, people)  # before inference: an unknown name fails fast
+    # before inference: an unknown name fails fast; image statistics come from the inference pass
+    covariates = detection_covariates(card, gt, people, images_later=predictions is None)
+    from ...core.covariates import image_statistics_pending
+
+    statistics = {} if predictions is None and image_statistics_pending(card.options.get("covariates"),
+                                                                        covariates[0]) else None
     data_sha = fingerprint_files(card.path, card.coco, card.masks, card.attributes_table, card.image_attributes)
     log.info("data: %s (%d images, %d people)", card.path, len(gt.images), people.size)
 
@@ -357,6 +370,8 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         if results_path is not None:
             # the same provenance as the run that made them: results.json does not depend on cache state
             pred_info = {"source": "model", "device": _cached_device(results_path)}
+            if statistics is not None:
+                statistics.update(_cached_statistics(results_path))
             discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cache %s (model and data hashes match)", results_path)
         else:
@@ -372,10 +387,11 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                 batch_size=batch_size, masks=masks, progress=progress,
                 score_threshold=float(model_card.front_matter.get("score_threshold", 0.0)))
             if out_dir is None:
-                results = detect()
+                results = detect(statistics=statistics)
             else:
                 results = _detect_in_chunks(detect, gt, out_dir=out_dir, key=f"{model_sha}{data_sha}",
-                                            chunk_size=chunk_size, context=context or context_from_env())
+                                            chunk_size=chunk_size, context=context or context_from_env(),
+                                            statistics=statistics)
                 if results is None:
                     return None  # not rank 0: rank 0 merges the chunks and computes the audit
             pred_info = {"source": "model", "device": str(torch_device)}
@@ -388,8 +404,13 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                 results_path = save_results(out_dir, results, {"model_card": str(model_card.path),
                                                                "device": str(torch_device),
                                                                "model_sha256": model_sha, "data_card": str(card.path),
-                                                               "data_sha256": data_sha, "n_detections": len(results)})
+                                                               "data_sha256": data_sha, "n_detections": len(results),
+                                                               **({"image_statistics": statistics_to_json(statistics)}
+                                                                  if statistics else {})})
                 discard_chunks(out_dir)
+    if statistics is not None:  # the image covariates, from the inference pass (an older cache: decoded again)
+        table = statistics_from_json(statistics_to_json(statistics), gt.images["image_id"].tolist())
+        covariates = detection_covariates(card, gt, people, image_table=table)
     dt = load_results(results_path, gt, need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
@@ -430,6 +451,16 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     }
     return AuditRun(result=result, provenance=provenance, predictions=table_out, people=people_out,
                     units=detection_units(people_out, covariates))
+
+
+def _cached_statistics(results_path) -> dict:
+    """The image statistics cached with detections (``detections.meta.json``), ``{}`` when there are none."""
+    try:
+        meta = json.loads((Path(results_path).parent / "detections.meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
+        return {}
+    saved = meta.get("image_statistics") if isinstance(meta, dict) else None
+    return saved if isinstance(saved, dict) else {}
 
 
 def _cached_device(results_path) -> str:

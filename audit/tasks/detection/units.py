@@ -21,8 +21,14 @@ MISSED = Outcome(metric="recall@0.50", column="missed@0.50", verb="missed")
 MASK_MISSED = Outcome(metric="mask_recall@0.50", column="mask_missed@0.50", verb="missed by the masks")
 
 
-def detection_covariates(card, gt, people: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
-    """The declared covariates of each person (``people``: non-crowd ground truth indices of ``gt``)."""
+def detection_covariates(card, gt, people: np.ndarray, *, image_table: pd.DataFrame | None = None,
+                         images_later: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """The declared covariates of each person (``people``: non-crowd ground truth indices of ``gt``).
+
+    ``image_table``: each image's statistics from the inference pass, indexed by ``image_id``, read instead of
+    decoding the images again; ``images_later``: names checked only (see
+    :func:`audit.core.covariates.covariate_table`).
+    """
     declared = card.options.get("covariates")
     if not declared:
         return pd.DataFrame(index=pd.RangeIndex(people.size)), []
@@ -39,8 +45,11 @@ def detection_covariates(card, gt, people: np.ndarray) -> tuple[pd.DataFrame, li
     if "path" in gt.images.columns:
         where = dict(zip(gt.images["image_id"], gt.images["path"]))
         paths = [str(where.get(i, "")) for i in np.asarray(gt.boxes.image)[people]]
+    per_person = None
+    if image_table is not None:
+        per_person = image_table.reindex(np.asarray(gt.boxes.image)[people]).reset_index(drop=True)
     return covariate_table(declared, n=people.size, columns=columns, derived={"box_size": box[:, 2] * box[:, 3]},
-                           image_paths=paths, card_path=card.path)
+                           image_paths=paths, card_path=card.path, image_table=per_person, images_later=images_later)
 
 
 def detection_units(people_out: pd.DataFrame, covariates: tuple[pd.DataFrame, list[str]]) -> UnitFrame:

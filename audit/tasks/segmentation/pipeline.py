@@ -134,8 +134,11 @@ def person_table(people: pd.DataFrame, stats: pd.DataFrame, images: pd.DataFrame
 
 
 def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_dir, batch_size=8, num_workers=0,
-                  device=None, progress=None) -> list[str]:
+                  device=None, progress=None, statistics: dict | None = None) -> list[str]:
     """Predict every image and write ``out_dir/<sample_id>.png`` (data-card class indices, 8- or 16-bit).
+
+    With a ``statistics`` dict, each image's statistics (:func:`audit.core.image_stats.statistics_of`, from the
+    image as decoded) are put in it under its ``sample_id``: the image covariates need not decode it again.
 
     Logits are resized (bilinear) to the label mask's size, then arg-maxed;
     ``permutation[k]`` is the model output that predicts data class ``k``. A
@@ -153,8 +156,8 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     tqdm = progress_class()
     device = torch.device("cpu") if device is None else device
     model = model.to(device)
-    loader = DataLoader(ImageDataset(images["image_path"].tolist(), transform), batch_size=batch_size,
-                        num_workers=num_workers, collate_fn=list)
+    loader = DataLoader(ImageDataset(images["image_path"].tolist(), transform, statistics=statistics is not None),
+                        batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     out_dir = Path(out_dir)
     paths = [str(out_dir / f"{sid}.png") for sid in images["sample_id"]]
     matrix = np.asarray(permutation)
@@ -162,12 +165,14 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     show = progress if progress is not None else os.isatty(2)
     with torch.inference_mode():
         for batch in tqdm(loader, disable=not show, desc="segment", unit="batch"):
-            for _, index, error in batch:
+            for _, index, error, *stats in batch:
                 if error:
                     raise DataError(f"{images['image_path'].iat[index]}: cannot read image of sample "
                                     f"'{images['sample_id'].iat[index]}': {error}")
+                if statistics is not None:
+                    statistics[images["sample_id"].iat[index]] = stats[0]
             shapes = {}
-            for tensor, index, _ in batch:  # images of one size run together
+            for tensor, index, *_ in batch:  # images of one size run together
                 shapes.setdefault(tuple(tensor.shape), []).append((tensor, index))
             for items in shapes.values():
                 logits = segmentation_logits(model(torch.stack([t for t, _ in items]).to(device))).float().cpu()
@@ -191,13 +196,18 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     return paths
 
 
-def _cached_device(out_dir) -> str:
-    """The device that made the cached masks, from their meta file."""
+def _cached_meta(out_dir) -> dict:
+    """The cached masks' meta file, ``{}`` when it is missing or damaged."""
     try:
         meta = json.loads((Path(out_dir) / CACHE_META).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
-        return "unknown"
-    return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _cached_device(out_dir) -> str:
+    """The device that made the cached masks, from their meta file."""
+    return str(_cached_meta(out_dir).get("device", "unknown"))
 
 
 def _cached_masks(out_dir, *, model_sha, data_sha, images) -> list[str] | None:
@@ -265,7 +275,14 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                                spec.intersections, spec.reference_groups)
     from .units import segmentation_covariates, segmentation_units
 
-    covariates = segmentation_covariates(data_card, images, people)  # before inference: unknown names fail fast
+    # before inference: unknown names fail fast; image statistics come from the inference pass
+    covariates = segmentation_covariates(data_card, images, people, images_later=predictions is None)
+    from ...core.covariates import image_statistics_pending
+    from ...core.image_stats import (statistics_columns, statistics_from_columns, statistics_from_json,
+                                     statistics_to_json)
+
+    statistics = {} if covariates is not None and predictions is None and image_statistics_pending(
+        data_card.options.get("covariates"), covariates[0]) else None
     data_sha = fingerprint_segmentation_split(data_card, images, people)
     model_sha = None
     if model_card is not None:
@@ -286,6 +303,9 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
         if pred_paths is not None:
             # the same provenance as the run that made them: results.json does not depend on cache state
             pred_info = {"source": "model", "device": _cached_device(out_dir)}
+            saved = _cached_meta(out_dir).get("image_statistics")
+            if statistics is not None and isinstance(saved, dict):
+                statistics.update(saved)
             discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cached masks in %s (model and data hashes match)",
                      Path(out_dir) / CACHE_DIR)
@@ -304,25 +324,35 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                                         permutation=permutation, out_dir=target, batch_size=batch_size,
                                         num_workers=num_workers, device=torch_device, progress=progress)
             if out_dir is None:
-                pred_paths = segment(images)
+                pred_paths = segment(images, statistics=statistics)
             else:
+                def segment_chunk(part):
+                    seen = {} if statistics is not None else None
+                    out = pd.DataFrame({"sample_id": part["sample_id"].to_numpy(),
+                                        "mask": segment(part, statistics=seen)})
+                    return out if seen is None else statistics_columns(out, seen, part["sample_id"])
+
                 # masks are written per image; a chunk is committed once all of its masks are on disk
-                done = predict_in_chunks(
-                    lambda part: pd.DataFrame({"sample_id": part["sample_id"].to_numpy(), "mask": segment(part)}),
-                    images, out_dir=out_dir, key=f"{model_sha}{data_sha}", chunk_size=chunk_size,
-                    context=context or context_from_env())
+                done = predict_in_chunks(segment_chunk, images, out_dir=out_dir, key=f"{model_sha}{data_sha}",
+                                         chunk_size=chunk_size, context=context or context_from_env())
                 if done is None:
                     return None  # not rank 0: rank 0 merges the chunks and computes the audit
                 pred_paths = done["mask"].tolist()
+                if statistics is not None:
+                    statistics.update(statistics_from_columns(done, done["sample_id"]))
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is not None:
                 atomic_write_text(Path(out_dir) / CACHE_META, json.dumps({
                     "device": str(torch_device), "model_card": str(model_card.path), "model_sha256": model_sha, "data_card": str(data_card.path),
                     "data_sha256": data_sha, "classes": classes, "n_images": len(images),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    **({"image_statistics": statistics_to_json(statistics)} if statistics else {}),
                 }, indent=2) + "\n")
                 discard_chunks(out_dir)
 
+    if statistics is not None:  # the image covariates, from the inference pass (an older cache: decoded again)
+        table = statistics_from_json(statistics_to_json(statistics), images["sample_id"].astype(str).tolist())
+        covariates = segmentation_covariates(data_card, images, people, image_table=table)
     person_class = classes.index(seg.person_class) if seg.person_class is not None else None
     by_image = {} if people is None else {sid: rows for sid, rows in people.groupby("sample_id", sort=False)}
     n, c = len(images), len(classes)

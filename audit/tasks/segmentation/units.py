@@ -18,9 +18,15 @@ __all__ = ["MISSED", "segmentation_covariates", "segmentation_units"]
 MISSED = Outcome(metric="person_recall@0.50", column="missed@0.50", verb="missed")
 
 
-def segmentation_covariates(card, images: pd.DataFrame, people: pd.DataFrame | None):
+def segmentation_covariates(card, images: pd.DataFrame, people: pd.DataFrame | None, *,
+                            image_table: pd.DataFrame | None = None, images_later: bool = False):
     """The declared covariates of each person (``people``, :func:`.data.load_segmentation_split`'s), or None
-    without person masks."""
+    without person masks.
+
+    ``image_table``: each image's statistics from the inference pass, indexed by ``sample_id``, read instead of
+    decoding the images again; ``images_later``: names checked only (see
+    :func:`audit.core.covariates.covariate_table`).
+    """
     declared = card.options.get("covariates")
     if people is None:
         return None
@@ -35,9 +41,10 @@ def segmentation_covariates(card, images: pd.DataFrame, people: pd.DataFrame | N
     columns = pd.concat([person_rows, image_rows[[c for c in image_rows.columns if c not in person_rows.columns]]],
                         axis=1)
     paths = dict(zip(images["sample_id"].astype(str), images["image_path"].astype(str)))
-    return covariate_table(declared, n=len(people), columns=columns,
-                           image_paths=[paths.get(s, "") for s in people["sample_id"].astype(str)],
-                           card_path=card.path)
+    sample_ids = people["sample_id"].astype(str).tolist()
+    per_person = None if image_table is None else image_table.reindex(sample_ids).reset_index(drop=True)
+    return covariate_table(declared, n=len(people), columns=columns, image_paths=[paths.get(s, "") for s in sample_ids],
+                           card_path=card.path, image_table=per_person, images_later=images_later)
 
 
 def segmentation_units(people_out: pd.DataFrame | None, covariates) -> UnitFrame | None:
