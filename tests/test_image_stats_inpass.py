@@ -276,3 +276,21 @@ def test_an_older_cache_without_statistics_decodes_again(tmp_path):
     again = run_audit(data=split["card"], model=model, out_dir=out, n_boot=20, progress=False)
     assert again.provenance["predictions"]["source"] == "model"
     assert _covariates(again).equals(_covariates(first))
+
+
+@pytest.mark.parametrize("saved", [
+    None, [], "x", {"1": "row"}, {"1": [0.5, 0.1, 2.0, 8, 6]}, {"1": [0.5, 0.1, 2.0, 8, 6, True]},
+    {"1": [0.5, "0.1", 2.0, 8, 6, 4.8e-5]}, {"2": [0.5, 0.1, 2.0, 8, 6, 4.8e-5]},
+], ids=["none", "list", "text", "row-text", "short", "bool", "string", "other-key"])
+def test_statistics_table_refuses_what_a_cache_should_not_hold(saved):
+    from audit.core.image_stats import statistics_table
+
+    assert statistics_table(saved, [1]) is None
+
+
+def test_statistics_table_keys_as_strings_and_nan():
+    from audit.core.image_stats import statistics_table
+
+    table = statistics_table({"7": [0.5, 0.1, None, 1, 2, 2e-6], 9: (0.2, 0.0, 0.0, 3, 3, 9e-6)}, [9, 7])
+    assert list(table.index) == [9, 7] and list(table.columns) == list(IMAGE_STATISTICS)
+    assert np.isnan(table.loc[7, "sharpness"]) and table.loc[9, "width"] == 3 and table["width"].dtype == np.int64

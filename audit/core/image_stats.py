@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import DataError
 
 __all__ = ["DESCRIBE_IMAGE", "IMAGE_COLUMNS", "IMAGE_STATISTICS", "grey_statistics", "image_statistics",
-           "split_image_columns", "statistics_columns", "statistics_from_columns", "statistics_frame", "statistics_from_json", "statistics_of", "statistics_to_json"]
+           "split_image_columns", "statistics_columns", "statistics_from_columns", "statistics_frame", "statistics_of", "statistics_table", "statistics_to_json"]
 
 IMAGE_STATISTICS = ("brightness", "contrast", "sharpness", "width", "height", "megapixels")
 IMAGE_COLUMNS = tuple(f"image_{s}" for s in IMAGE_STATISTICS)  # their columns in a table of predictions
@@ -132,22 +132,25 @@ def statistics_to_json(statistics: dict) -> dict:
             for k, row in statistics.items()}
 
 
-def statistics_from_json(saved, keys) -> pd.DataFrame | None:
-    """The :func:`statistics_frame` of ``keys`` (one row each, in order, indexed by them) from
-    :func:`statistics_to_json`'s output, or None when ``saved`` is not that or lacks a key (an older or damaged
-    cache: decode again)."""
-    if not isinstance(saved, dict):
+def statistics_table(statistics, keys) -> pd.DataFrame | None:
+    """The :func:`statistics_frame` of ``keys`` (one row each, in order, indexed by them) from ``{key: row}``:
+    :func:`statistics_of` tuples, or :func:`statistics_to_json`'s lists as a cache's meta file kept them (keys
+    compared as strings). None when ``statistics`` is not that or lacks a key (an older or damaged cache: the
+    caller decodes the images again)."""
+    if not isinstance(statistics, dict):
         return None
+    by_key = {str(k): v for k, v in statistics.items()}
     keys = list(keys)
     rows = []
     for key in keys:
-        row = saved.get(str(key))
-        if not isinstance(row, list) or len(row) != len(IMAGE_STATISTICS) or not all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in row):
+        row = by_key.get(str(key))
+        if not isinstance(row, (list, tuple)) or len(row) != len(IMAGE_STATISTICS) or not all(
+                v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+                for v in row):
             return None
         rows.append(tuple(math.nan if v is None else v for v in row))
     table = statistics_frame(rows)
-    table.index = list(keys)
+    table.index = keys
     return table
 
 

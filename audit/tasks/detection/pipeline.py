@@ -319,7 +319,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from .data import fingerprint_files, load_ground_truth, load_results
     from .people import card_people
     from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
-    from ...core.image_stats import statistics_from_json, statistics_to_json
+    from ...core.image_stats import statistics_table, statistics_to_json
 
     card = data if isinstance(data, DetectionDataCard) else load_detection_data_card(data)
     model_card = model if (model is None or isinstance(model, ModelCard)) else load_model_card(model)
@@ -370,8 +370,9 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         if results_path is not None:
             # the same provenance as the run that made them: results.json does not depend on cache state
             pred_info = {"source": "model", "device": _cached_device(results_path)}
-            if statistics is not None:
-                statistics.update(_cached_statistics(results_path))
+            saved = _cached_meta(results_path).get("image_statistics")
+            if statistics is not None and isinstance(saved, dict):
+                statistics.update(saved)
             discard_chunks(out_dir)  # left by a run killed between caching the merge and discarding them
             log.info("predictions: reusing cache %s (model and data hashes match)", results_path)
         else:
@@ -409,8 +410,8 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                                                                   if statistics else {})})
                 discard_chunks(out_dir)
     if statistics is not None:  # the image covariates, from the inference pass (an older cache: decoded again)
-        table = statistics_from_json(statistics_to_json(statistics), gt.images["image_id"].tolist())
-        covariates = detection_covariates(card, gt, people, image_table=table)
+        covariates = detection_covariates(card, gt, people,
+                                          image_table=statistics_table(statistics, gt.images["image_id"].tolist()))
     dt = load_results(results_path, gt, need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
@@ -453,20 +454,15 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                     units=detection_units(people_out, covariates))
 
 
-def _cached_statistics(results_path) -> dict:
-    """The image statistics cached with detections (``detections.meta.json``), ``{}`` when there are none."""
+def _cached_meta(results_path) -> dict:
+    """``detections.meta.json`` beside cached detections, ``{}`` when it is missing or damaged."""
     try:
         meta = json.loads((Path(results_path).parent / "detections.meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
         return {}
-    saved = meta.get("image_statistics") if isinstance(meta, dict) else None
-    return saved if isinstance(saved, dict) else {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _cached_device(results_path) -> str:
     """The device that made cached detections, from ``detections.meta.json``."""
-    try:
-        meta = json.loads((Path(results_path).parent / "detections.meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):  # a damaged or hostile cache file is a miss
-        return "unknown"
-    return str(meta.get("device", "unknown")) if isinstance(meta, dict) else "unknown"
+    return str(_cached_meta(results_path).get("device", "unknown"))

@@ -278,8 +278,7 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
     # before inference: unknown names fail fast; image statistics come from the inference pass
     covariates = segmentation_covariates(data_card, images, people, images_later=predictions is None)
     from ...core.covariates import image_statistics_pending
-    from ...core.image_stats import (statistics_columns, statistics_from_columns, statistics_from_json,
-                                     statistics_to_json)
+    from ...core.image_stats import statistics_columns, statistics_from_columns, statistics_table, statistics_to_json
 
     statistics = {} if covariates is not None and predictions is None and image_statistics_pending(
         data_card.options.get("covariates"), covariates[0]) else None
@@ -351,8 +350,8 @@ def evaluate_segmentation(*, data, model=None, predictions=None, out_dir=None, u
                 discard_chunks(out_dir)
 
     if statistics is not None:  # the image covariates, from the inference pass (an older cache: decoded again)
-        table = statistics_from_json(statistics_to_json(statistics), images["sample_id"].astype(str).tolist())
-        covariates = segmentation_covariates(data_card, images, people, image_table=table)
+        covariates = segmentation_covariates(
+            data_card, images, people, image_table=statistics_table(statistics, images["sample_id"].astype(str)))
     person_class = classes.index(seg.person_class) if seg.person_class is not None else None
     by_image = {} if people is None else {sid: rows for sid, rows in people.groupby("sample_id", sort=False)}
     n, c = len(images), len(classes)
