@@ -182,17 +182,6 @@ def test_decode_error_still_names_the_sample(tmp_path, bad):
 
 # ---------------------------------------------------------------- detection and segmentation: the image covariates
 
-DETECTOR_CARD = """---
-task: detection
-model:
-  architecture: fasterrcnn_mobilenet_v3_large_320_fpn
-weights: null
-num_classes: 3
-label_map: [__background__, doctor, guitarist]
----
-# Untrained detector (weights=None)
-"""
-
 
 def _no_decode(monkeypatch):
     def no_decode(*args, **kwargs):
@@ -211,11 +200,12 @@ def test_detection_image_covariates_from_the_inference_pass(tmp_path, monkeypatc
     the same bins as the run that decodes the images again (predictions made elsewhere); the cache keeps them."""
     import torch
     from detection_helpers import make_facet_split, write_facet_card
+    from test_detection import TORCHVISION_CARD
 
     root = make_facet_split(tmp_path / "facet", n_images=6, with_images=True)
     card = write_facet_card(root, extra="covariates: [brightness, {name: sharpness, quantiles: 2}]\n")
     model = tmp_path / "det.md"
-    model.write_text(DETECTOR_CARD)
+    model.write_text(TORCHVISION_CARD)
     out = tmp_path / "out" if chunk_size else None
     _no_decode(monkeypatch)
     torch.manual_seed(0)
