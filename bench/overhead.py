@@ -55,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _cards import write_classification_card  # bench/ is on sys.path when a bench runs
+
 HERE = Path(__file__).resolve().parent
 
 # --------------------------------------------------------------------------- references: bare PyTorch loops
@@ -229,20 +231,7 @@ def make_classification(root: Path, n: int) -> dict:
         rows.append({"id": f"s{i:05d}", "file": name, "label": ["cat", "dog"][i % 2],
                      "skin": GROUPS["skin"][int(rng.integers(2))], "gender": GROUPS["gender"][int(rng.integers(2))]})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-    (root / "data.md").write_text(textwrap.dedent("""\
-        ---
-        pretty_name: Overhead bench, classification
-        split: {manifest: manifest.csv, id_column: id, image_column: file}
-        image_root: .
-        label_column: label
-        classes: [cat, dog]
-        attributes:
-          skin: {column: skin}
-          gender: {column: gender}
-        intersections: [[skin, gender]]
-        ---
-        # Overhead bench
-        """))
+    write_classification_card(root, "Overhead bench, classification")
     _weights(root / "net.pth", "resnet18", 2, "classification")
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     (root / "model.md").write_text(textwrap.dedent(f"""\
