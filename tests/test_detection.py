@@ -14,6 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from audit.cli import main
+from audit.errors import PredictionError
 from audit.tasks.detection.cocoeval import Boxes, accumulate, box_iou, match, summarize
 from audit.tasks.detection.people import vote_groups
 from audit.tasks.detection.pipeline import audit_detections
@@ -359,7 +360,39 @@ def test_torchvision_detector_runs_and_caches(tmp_path, capsys):
     doc = json.loads((out / "results.json").read_text())
     assert doc["provenance"]["predictions"]["source"] == "model"
     assert main(args) == 0
-    assert json.loads((out / "results.json").read_text())["provenance"]["predictions"]["source"] == "model"  # not cache state
+    cached = json.loads((out / "results.json").read_text())
+    assert cached["provenance"]["predictions"]["source"] == "model"  # not cache state
+    # the fresh run measured the detector's output as it was; the cached run, as read back from detections.json
+    del doc["provenance"]["created"], cached["provenance"]["created"]
+    assert cached == doc
+
+
+def test_results_boxes_of_a_list_equal_load_results_of_its_file(tmp_path):
+    from audit.tasks.detection.data import load_ground_truth, load_results, results_boxes
+    from audit.tasks.detection.inference import save_results
+    from detection_helpers import square_rle
+
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "height": 20, "width": 30}],
+                                   "annotations": [], "categories": [{"id": 1, "name": "person"}]}))
+    gt = load_ground_truth(gt_path)
+    segmentation = square_rle(20, 30, 2, 3, 5, 4)
+    for results in ([{"image_id": 1, "category_id": 1, "bbox": [1.5, 2.25, 10.0, 4.125], "score": 0.91234},
+                     {"image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 0.0, 3.0], "score": 0.5}],
+                    [{"image_id": 1, "category_id": 1, "segmentation": segmentation, "score": 0.25},
+                     {"image_id": 1, "category_id": 1, "bbox": [2.0, 3.0, 5.0, 4.0], "segmentation": segmentation,
+                      "score": 0.75}]):
+        masks = "segmentation" in results[0]
+        live = results_boxes(results, gt, source="detector", need_masks=masks)
+        saved = load_results(save_results(tmp_path, results, {}), gt, need_masks=masks)
+        for field in ("image", "category", "bbox", "area", "score"):
+            np.testing.assert_array_equal(getattr(live, field), getattr(saved, field), err_msg=field)
+        assert live.segmentation == saved.segmentation
+    # areas as COCO.loadRes: the mask area when the first result has no box (5 x 4 = 20 pixels)
+    np.testing.assert_array_equal(live.area, [20.0, 20.0])
+    with pytest.raises(PredictionError, match=r"^detector: detection \[0\]: field 'score': expected a finite number"):
+        results_boxes([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": float("nan")}], gt,
+                      source="detector")
 
 
 def test_inline_side_table_and_image_level_attributes(tmp_path):

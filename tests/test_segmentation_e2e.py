@@ -7,6 +7,8 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from audit.cli import main
@@ -243,3 +245,45 @@ def test_lraspp_audit_runs(tmp_path):
     card = make_model_card(tmp_path, "lraspp_mobilenet_v3_large", resize=32, weights=False)
     run = run_audit(model=card, data=split["card"], out_dir=tmp_path / "r", n_boot=20)
     assert 0 <= run.result.value(metric="pixel_accuracy_pooled") <= 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 9), st.integers(0, 2**32 - 1), st.booleans())
+def test_predicted_classes_is_argmax_with_ties_and_nan(classes, height, width, seed, nan):
+    import torch
+
+    from audit.tasks.segmentation.models import predicted_classes
+
+    scores = torch.randint(0, 3, (classes, height, width), generator=torch.Generator().manual_seed(seed)).float()
+    if nan:  # NaN counts as the largest, in argmax as in max
+        scores[seed % classes, seed % height, seed % width] = float("nan")
+    assert torch.equal(predicted_classes(scores), scores.argmax(0))
+
+
+def test_mask_size_reads_the_header_and_fails_as_read_mask(tmp_path):
+    from audit.errors import DataError
+    from audit.tasks.segmentation.data import mask_size, read_mask
+
+    grey, wide = tmp_path / "grey.png", tmp_path / "wide.png"
+    _png(grey, np.zeros((5, 7)))
+    Image.fromarray(np.full((3, 11), 300, dtype=np.uint16)).save(wide)  # 16-bit grey
+    assert mask_size(grey) == read_mask(grey).shape == (5, 7)
+    assert mask_size(wide) == read_mask(wide).shape == (3, 11)
+    colour, text, missing = tmp_path / "rgb.png", tmp_path / "text.png", tmp_path / "none.png"
+    _png(colour, np.zeros((4, 4, 3)))
+    text.write_text("not a PNG")
+    for path, message in [(colour, f"{colour}: expected a single-channel label mask PNG (palette or greyscale, "
+                                    "pixel = class index), found mode RGB"),
+                          (text, f"{text}: cannot read label mask: not a recognised image format"),
+                          (missing, f"{missing}: label mask file not found")]:
+        for read in (mask_size, read_mask):
+            with pytest.raises(DataError) as info:
+                read(path, what="label mask")
+            assert str(info.value) == message
+    # a truncated file has a whole header: its size is known, and reading its pixels fails as one DataError
+    truncated = tmp_path / "cut.png"
+    _png(truncated, np.random.default_rng(0).integers(0, 3, (64, 64)))
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    assert mask_size(truncated) == (64, 64)
+    with pytest.raises(DataError, match=r"cut\.png: cannot read mask: "):
+        read_mask(truncated)

@@ -53,6 +53,7 @@ __all__ = [
     "GroundTruth",
     "load_ground_truth",
     "load_results",
+    "results_boxes",
 ]
 
 VOTE_MODES = ("any", "majority", "expected")
@@ -289,12 +290,18 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
     Areas follow ``COCO.loadRes``: ``w * h`` when the first result has a
     box, else the mask area.
     """
+    path = Path(path)
+    return results_boxes(read_json(path, error=PredictionError, what="COCO JSON"), gt, source=path,
+                         need_masks=need_masks)
+
+
+def results_boxes(data, gt: GroundTruth, *, source, need_masks: bool = False) -> Boxes:
+    """COCO results as :func:`load_results` reads them from a file, from the parsed list ``data``: a detector's
+    own output is used as it is, not written and read back. ``source`` names the list in errors."""
     from pycocotools import mask as mask_utils
 
-    path = Path(path)
-    data = read_json(path, error=PredictionError, what="COCO JSON")
     if not isinstance(data, list):
-        raise PredictionError(f"{path}: expected a list of detections (COCO results format), found "
+        raise PredictionError(f"{source}: expected a list of detections (COCO results format), found "
                               f"{type(data).__name__}")
     known = set(gt.images["image_id"].tolist())
     size = dict(zip(gt.images["image_id"], zip(gt.images["height"], gt.images["width"])))
@@ -304,7 +311,7 @@ def load_results(path: Path, gt: GroundTruth, *, need_masks: bool = False) -> Bo
     segm = [] if need_masks else None
     box_area = bool(data) and isinstance(data[0], dict) and bool(data[0].get("bbox"))
     for i, d in enumerate(data):
-        where = f"{path}: detection [{i}]"
+        where = f"{source}: detection [{i}]"
         if not isinstance(d, dict):
             raise PredictionError(f"{where}: expected an object, found {_clip(d)}")
         for key in ("image_id", "category_id", "score"):

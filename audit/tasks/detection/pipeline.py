@@ -316,7 +316,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     from ...core.run import AuditRun, created_time, model_provenance
     from ...stats import Attribute
     from .cards import DETECTION_TASKS, DetectionDataCard, load_detection_data_card
-    from .data import fingerprint_files, load_ground_truth, load_results
+    from .data import fingerprint_files, load_ground_truth, load_results, results_boxes
     from .people import card_people
     from .inference import build_detector, category_mapping, load_cached_results, run_detector, save_results
     from ...core.image_stats import statistics_table, statistics_to_json
@@ -359,6 +359,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
         from ...core.models import fingerprint_model
 
         model_sha = fingerprint_model(model_card)
+    results = None  # the detector's output when it runs here
     if predictions is not None:
         from ...core.inference import file_sha256
 
@@ -396,12 +397,7 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
                 if results is None:
                     return None  # not rank 0: rank 0 merges the chunks and computes the audit
             pred_info = {"source": "model", "device": str(torch_device)}
-            if out_dir is None:
-                import tempfile
-
-                out_dir_tmp = Path(tempfile.mkdtemp(prefix="audit-det-"))
-                results_path = save_results(out_dir_tmp, results, {})
-            else:
+            if out_dir is not None:
                 results_path = save_results(out_dir, results, {"model_card": str(model_card.path),
                                                                "device": str(torch_device),
                                                                "model_sha256": model_sha, "data_card": str(card.path),
@@ -412,7 +408,10 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
     if statistics is not None:  # the image covariates, from the inference pass (an older cache: decoded again)
         covariates = detection_covariates(card, gt, people,
                                           image_table=statistics_table(statistics, gt.images["image_id"].tolist()))
-    dt = load_results(results_path, gt, need_masks=masks)
+    if results is None:
+        dt = load_results(results_path, gt, need_masks=masks)
+    else:  # the detector's own output, used as it is rather than read back from its cache
+        dt = results_boxes(results, gt, source=results_path or f"{model_card.name} detections", need_masks=masks)
     if card.class_agnostic and len(dt):
         dt.category = np.full(len(dt), min(gt.categories), dtype=np.int64)  # any detection may match any person
     from ...errors import StatsInputError

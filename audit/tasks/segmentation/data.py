@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from ...errors import DataError, PredictionError
 __all__ = [
     "fingerprint_segmentation_split",
     "load_segmentation_split",
+    "mask_size",
     "predicted_mask_paths",
     "read_mask",
 ]
@@ -41,6 +43,25 @@ def read_mask(path, *, what: str = "mask") -> np.ndarray:
     DataError
         The file is missing, is not an image, or has colour channels.
     """
+    with _opened_mask(path, what) as image:
+        return np.asarray(image)
+
+
+def mask_size(path, *, what: str = "mask") -> tuple[int, int]:
+    """The ``(height, width)`` of a mask :func:`read_mask` reads, from its header (nothing is decoded).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_mask`, for a missing file, a file that is not an image, or one with colour channels.
+    """
+    with _opened_mask(path, what) as image:
+        return image.height, image.width
+
+
+@contextmanager
+def _opened_mask(path, what: str):
+    """A single-channel image opened from ``path``; every failure, inside the block too, as one DataError."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -48,7 +69,7 @@ def read_mask(path, *, what: str = "mask") -> np.ndarray:
             if image.mode not in ("P", "L", "I", "I;16", "1"):
                 raise DataError(f"{path}: expected a single-channel {what} PNG (palette or greyscale, pixel = class "
                                 f"index), found mode {image.mode}")
-            return np.asarray(image)
+            yield image
     except FileNotFoundError:
         raise DataError(f"{path}: {what} file not found") from None
     except UnidentifiedImageError:

@@ -151,7 +151,8 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     from ..._progress import progress_class
 
     from ...core.images import ImageDataset
-    from .models import segmentation_logits
+    from .data import mask_size
+    from .models import predicted_classes, segmentation_logits
 
     tqdm = progress_class()
     device = torch.device("cpu") if device is None else device
@@ -183,16 +184,17 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
 
                     logits = map_probabilities(torch.softmax(logits, dim=1), matrix)  # probabilities per data class
                 for k, (_, index) in enumerate(items):
-                    from .data import read_mask
-
-                    h, w = read_mask(images["mask_path"].iat[index], what="label mask").shape
+                    h, w = mask_size(images["mask_path"].iat[index], what="label mask")
                     resized = torch.nn.functional.interpolate(logits[k:k + 1], size=(h, w), mode="bilinear",
                                                               align_corners=False)
-                    mask = resized[0].argmax(0).numpy()
+                    mask = predicted_classes(resized[0]).numpy()
                     mask = mask.astype(np.uint8 if logits.shape[1] <= 256 else np.uint16)
                     target = Path(paths[index])
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write_with(target, lambda tmp, m=mask: Image.fromarray(m).save(tmp, format="PNG"))
+                    # zlib level 1, as for the panoptic PNGs: a speckled mask in a quarter of the default's time,
+                    # in a file a third larger
+                    atomic_write_with(target, lambda tmp, m=mask: Image.fromarray(m).save(tmp, format="PNG",
+                                                                                          compress_level=1))
     return paths
 
 
