@@ -29,7 +29,7 @@ is 0.0-1.5 points below lighter people's, flagged on 3 seeds of 6 (on seed 1,
 beside 14 tone tests, Benjamini-Hochberg also admits 4 tests of the age
 groups, which are random labels in scenes: false-discovery control allows
 that); a hood ring twice as wide with a smaller face did not shrink the gap
-(-0.1-1.3 points).
+(-0.1 to 1.3 points).
 This is a limit of the demo's data and models, not a planted disparity (the
 planted one is about 5 points) and not a false alarm; on seed 0, the demo's
 default, nothing is flagged.
