@@ -205,7 +205,7 @@ def _write_scenes(out: Path, n: int, *, train: bool, knobs: Knobs, rng: np.rando
         sid = f"s{i:05d}"
         members = range(starts[i], starts[i] + counts[i])
         image, instances, balls, boxes = _draw.draw_scene(
-            [{"monk": int(monk[j]), "age_group": age[j]} for j in members], int(rng.integers(0, 3)), rng)
+            [{"monk": int(monk[j])} for j in members], int(rng.integers(0, 3)), rng)
         _save_png(out / "images" / f"{sid}.png", _draw.expose(image, bool(under[i]), rng,
                                                                   light=_draw.SCENE_UNDEREXPOSED_LIGHT,
                                                                   noise=_draw.SCENE_UNDEREXPOSED_NOISE))
