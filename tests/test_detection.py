@@ -6,6 +6,7 @@ import contextlib
 import copy
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -421,3 +422,64 @@ attributes: {gender: {}, age: {}, lighting: {}}
     assert (v("gender", "f"), v("gender", "m")) == (1.0, 0.5)  # inline 'attributes'
     assert (v("age", "young"), v("age", "older")) == (1.0, 0.5)  # side table keyed by annotation id
     assert (v("lighting", "dim"), v("lighting", "bright")) == (0.5, 1.0)  # image-level
+
+
+class _FixedDetector:
+    """A stand-in detector: the same given outputs for every image."""
+
+    def __init__(self, output):
+        self.output = output
+
+    def to(self, device):
+        return self
+
+    def __call__(self, images):
+        return [dict(self.output) for _ in images]
+
+
+def _run_fixed_detector(tmp_path, output):
+    import torch
+
+    from audit.tasks.detection.cards import load_detection_data_card
+    from audit.tasks.detection.data import load_ground_truth
+    from audit.tasks.detection.inference import run_detector
+
+    card = load_detection_data_card(write_facet_card(make_facet_split(tmp_path, n_images=2, with_images=True)))
+    gt = load_ground_truth(card.coco, image_root=card.image_root)
+    return gt, run_detector(_FixedDetector(output), gt, image_root=card.image_root, mapping={1: 7},
+                            device=torch.device("cpu"), batch_size=2, progress=False)
+
+
+def test_run_detector_writes_coco_boxes_as_python_rounds_them(tmp_path):
+    import torch
+
+    boxes = torch.tensor([[10.123456, 20.5, 30.0004999, 40.25], [0.1, 0.2, 0.30000001, 0.4], [1, 2, 3, 4]])
+    output = {"boxes": boxes, "labels": torch.tensor([1, 1, 2]), "scores": torch.tensor([0.987654321, 0.5, 0.9])}
+    gt, results = _run_fixed_detector(tmp_path, output)
+    # label 2 is not in the mapping; each kept box is [x1, y1, x2 - x1, y2 - y1] of the float32 output in float64,
+    # rounded by Python's round to 3 decimals, the score to 5: e.g. 30.0004999 - 10.123456 = 19.877044 -> 19.877
+    expected = []
+    for image_id in gt.images["image_id"]:
+        for (x1, y1, x2, y2), score in zip(boxes[:2].double().tolist(), [0.987654321, 0.5]):
+            expected.append({"image_id": image_id, "category_id": 7,
+                             "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                             "score": round(float(torch.tensor(score)), 5)})
+    assert results == expected
+    assert results[0]["bbox"] == [10.123, 20.5, 19.877, 19.75] and results[0]["score"] == 0.98765
+
+
+@pytest.mark.parametrize("boxes, labels, found", [
+    ([[1.0, 2.0, 3.0]], [1], "boxes [1, 3], labels [1] and scores [1]"),
+    ([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]], [1], "boxes [2, 4], labels [1] and scores [2]"),
+    ([1.0, 2.0, 3.0, 4.0], [1], "boxes [4], labels [1] and scores [1]"),
+])
+def test_run_detector_rejects_outputs_of_the_wrong_shape(tmp_path, boxes, labels, found):
+    import torch
+
+    from audit.errors import ModelError
+
+    n = len(boxes) if isinstance(boxes[0], list) else 1
+    output = {"boxes": torch.tensor(boxes), "labels": torch.tensor(labels), "scores": torch.full((n,), 0.5)}
+    message = f"detector output: expected boxes of shape (N, 4) with N labels and N scores per image, found {found}"
+    with pytest.raises(ModelError, match=f"^{re.escape(message)}$"):
+        _run_fixed_detector(tmp_path, output)
