@@ -157,10 +157,13 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
     tqdm = progress_class()
     device = torch.device("cpu") if device is None else device
     model = model.to(device)
-    loader = DataLoader(ImageDataset(images["image_path"].tolist(), transform, statistics=statistics is not None),
+    # per-image lookups in lists: a pandas .iat costs more than writing the image's statistics
+    image_paths, sample_ids = images["image_path"].tolist(), images["sample_id"].tolist()
+    mask_paths = images["mask_path"].tolist()
+    loader = DataLoader(ImageDataset(image_paths, transform, statistics=statistics is not None),
                         batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     out_dir = Path(out_dir)
-    paths = [str(out_dir / f"{sid}.png") for sid in images["sample_id"]]
+    paths = [str(out_dir / f"{sid}.png") for sid in sample_ids]
     matrix = np.asarray(permutation)
     perm = torch.as_tensor(matrix, dtype=torch.long) if matrix.ndim == 1 else None
     show = progress if progress is not None else os.isatty(2)
@@ -168,10 +171,10 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
         for batch in tqdm(loader, disable=not show, desc="segment", unit="batch"):
             for _, index, error, *stats in batch:
                 if error:
-                    raise DataError(f"{images['image_path'].iat[index]}: cannot read image of sample "
-                                    f"'{images['sample_id'].iat[index]}': {error}")
+                    raise DataError(f"{image_paths[index]}: cannot read image of sample '{sample_ids[index]}': "
+                                    f"{error}")
                 if statistics is not None:
-                    statistics[images["sample_id"].iat[index]] = stats[0]
+                    statistics[sample_ids[index]] = stats[0]
             shapes = {}
             for tensor, index, *_ in batch:  # images of one size run together
                 shapes.setdefault(tuple(tensor.shape), []).append((tensor, index))
@@ -184,7 +187,7 @@ def run_segmenter(model, images: pd.DataFrame, *, transform, permutation, out_di
 
                     logits = map_probabilities(torch.softmax(logits, dim=1), matrix)  # probabilities per data class
                 for k, (_, index) in enumerate(items):
-                    h, w = mask_size(images["mask_path"].iat[index], what="label mask")
+                    h, w = mask_size(mask_paths[index], what="label mask")
                     resized = torch.nn.functional.interpolate(logits[k:k + 1], size=(h, w), mode="bilinear",
                                                               align_corners=False)
                     mask = predicted_classes(resized[0]).numpy()
