@@ -119,7 +119,7 @@ def run_detector(net, gt, *, image_root: Path, mapping: dict, device, batch_size
             outputs = _check_outputs(net(tensors), len(tensors), masks=masks)
             for r, o in zip(batch, outputs):
                 # x1, y1, x2 - x1, y2 - y1 in float64, then Python floats: numpy scalars cost 10 times more
-                boxes = o["boxes"].numpy().astype(float).reshape(-1, 4)
+                boxes = o["boxes"].numpy().astype(float)  # (N, 4), as _check_outputs made sure
                 xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).tolist()
                 for i, (label, score) in enumerate(zip(o["labels"].tolist(), o["scores"].tolist())):
                     if label not in mapping or score < score_threshold:
