@@ -243,6 +243,33 @@ def test_overall_ap_identical_to_pycocotools(seed, agnostic):
                 assert m.gt_matched[0, :, i].tolist() == (gm > 0).tolist()
 
 
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_per_group_ap_from_area_all_and_100_detections_equals_pycocotools(seed, agnostic):
+    # _ap_rows matches only the "all" area range and accumulates only the 100-detection cap; its AP, AP50 and
+    # AP75 must be pycocotools' numbers bit for bit, with the other group's people ignored (its _prepare patched)
+    from audit.tasks.detection.cocoeval import AREA_RANGES, MAX_DETS
+
+    gt_dict, res = _random_set(seed)
+    rng = np.random.default_rng(100 + seed)
+    for a in gt_dict["annotations"]:
+        a["group"] = "a" if rng.random() < 0.5 else "b"
+
+    def prepare_keeping_ignore(self):
+        COCOeval._prepare(self)
+        for gts in self._gts.values():
+            for g in gts:
+                g["ignore"] = g.get("iscrowd", 0) or g["group"] != "a"
+
+    e = _pycoco(gt_dict, res, agnostic=agnostic, prepare=prepare_keeping_ignore)
+    gt = _gt(gt_dict["annotations"])
+    other = np.array([a["group"] != "a" for a in gt_dict["annotations"]])
+    m = match(gt, _dt(res), class_agnostic=agnostic, extra_ignore=other, area_ranges=AREA_RANGES[:1])
+    s = summarize(*accumulate(m, max_dets=MAX_DETS[-1:]), max_dets=MAX_DETS[-1:], area_ranges=AREA_RANGES[:1])
+    assert [s["AP"], s["AP50"], s["AP75"]] == list(e.stats[:3])
+    assert [s[k] for k in ("AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR_small")] == [-1.0] * 6  # not computed
+    assert s["AR100"] == e.stats[8]
+
 def test_mask_ap_identical_to_pycocotools():
     from audit.tasks.detection.data import to_rle
 

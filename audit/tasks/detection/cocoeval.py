@@ -442,9 +442,12 @@ def accumulate(m: Matches, *, max_dets=MAX_DETS, n_thresholds: int | None = None
     return precision, recall
 
 
-def summarize(precision: np.ndarray, recall: np.ndarray, *, max_dets=MAX_DETS) -> dict:
-    """``COCOeval.summarize`` for boxes and masks: the 12 standard numbers (-1 where undefined)."""
-    labels = [a[0] for a in AREA_RANGES]
+def summarize(precision: np.ndarray, recall: np.ndarray, *, max_dets=MAX_DETS, area_ranges=AREA_RANGES) -> dict:
+    """``COCOeval.summarize`` for boxes and masks: the 12 standard numbers (-1 where undefined).
+
+    ``max_dets`` and ``area_ranges`` are those :func:`accumulate` and :func:`match` were given; a number of
+    an area range or detection cap left out is -1."""
+    labels = [a[0] for a in area_ranges]
 
     def one(ap, iou_thr=None, area="all", cap=max_dets[-1]):
         aind = [i for i, lab in enumerate(labels) if lab == area]
@@ -463,7 +466,7 @@ def summarize(precision: np.ndarray, recall: np.ndarray, *, max_dets=MAX_DETS) -
 
     values = [
         one(1), one(1, 0.5), one(1, 0.75), one(1, area="small"), one(1, area="medium"), one(1, area="large"),
-        one(0, cap=max_dets[0]), one(0, cap=max_dets[1]), one(0), one(0, area="small"), one(0, area="medium"),
+        one(0, cap=MAX_DETS[0]), one(0, cap=MAX_DETS[1]), one(0), one(0, area="small"), one(0, area="medium"),
         one(0, area="large"),
     ]
     return dict(zip(STAT_NAMES, values))
