@@ -852,14 +852,14 @@ CASES = {
                                   "found [5, 5, -3, 10]"),
     # tracebacks turned into one line
     "coco_image_id_unhashable": (coco_image_id_unhashable,
-                                 "{coco}: images[0]: field 'id': expected an integer, found [1, 2]"),
+                                 "{coco}: images[0]: field 'id': expected a 64-bit integer, found [1, 2]"),
     "coco_annotation_image_id_unhashable": (coco_annotation_image_id_unhashable,
-                                            "{coco}: annotations[1]: field 'image_id': expected an integer, found "
+                                            "{coco}: annotations[1]: field 'image_id': expected a 64-bit integer, found "
                                             "{{'a': 1}}"),
     "coco_category_id_string": (coco_category_id_string,
-                                "{coco}: annotations[0]: field 'category_id': expected an integer, found '1'"),
+                                "{coco}: annotations[0]: field 'category_id': expected a 64-bit integer, found '1'"),
     "coco_results_category_id_string": (coco_results_category_id_string,
-                                        "{results}: detection [0]: field 'category_id': expected an integer, found "
+                                        "{results}: detection [0]: field 'category_id': expected a 64-bit integer, found "
                                         "'person'"),
     "coco_deeply_nested": (coco_deeply_nested,
                            "{coco}: expected COCO JSON, found values nested too deeply to read"),

@@ -49,8 +49,10 @@ def test_detection_rank_shards_then_resume_equal_single_process(tmp_path):
     # a single process then resumes: it computes the two missing chunks and merges all three
     resumed = _run(card, model, sharded)
     assert resumed.provenance["predictions"]["source"] == "model"
-    assert json.loads((sharded / "detections.json").read_text()) == json.loads(
-        (tmp_path / "single" / "detections.json").read_text())
+    # detections.json is the chunks' own text joined (two computed here, one read back): json.dumps of the list
+    text = (sharded / "detections.json").read_text()
+    assert text == (tmp_path / "single" / "detections.json").read_text()
+    assert text == json.dumps(json.loads(text)) + "\n" and len(json.loads(text)) > 5
     assert _results(sharded)["metrics"] == _results(tmp_path / "single")["metrics"]
     assert not (sharded / CHUNK_DIR).exists() and single is not None
 
@@ -66,3 +68,31 @@ def test_segmentation_rank_shards_then_resume_equal_single_process(tmp_path):
     merged = _run(seg["card"], model, tmp_path / "ranks", context=_Rank(rank=0, world_size=3))
     assert merged is not None
     assert _results(tmp_path / "ranks")["metrics"] == _results(tmp_path / "single")["metrics"]
+
+
+def test_detections_of_chunks_computed_and_read_back_join_into_json_dumps_of_the_list(tmp_path):
+    # images 1..5 with 0, 2, 0, 1, 3 detections, chunks of 2; a first run commits every chunk, then a second run
+    # computes nothing and reads all back: both give the same detections and json.dumps of them, byte for byte
+    import types
+
+    import pandas as pd
+
+    from audit.tasks.detection.pipeline import _detect_in_chunks
+
+    counts = {1: 0, 2: 2, 3: 0, 4: 1, 5: 3}
+    calls = []
+
+    def detect(*, images, statistics):
+        calls.append(images["image_id"].tolist())
+        return [{"image_id": i, "category_id": 1, "bbox": [k + 0.5, 2.0, 3.25, 4.0], "score": 0.125 * (k + 1)}
+                for i in images["image_id"].tolist() for k in range(counts[i])]
+
+    gt = types.SimpleNamespace(images=pd.DataFrame({"image_id": list(counts)}))
+    run = lambda: _detect_in_chunks(detect, gt, out_dir=tmp_path, key="k" * 64, chunk_size=2,  # noqa: E731
+                                    context=_Rank(rank=0, world_size=1))
+    computed, text = run()
+    assert calls == [[1, 2], [3, 4], [5]]
+    read_back, text_again = run()
+    assert len(calls) == 3  # nothing computed the second time
+    assert computed == read_back == detect(images=gt.images, statistics=None)
+    assert text == text_again == json.dumps(computed)

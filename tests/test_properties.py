@@ -3,6 +3,7 @@ success or an ``AuditError`` one-liner, never in another exception."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -124,6 +125,46 @@ def test_arbitrary_coco_json(gt_data, dt_data, masks):
             load_results(dt_path, gt, need_masks=masks)
         except AuditError as exc:
             _one_line(exc)
+
+
+numbers = st.one_of(st.integers(-3, 5), st.floats(-10, 60), st.floats(allow_nan=True, allow_infinity=True),
+                    st.booleans(), st.sampled_from([2 ** 63, -(2 ** 70), 10 ** 400]), st.text(max_size=2), st.none())
+near_valid = st.lists(st.one_of(st.fixed_dictionaries(
+    {"image_id": st.one_of(st.integers(1, 3), numbers), "category_id": st.one_of(st.just(1), numbers),
+     "score": st.one_of(st.floats(0, 1), numbers),
+     "bbox": st.one_of(st.lists(st.one_of(st.floats(0, 60), numbers), min_size=4, max_size=4),
+                       st.lists(st.floats(0, 60), max_size=5), numbers)},
+    optional={"segmentation": st.one_of(st.just({}), st.just([]), st.none(), coco_values)}), coco_values),
+    max_size=6)
+
+
+@SETTINGS
+@given(near_valid)
+def test_results_checked_in_bulk_equal_results_checked_one_by_one(data):
+    # results_boxes checks box-only results in bulk; on every list it must give what the loop gives: the same
+    # arrays, or the same one-line error naming the same first fault
+    from audit.tasks.detection.data import _boxes_one_by_one, results_boxes
+
+    gt = _three_images()
+
+    def outcome(f):
+        try:
+            boxes = f(data, gt, source="dt.json", need_masks=False)
+        except AuditError as exc:
+            return str(exc)
+        return [getattr(boxes, k).tolist() for k in ("image", "category", "bbox", "area", "score")]
+
+    assert outcome(results_boxes) == outcome(_boxes_one_by_one)
+
+
+@functools.cache
+def _three_images():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gt.json"
+        path.write_text(json.dumps({"images": [{"id": i, "file_name": f"{i}.jpg", "height": 10, "width": 10}
+                                               for i in (1, 2, 3)], "annotations": [],
+                                    "categories": [{"id": 1, "name": "person"}]}))
+        return load_ground_truth(path)
 
 
 cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 1), st.text(max_size=5),

@@ -166,11 +166,12 @@ def _tty() -> bool:
     return sys.stderr.isatty()
 
 
-def save_results(out_dir, results: list[dict], meta: dict) -> Path:
-    """Write ``detections.json`` (COCO results) and its ``detections.meta.json`` atomically."""
+def save_results(out_dir, results: list[dict] | str, meta: dict) -> Path:
+    """Write ``detections.json`` (COCO results, or their JSON text) and its ``detections.meta.json`` atomically."""
     out = Path(out_dir)
+    text = results if isinstance(results, str) else json.dumps(results)
     # a failed write leaves the old cache whole; the old meta goes before the new detections land
-    atomic_write_many([(out / "detections.json", (json.dumps(results) + "\n").encode("utf-8")),
+    atomic_write_many([(out / "detections.json", (text + "\n").encode("utf-8")),
                        (out / "detections.meta.json", (json.dumps(meta, indent=2) + "\n").encode("utf-8"))],
                       unlink_first=[out / "detections.meta.json"])
     return out / "detections.json"

@@ -278,22 +278,25 @@ def person_table(gt: Boxes, matches: dict, groups: pd.DataFrame, attributes, int
 def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context, statistics: dict | None = None):
     """Run ``detect(images=...)`` chunk by chunk of images, committing each chunk (resumable, shardable).
 
-    Returns the COCO results of all images, in image order, on rank 0, and ``None`` on other ranks. With a
-    ``statistics`` dict, each image's statistics go into the chunks and then into it, by ``image_id``.
+    Returns, on rank 0, the COCO results of all images in image order and the same list as JSON text (what
+    ``json.dumps`` makes of it, from the chunks' own text); ``None`` on other ranks. With a ``statistics``
+    dict, each image's statistics go into the chunks and then into it, by ``image_id``.
     """
     from ...core.image_stats import statistics_columns, statistics_from_columns
 
     images = gt.images.reset_index(drop=True)
     frame = pd.DataFrame({"sample_id": images["image_id"].astype(str)})
+    computed: dict = {}  # sample_id -> detections, for the chunks this process computed: not read back
 
     def predict(part):
         subset = images.iloc[part.index.to_numpy()]
-        by_image: dict = {}
+        by_image: dict = {i: [] for i in subset["image_id"].tolist()}
         seen = {} if statistics is not None else None
         for det in detect(images=subset, statistics=seen):
-            by_image.setdefault(det["image_id"], []).append(det)
+            by_image[det["image_id"]].append(det)
+        computed.update(zip(part["sample_id"].tolist(), by_image.values()))
         out = pd.DataFrame({"sample_id": part["sample_id"].to_numpy(),
-                            "detections": [json.dumps(by_image.get(i, [])) for i in subset["image_id"]]})
+                            "detections": [json.dumps(d) for d in by_image.values()]})
         return out if seen is None else statistics_columns(out, seen, subset["image_id"])
 
     merged = predict_in_chunks(predict, frame, out_dir=out_dir, key=key, chunk_size=chunk_size, context=context)
@@ -301,7 +304,11 @@ def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context, statisti
         return None
     if statistics is not None:
         statistics.update(statistics_from_columns(merged, images["image_id"]))
-    return [det for text in merged["detections"] for det in json.loads(text)]
+    texts = merged["detections"].tolist()
+    results = [det for sid, text in zip(merged["sample_id"].tolist(), texts)
+               for det in (computed[sid] if sid in computed else json.loads(text))]
+    # each image's text is json.dumps of its list: joined, they are json.dumps of the whole list, byte for byte
+    return results, "[" + ", ".join(t[1:-1] for t in texts if t != "[]") + "]"
 
 
 def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_cache: bool = True,
@@ -393,14 +400,15 @@ def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_
             if out_dir is None:
                 results = detect(statistics=statistics)
             else:
-                results = _detect_in_chunks(detect, gt, out_dir=out_dir, key=f"{model_sha}{data_sha}",
-                                            chunk_size=chunk_size, context=context or context_from_env(),
-                                            statistics=statistics)
-                if results is None:
+                merged = _detect_in_chunks(detect, gt, out_dir=out_dir, key=f"{model_sha}{data_sha}",
+                                           chunk_size=chunk_size, context=context or context_from_env(),
+                                           statistics=statistics)
+                if merged is None:
                     return None  # not rank 0: rank 0 merges the chunks and computes the audit
+                results, results_text = merged
             pred_info = {"source": "model", "device": str(torch_device)}
             if out_dir is not None:
-                results_path = save_results(out_dir, results, {"model_card": str(model_card.path),
+                results_path = save_results(out_dir, results_text, {"model_card": str(model_card.path),
                                                                "device": str(torch_device),
                                                                "model_sha256": model_sha, "data_card": str(card.path),
                                                                "data_sha256": data_sha, "n_detections": len(results),
