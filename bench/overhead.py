@@ -28,9 +28,10 @@ two), with every pair's ratio beside it.
 
 The default split sizes are those of a real audit, at the small end: 2,000 portraits (the Pilot Parliaments
 Benchmark of Gender Shades has 1,270; FairFace's validation split 10,954), 1,000 street scenes for detection
-(COCO val2017 has 2,693 images with people, FACET 32k) and 400 segmented scenes. At a few dozen images the
-comparison mostly measures what is paid once per run; the second table separates the two, and its last column
-says from which split size the target holds:
+(COCO val2017 has 2,693 images with people, FACET 32k) and 1,000 segmented scenes (the validation splits of
+Cityscapes, Pascal VOC 2012 and ADE20K have 500, 1,449 and 2,000; before this default was 400, below all but
+the first). At a few dozen images the comparison mostly measures what is paid once per run; the second table
+separates the two, and its last column says from which split size the target holds:
 
 - per image: in one process, the audit's own inference function (``run_inference`` with the image statistics,
   ``run_detector``, ``run_segmenter`` writing its masks) against the bare loop around the same network object,
@@ -48,7 +49,7 @@ says from which split size the target holds:
 | detection | 640 x 480 JPEG (the network resizes to 320) | fasterrcnn_mobilenet_v3_large_320_fpn |
 | semantic segmentation | 448 x 448 JPEG, PNG label masks | lraspp_mobilenet_v3_large |
 
-    python bench/overhead.py [--classification 2000] [--detection 1000] [--segmentation 400] [--threads 1]
+    python bench/overhead.py [--classification 2000] [--detection 1000] [--segmentation 1000] [--threads 1]
                              [--tasks classification,detection,segmentation] [--repeat 3] [--rounds 3]
 """
 
@@ -58,6 +59,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -374,24 +376,29 @@ def measure(*commands: list[str], env: dict) -> list[dict]:
     The commands run at the same time, each in its own wrapper process, so that whatever else the machine does
     in those minutes hits all of them alike."""
     running = [subprocess.Popen([sys.executable, "-c", WRAPPER, *command], stdout=subprocess.PIPE, text=True,
-                                env=env) for command in commands]
-    results = []
-    for command, process in zip(commands, running):
-        out, _ = process.communicate()
-        if process.returncode:
-            raise SystemExit(f"the measuring wrapper failed (exit {process.returncode})")
-        result = json.loads(out.strip().splitlines()[-1])
-        if result["rc"]:
-            raise SystemExit(f"failed (exit {result['rc']}): {' '.join(map(str, command))}")
-        results.append(result)
-    return results
+                                env=env, start_new_session=True) for command in commands]
+    try:
+        results = []
+        for command, process in zip(commands, running):
+            out, _ = process.communicate()
+            if process.returncode:
+                raise SystemExit(f"the measuring wrapper failed (exit {process.returncode})")
+            result = json.loads(out.strip().splitlines()[-1])
+            if result["rc"]:
+                raise SystemExit(f"failed (exit {result['rc']}): {' '.join(map(str, command))}")
+            results.append(result)
+        return results
+    finally:  # one failed: the others (wrapper and command, a session each) are stopped, not left running
+        for process in running:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
-def median_pair(pairs: list[tuple[dict, dict]]) -> dict:
-    """The ``{"reference": ..., "ours": ...}`` run pair whose CPU ratio is the median (the upper one of an even
-    number: the conservative side)."""
-    reference, ours = sorted(pairs, key=lambda p: p[1]["cpu"] / p[0]["cpu"])[len(pairs) // 2]
-    return {"reference": reference, "ours": ours}
+def median_pair(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict]:
+    """The ``(reference, ours)`` run pair whose CPU ratio is the median (the upper one of an even number: the
+    conservative side)."""
+    return sorted(pairs, key=lambda p: p[1]["cpu"] / p[0]["cpu"])[len(pairs) // 2]
 
 
 def break_even(n: int, f: dict, target: float = 1.05) -> str:
@@ -415,7 +422,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classification", type=int, default=2000, help="images")
     parser.add_argument("--detection", type=int, default=1000, help="images")
-    parser.add_argument("--segmentation", type=int, default=400, help="images")
+    parser.add_argument("--segmentation", type=int, default=1000, help="images")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tasks", default="classification,detection,segmentation")
     parser.add_argument("--repeat", type=int, default=3, help="run pairs; the median ratio is kept")
@@ -450,7 +457,8 @@ def main(argv=None) -> None:
                 pairs.append(pair([sys.executable, "-c", REFERENCE, str(spec)],
                                   audit_command(case, out, args.threads) + ["--no-cache"]))
                 fixed.append(pair([sys.executable, "-c", REFERENCE, str(empty)], audit_command(case, out, args.threads)))
-            best = {**median_pair(pairs), **dict(zip(("startup", "cached"), median_pair(fixed).values())),
+            (reference, ours), (startup, cached) = median_pair(pairs), median_pair(fixed)
+            best = {"reference": reference, "ours": ours, "startup": startup, "cached": cached,
                     "ratios": [o["cpu"] / r["cpu"] for r, o in pairs]}
             done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(inner)], stdout=subprocess.PIPE, text=True,
                                   env=env, check=True)
