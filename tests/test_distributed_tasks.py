@@ -96,3 +96,32 @@ def test_detections_of_chunks_computed_and_read_back_join_into_json_dumps_of_the
     assert len(calls) == 3  # nothing computed the second time
     assert computed == read_back == detect(images=gt.images, statistics=None)
     assert text == text_again == json.dumps(computed)
+
+
+def test_damaged_committed_detections_are_a_one_line_error_naming_the_chunks(tmp_path):
+    # a committed chunk with the right images whose detections are not a JSON list: PredictionError, no traceback
+    import types
+
+    import pandas as pd
+    import pytest
+
+    from audit.errors import PredictionError
+    from audit.tasks.detection.pipeline import _detect_in_chunks
+
+    def detect(*, images, statistics):
+        return [{"image_id": i, "category_id": 1, "bbox": [0.0, 0.0, 1.0, 1.0], "score": 0.5}
+                for i in images["image_id"].tolist()]
+
+    gt = types.SimpleNamespace(images=pd.DataFrame({"image_id": [1, 2, 3]}))
+    run = lambda: _detect_in_chunks(detect, gt, out_dir=tmp_path, key="k" * 64, chunk_size=2,  # noqa: E731
+                                    context=_Rank(rank=0, world_size=1))
+    run()
+    chunk = sorted((tmp_path / CHUNK_DIR).glob("*/chunk-*.parquet"))[1]
+    for damaged in ('{"image_id": 3}', "[{", None):
+        table = pd.read_parquet(chunk)
+        table["detections"] = [damaged]
+        table.to_parquet(chunk, index=False)
+        with pytest.raises(PredictionError) as caught:
+            run()
+        assert str(caught.value) == (f"{tmp_path / CHUNK_DIR}: detections of image 3: expected the JSON text of a "
+                                     f"list, found {str(damaged)!r}; remove that directory to recompute them")

@@ -41,7 +41,7 @@ import pandas as pd
 
 from ...core.distributed import context_from_env, discard_chunks, predict_in_chunks
 
-from ...errors import AuditError
+from ...errors import AuditError, PredictionError
 from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, Boxes, Matches, accumulate, match, summarize
 
 __all__ = ["RECALL_EXPLANATION", "audit_detections", "evaluate_detection", "person_statistics", "person_table",
@@ -299,16 +299,38 @@ def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context, statisti
                             "detections": [json.dumps(d) for d in by_image.values()]})
         return out if seen is None else statistics_columns(out, seen, subset["image_id"])
 
-    merged = predict_in_chunks(predict, frame, out_dir=out_dir, key=key, chunk_size=chunk_size, context=context)
+    merged = predict_in_chunks(predict, frame, out_dir=out_dir, key=key, chunk_size=chunk_size, context=context,
+                               columns=("detections",))
     if merged is None:
         return None
     if statistics is not None:
         statistics.update(statistics_from_columns(merged, images["image_id"]))
-    texts = merged["detections"].tolist()
-    results = [det for sid, text in zip(merged["sample_id"].tolist(), texts)
-               for det in (computed[sid] if sid in computed else json.loads(text))]
+    results, texts = [], []
+    for sid, text in zip(merged["sample_id"].tolist(), merged["detections"].tolist()):
+        if sid in computed:
+            detections = computed[sid]
+        else:  # committed by an earlier run or another rank: parsed, and its text made again from what was parsed
+            detections = _committed_detections(text, out_dir, sid)
+            text = json.dumps(detections)
+        results += detections
+        if detections:
+            texts.append(text[1:-1])
     # each image's text is json.dumps of its list: joined, they are json.dumps of the whole list, byte for byte
-    return results, "[" + ", ".join(t[1:-1] for t in texts if t != "[]") + "]"
+    return results, "[" + ", ".join(texts) + "]"
+
+
+def _committed_detections(text, out_dir, sample_id) -> list:
+    """One image's detections as a committed chunk holds them (JSON text of a list); a PredictionError else."""
+    from ...core.distributed import CHUNK_DIR
+
+    try:
+        detections = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        detections = None
+    if not isinstance(detections, list):
+        raise PredictionError(f"{Path(out_dir) / CHUNK_DIR}: detections of image {sample_id}: expected the JSON "
+                              f"text of a list, found {str(text)[:60]!r}; remove that directory to recompute them")
+    return detections
 
 
 def evaluate_detection(*, data, model=None, predictions=None, out_dir=None, use_cache: bool = True,
