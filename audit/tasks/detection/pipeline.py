@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...core.distributed import context_from_env, discard_chunks, predict_in_chunks
+from ...core.distributed import CHUNK_DIR, context_from_env, discard_chunks, predict_in_chunks
 
 from ...errors import AuditError, PredictionError
 from .cocoeval import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, Boxes, Matches, accumulate, match, summarize
@@ -321,8 +321,6 @@ def _detect_in_chunks(detect, gt, *, out_dir, key, chunk_size, context, statisti
 
 def _committed_detections(text, out_dir, sample_id) -> list:
     """One image's detections as a committed chunk holds them (JSON text of a list); a PredictionError else."""
-    from ...core.distributed import CHUNK_DIR
-
     try:
         detections = json.loads(text)
     except (TypeError, ValueError, RecursionError):
