@@ -8,11 +8,16 @@ process groups; ``tests/test_distributed.py`` runs real gloo ranks.
 from __future__ import annotations
 
 import json
+import types
 
+import pandas as pd
+import pytest
 import torch
 
 from audit.core.distributed import CHUNK_DIR, DistContext
+from audit.errors import PredictionError
 from audit.report import run_audit
+from audit.tasks.detection.pipeline import _detect_in_chunks
 from detection_helpers import make_facet_split, write_facet_card
 from test_detection import TORCHVISION_CARD
 from test_segmentation_e2e import make_model_card, make_split as make_segmentation_split
@@ -28,6 +33,12 @@ class _Rank(DistContext):
 def _results(out):
     document = json.loads((out / "results.json").read_text())
     return document["results"]
+
+
+def _chunked(detect, image_ids, out):
+    """``_detect_in_chunks`` over images ``image_ids`` in chunks of 2, one rank, committing under ``out``."""
+    gt = types.SimpleNamespace(images=pd.DataFrame({"image_id": image_ids}))
+    return _detect_in_chunks(detect, gt, out_dir=out, key="k" * 64, chunk_size=2, context=_Rank(rank=0, world_size=1))
 
 
 def _run(data, model, out, **extra):
@@ -73,12 +84,6 @@ def test_segmentation_rank_shards_then_resume_equal_single_process(tmp_path):
 def test_detections_of_chunks_computed_and_read_back_join_into_json_dumps_of_the_list(tmp_path):
     # images 1..5 with 0, 2, 0, 1, 3 detections, chunks of 2; a first run commits every chunk, then a second run
     # computes nothing and reads all back: both give the same detections and json.dumps of them, byte for byte
-    import types
-
-    import pandas as pd
-
-    from audit.tasks.detection.pipeline import _detect_in_chunks
-
     counts = {1: 0, 2: 2, 3: 0, 4: 1, 5: 3}
     calls = []
 
@@ -87,41 +92,27 @@ def test_detections_of_chunks_computed_and_read_back_join_into_json_dumps_of_the
         return [{"image_id": i, "category_id": 1, "bbox": [k + 0.5, 2.0, 3.25, 4.0], "score": 0.125 * (k + 1)}
                 for i in images["image_id"].tolist() for k in range(counts[i])]
 
-    gt = types.SimpleNamespace(images=pd.DataFrame({"image_id": list(counts)}))
-    run = lambda: _detect_in_chunks(detect, gt, out_dir=tmp_path, key="k" * 64, chunk_size=2,  # noqa: E731
-                                    context=_Rank(rank=0, world_size=1))
-    computed, text = run()
+    computed, text = _chunked(detect, list(counts), tmp_path)
     assert calls == [[1, 2], [3, 4], [5]]
-    read_back, text_again = run()
+    read_back, text_again = _chunked(detect, list(counts), tmp_path)
     assert len(calls) == 3  # nothing computed the second time
-    assert computed == read_back == detect(images=gt.images, statistics=None)
+    assert computed == read_back == detect(images=pd.DataFrame({"image_id": list(counts)}), statistics=None)
     assert text == text_again == json.dumps(computed)
 
 
 def test_damaged_committed_detections_are_a_one_line_error_naming_the_chunks(tmp_path):
     # a committed chunk with the right images whose detections are not a JSON list: PredictionError, no traceback
-    import types
-
-    import pandas as pd
-    import pytest
-
-    from audit.errors import PredictionError
-    from audit.tasks.detection.pipeline import _detect_in_chunks
-
     def detect(*, images, statistics):
         return [{"image_id": i, "category_id": 1, "bbox": [0.0, 0.0, 1.0, 1.0], "score": 0.5}
                 for i in images["image_id"].tolist()]
 
-    gt = types.SimpleNamespace(images=pd.DataFrame({"image_id": [1, 2, 3]}))
-    run = lambda: _detect_in_chunks(detect, gt, out_dir=tmp_path, key="k" * 64, chunk_size=2,  # noqa: E731
-                                    context=_Rank(rank=0, world_size=1))
-    run()
+    _chunked(detect, [1, 2, 3], tmp_path)
     chunk = sorted((tmp_path / CHUNK_DIR).glob("*/chunk-*.parquet"))[1]
     for damaged in ('{"image_id": 3}', "[{", None):
         table = pd.read_parquet(chunk)
         table["detections"] = [damaged]
         table.to_parquet(chunk, index=False)
         with pytest.raises(PredictionError) as caught:
-            run()
+            _chunked(detect, [1, 2, 3], tmp_path)
         assert str(caught.value) == (f"{tmp_path / CHUNK_DIR}: detections of image 3: expected the JSON text of a "
                                      f"list, found {str(damaged)!r}; remove that directory to recompute them")
